@@ -1,0 +1,117 @@
+package io.callbackd;
+
+import io.callbackd.api.ApiVerticle;
+import io.callbackd.config.CallbackdConfig;
+import io.callbackd.database.Database;
+import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.delivery.SchedulerVerticle;
+import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.runs.RunStore;
+import io.vertx.core.DeploymentOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.pgclient.PgBuilder;
+import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+/**
+ * A running callbackd: its database, its connection pool and its verticles, one per role. Start-up order is database,
+ * migrations, scheduler, dispatchers, event-bus consumer, HTTP API; shutdown goes the other way, so nothing is
+ * accepted that no dispatcher will see.
+ */
+public final class Callbackd {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Callbackd.class);
+
+  private final Vertx vertx;
+  private final CallbackdConfig config;
+  private final Database database;
+  private final Pool pool;
+  private final List<String> deployments = new ArrayList<>();
+  private ApiVerticle api;
+
+  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool) {
+    this.vertx = vertx;
+    this.config = config;
+    this.database = database;
+    this.pool = pool;
+  }
+
+  public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config) {
+    LOG.info("Starting callbackd with {}", config.effective().encode());
+    // Starting PostgreSQL and migrating over JDBC block: both run on a worker thread, once.
+    return vertx.executeBlocking(() -> Database.open(config)).compose(db -> {
+      PgConnectOptions connect = db.connectOptions()
+        .setCachePreparedStatements(true)
+        .setPipeliningLimit(256)
+        .setReconnectAttempts(0);
+      Pool pool = PgBuilder.pool()
+        .with(new PoolOptions().setMaxSize(config.pgPoolSize).setMaxWaitQueueSize(10_000))
+        .connectingTo(connect)
+        .using(vertx)
+        .build();
+      Callbackd app = new Callbackd(vertx, config, db, pool);
+      return app.deploy().map(app).recover(err -> app.stop().transform(v -> Future.failedFuture(err)));
+    });
+  }
+
+  private Future<Void> deploy() {
+    RunStore runs = new RunStore(pool);
+    DeliveryStore deliveries = new DeliveryStore(pool);
+    int instances = config.dispatcherInstances;
+    api = new ApiVerticle(config, runs, deliveries);
+    return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, instances),
+        new DeploymentOptions().setInstances(instances))))
+      .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody))))
+      .compose(v -> record(vertx.deployVerticle(api)))
+      .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
+  }
+
+  private Future<Void> record(Future<String> deployment) {
+    return deployment.map(id -> {
+      deployments.add(id);
+      return null;
+    });
+  }
+
+  public int httpPort() {
+    return api.actualPort();
+  }
+
+  public Pool pool() {
+    return pool;
+  }
+
+  public CallbackdConfig config() {
+    return config;
+  }
+
+  /** Undeploys in reverse order (the dispatchers drain within the grace period), then closes the pool and database. */
+  public Future<Void> stop() {
+    List<String> reverse = new ArrayList<>(deployments);
+    Collections.reverse(reverse);
+    deployments.clear();
+    Future<Void> chain = Future.succeededFuture();
+    for (String id : reverse) {
+      chain = chain.compose(v -> vertx.undeploy(id).recover(err -> {
+        LOG.warn("Undeploying {} failed: {}", id, err.getMessage());
+        return Future.succeededFuture();
+      }));
+    }
+    return chain
+      .compose(v -> pool.close())
+      .compose(v -> vertx.executeBlocking(() -> {
+        database.close();
+        return null;
+      }));
+  }
+}

@@ -1,0 +1,200 @@
+package io.callbackd.api;
+
+import io.callbackd.config.CallbackdConfig;
+import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.RunExistsException;
+import io.callbackd.runs.RunInput;
+import io.callbackd.runs.RunStatus;
+import io.callbackd.runs.RunStore;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTP API for runs: create, update (the first terminal update schedules the callback), read with the callback's
+ * state, and list its attempts. Every refusal is a 4xx with a JSON body naming the field; nothing is half-stored.
+ */
+public class ApiVerticle extends VerticleBase {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ApiVerticle.class);
+  private static final int MAX_ID = 4096;
+
+  private final CallbackdConfig config;
+  private final RunStore runs;
+  private final DeliveryStore deliveries;
+  private HttpServer server;
+
+  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries) {
+    this.config = config;
+    this.runs = runs;
+    this.deliveries = deliveries;
+  }
+
+  @Override
+  public Future<?> start() {
+    Router router = Router.router(vertx);
+    router.route("/v1/*").handler(BodyHandler.create(false).setBodyLimit(config.maxBody));
+    router.post("/v1/runs").handler(this::createRun);
+    router.get("/v1/runs/:id").handler(this::getRun);
+    router.patch("/v1/runs/:id").handler(this::updateRun);
+    router.get("/v1/runs/:id/attempts").handler(this::listAttempts);
+
+    router.errorHandler(404, ctx -> ApiError.send(ctx, 404, null, "no such route: " + ctx.request().method() + " "
+      + ctx.request().path()));
+    router.errorHandler(405, ctx -> ApiError.send(ctx, 405, null, "method " + ctx.request().method()
+      + " is not allowed on " + ctx.request().path()));
+    router.errorHandler(413, ctx -> ApiError.send(ctx, 413, "body", "the request body is larger than "
+      + config.maxBody + " bytes"));
+    router.errorHandler(400, ctx -> ApiError.send(ctx, 400, "body", "bad request"));
+    router.errorHandler(500, ctx -> {
+      LOG.error("Unexpected error on {} {}", ctx.request().method(), ctx.request().path(), ctx.failure());
+      ApiError.send(ctx, 500, null, "internal error");
+    });
+
+    server = vertx.createHttpServer();
+    return server.requestHandler(router).listen(config.httpPort, config.httpHost)
+      .onSuccess(s -> LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort()));
+  }
+
+  public int actualPort() {
+    return server.actualPort();
+  }
+
+  private void createRun(RoutingContext ctx) {
+    JsonObject body = jsonBody(ctx);
+    if (body == null) {
+      return;
+    }
+    Future<JsonObject> created;
+    try {
+      created = runs.create(RunInput.parseNew(body));
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+      return;
+    }
+    created.onComplete(ar -> {
+      if (ar.succeeded()) {
+        wakeIfTerminal(ar.result());
+        respond(ctx, 201, ar.result());
+      } else {
+        failed(ctx, ar.cause());
+      }
+    });
+  }
+
+  private void updateRun(RoutingContext ctx) {
+    String id = runId(ctx);
+    JsonObject body = id == null ? null : jsonBody(ctx);
+    if (body == null) {
+      return;
+    }
+    Future<JsonObject> updated;
+    try {
+      updated = runs.update(id, RunInput.parseUpdate(body));
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+      return;
+    }
+    updated.onComplete(ar -> {
+      if (ar.failed()) {
+        failed(ctx, ar.cause());
+      } else if (ar.result() == null) {
+        ApiError.send(ctx, 404, "id", "unknown run " + id);
+      } else {
+        wakeIfTerminal(ar.result());
+        respond(ctx, 200, ar.result());
+      }
+    });
+  }
+
+  private void getRun(RoutingContext ctx) {
+    String id = runId(ctx);
+    if (id == null) {
+      return;
+    }
+    runs.find(id).onComplete(ar -> {
+      if (ar.failed()) {
+        failed(ctx, ar.cause());
+      } else if (ar.result() == null) {
+        ApiError.send(ctx, 404, "id", "unknown run " + id);
+      } else {
+        respond(ctx, 200, ar.result());
+      }
+    });
+  }
+
+  private void listAttempts(RoutingContext ctx) {
+    String id = runId(ctx);
+    if (id == null) {
+      return;
+    }
+    runs.find(id).compose(run -> run == null ? Future.succeededFuture(null) : deliveries.attemptsForRun(id)
+        .map(attempts -> new JsonObject().put("run_id", id).put("callback", run.getValue("callback"))
+          .put("attempts", attempts)))
+      .onComplete(ar -> {
+        if (ar.failed()) {
+          failed(ctx, ar.cause());
+        } else if (ar.result() == null) {
+          ApiError.send(ctx, 404, "id", "unknown run " + id);
+        } else {
+          respond(ctx, 200, ar.result());
+        }
+      });
+  }
+
+  private void wakeIfTerminal(JsonObject run) {
+    if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null) {
+      vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+    }
+  }
+
+  private static String runId(RoutingContext ctx) {
+    String id = ctx.pathParam("id");
+    if (id == null || id.isBlank() || id.length() > MAX_ID) {
+      ApiError.send(ctx, 400, "id", "the run id in the path must be 1 to " + MAX_ID + " characters");
+      return null;
+    }
+    return id;
+  }
+
+  private static JsonObject jsonBody(RoutingContext ctx) {
+    if (ctx.body() == null || ctx.body().isEmpty()) {
+      ApiError.send(ctx, 400, "body", "a JSON object body is required");
+      return null;
+    }
+    try {
+      Object parsed = ctx.body().buffer().toJson();
+      if (parsed instanceof JsonObject) {
+        return (JsonObject) parsed;
+      }
+      ApiError.send(ctx, 400, "body", "the body must be a JSON object");
+    } catch (DecodeException e) {
+      ApiError.send(ctx, 400, "body", "the body is not valid JSON");
+    }
+    return null;
+  }
+
+  private static void respond(RoutingContext ctx, int status, JsonObject body) {
+    ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(body.encode());
+  }
+
+  private static void failed(RoutingContext ctx, Throwable err) {
+    if (err instanceof RunExistsException) {
+      ApiError.send(ctx, 409, "id", err.getMessage());
+    } else if (RunStore.isDataError(err)) {
+      ApiError.send(ctx, 400, "body", "a value was refused by the database: " + err.getMessage());
+    } else {
+      LOG.warn("Request {} {} failed: {}", ctx.request().method(), ctx.request().path(), err.getMessage());
+      ApiError.send(ctx, 503, null, "the database is unavailable, nothing was changed; try again");
+    }
+  }
+}

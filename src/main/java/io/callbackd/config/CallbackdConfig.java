@@ -1,0 +1,233 @@
+package io.callbackd.config;
+
+import io.vertx.config.ConfigRetriever;
+import io.vertx.config.ConfigRetrieverOptions;
+import io.vertx.config.ConfigStoreOptions;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Every setting of callbackd, typed and checked once at start-up.
+ *
+ * <p>Defaults live in {@code conf/config.json}; each key can be overridden by the environment variable
+ * {@code CALLBACKD_<KEY>} (upper case). A value that cannot be used stops start-up with a {@link ConfigException}
+ * naming the key, so a typo never turns into a silently different behaviour.
+ */
+public final class CallbackdConfig {
+
+  public static final String ENV_PREFIX = "CALLBACKD_";
+  public static final String DEFAULTS_PATH = "conf/config.json";
+
+  private final JsonObject values;
+
+  public final String httpHost;
+  public final int httpPort;
+  public final String pgUrl;
+  public final int pgPoolSize;
+  public final Path dataDir;
+  public final Duration requestTimeout;
+  public final List<Duration> retryDelays;
+  public final double retryJitter;
+  public final int breakerFailures;
+  public final Duration breakerReset;
+  public final Duration breakerIdleEviction;
+  public final int maxInFlight;
+  public final int maxInFlightPerDestination;
+  public final int dispatcherInstances;
+  public final int claimBatch;
+  public final Duration lease;
+  public final Duration pollInterval;
+  public final Duration shutdownGrace;
+  public final int maxBody;
+
+  private CallbackdConfig(JsonObject values) {
+    this.values = values;
+    httpHost = string("http_host", false);
+    httpPort = integer("http_port", 0, 65535);
+    pgUrl = pgUrl(string("pg_url", true));
+    pgPoolSize = integer("pg_pool_size", 1, 1000);
+    dataDir = Path.of(string("data_dir", false));
+    requestTimeout = duration("request_timeout", Duration.ofMillis(1));
+    retryDelays = durations("retry_delays");
+    retryJitter = fraction("retry_jitter");
+    breakerFailures = integer("breaker_failures", 1, 1_000_000);
+    breakerReset = duration("breaker_reset", Duration.ofMillis(1));
+    breakerIdleEviction = duration("breaker_idle_eviction", Duration.ofSeconds(1));
+    maxInFlight = integer("max_in_flight", 1, 1_000_000);
+    maxInFlightPerDestination = integer("max_in_flight_per_destination", 1, 1_000_000);
+    dispatcherInstances = integer("dispatcher_instances", 1, 256);
+    claimBatch = integer("claim_batch", 1, 10_000);
+    lease = duration("lease", Duration.ofSeconds(1));
+    pollInterval = duration("poll_interval", Duration.ofMillis(10));
+    shutdownGrace = duration("shutdown_grace", Duration.ZERO);
+    maxBody = integer("max_body", 1024, 64 * 1024 * 1024);
+    if (lease.compareTo(requestTimeout.multipliedBy(3)) < 0) {
+      throw new ConfigException("lease (" + ENV_PREFIX + "LEASE) must be at least three times request_timeout, so that a "
+        + "slow attempt is never taken over by another dispatcher; got lease " + Durations.format(lease)
+        + " and request_timeout " + Durations.format(requestTimeout));
+    }
+  }
+
+  /** Loads {@code conf/config.json} (from the working directory, else from the jar), then the overrides, then the environment. */
+  public static Future<CallbackdConfig> load(Vertx vertx, JsonObject overrides, boolean readEnvironment) {
+    ConfigRetrieverOptions options = new ConfigRetrieverOptions()
+      .setIncludeDefaultStores(false)
+      .addStore(new ConfigStoreOptions().setType("file").setFormat("json")
+        .setConfig(new JsonObject().put("path", DEFAULTS_PATH)))
+      .addStore(new ConfigStoreOptions().setType("json").setConfig(overrides == null ? new JsonObject() : overrides));
+    if (readEnvironment) {
+      options.addStore(new ConfigStoreOptions().setType("env").setConfig(new JsonObject().put("raw-data", true)));
+    }
+    ConfigRetriever retriever = ConfigRetriever.create(vertx, options);
+    return retriever.getConfig()
+      .eventually(() -> {
+        retriever.close();
+        return Future.succeededFuture();
+      })
+      .map(CallbackdConfig::fromMerged);
+  }
+
+  /** Builds the configuration from merged JSON in which {@code CALLBACKD_*} entries win over plain keys. */
+  public static CallbackdConfig fromMerged(JsonObject merged) {
+    JsonObject values = new JsonObject();
+    for (Map.Entry<String, Object> e : merged) {
+      if (!e.getKey().startsWith(ENV_PREFIX)) {
+        values.put(e.getKey(), e.getValue());
+      }
+    }
+    for (Map.Entry<String, Object> e : merged) {
+      if (e.getKey().startsWith(ENV_PREFIX)) {
+        String key = e.getKey().substring(ENV_PREFIX.length()).toLowerCase(Locale.ROOT);
+        if (values.containsKey(key)) {
+          values.put(key, e.getValue());
+        }
+      }
+    }
+    return new CallbackdConfig(values);
+  }
+
+  /** The effective values, for the start-up log (nothing here is secret). */
+  public JsonObject effective() {
+    JsonObject copy = values.copy();
+    if (!pgUrl.isEmpty()) {
+      copy.put("pg_url", redactUrl(pgUrl));
+    }
+    return copy;
+  }
+
+  public boolean embeddedDatabase() {
+    return pgUrl.isEmpty();
+  }
+
+  public int maxAttempts() {
+    return retryDelays.size();
+  }
+
+  private static String redactUrl(String url) {
+    return url.replaceAll("://[^@/]*@", "://***@");
+  }
+
+  private Object raw(String key) {
+    if (!values.containsKey(key)) {
+      throw new ConfigException(key + " (" + env(key) + ") is missing from " + DEFAULTS_PATH);
+    }
+    return values.getValue(key);
+  }
+
+  private static String env(String key) {
+    return ENV_PREFIX + key.toUpperCase(Locale.ROOT);
+  }
+
+  private String string(String key, boolean emptyAllowed) {
+    Object v = raw(key);
+    String s = v == null ? "" : String.valueOf(v).trim();
+    if (!emptyAllowed && s.isEmpty()) {
+      throw new ConfigException(key + " (" + env(key) + ") must not be empty");
+    }
+    return s;
+  }
+
+  private int integer(String key, int min, int max) {
+    Object v = raw(key);
+    long n;
+    try {
+      n = v instanceof Number ? ((Number) v).longValue() : Long.parseLong(String.valueOf(v).trim());
+      if (v instanceof Number && ((Number) v).doubleValue() != n) {
+        throw new NumberFormatException();
+      }
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key + " (" + env(key) + ") must be a whole number between " + min + " and " + max
+        + ", got '" + v + "'");
+    }
+    if (n < min || n > max) {
+      throw new ConfigException(key + " (" + env(key) + ") must be between " + min + " and " + max + ", got " + n);
+    }
+    return (int) n;
+  }
+
+  private double fraction(String key) {
+    Object v = raw(key);
+    double d;
+    try {
+      d = v instanceof Number ? ((Number) v).doubleValue() : Double.parseDouble(String.valueOf(v).trim());
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key + " (" + env(key) + ") must be a number between 0 and 1, got '" + v + "'");
+    }
+    if (!(d >= 0 && d <= 1)) {
+      throw new ConfigException(key + " (" + env(key) + ") must be a number between 0 and 1, got " + v);
+    }
+    return d;
+  }
+
+  private Duration duration(String key, Duration min) {
+    Duration d;
+    try {
+      d = Durations.parse(String.valueOf(raw(key)));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(key + " (" + env(key) + "): " + e.getMessage());
+    }
+    if (d.compareTo(min) < 0) {
+      throw new ConfigException(key + " (" + env(key) + ") must be at least " + Durations.format(min));
+    }
+    return d;
+  }
+
+  private List<Duration> durations(String key) {
+    try {
+      List<Duration> list = Durations.parseList(String.valueOf(raw(key)));
+      if (list.size() > 100) {
+        throw new IllegalArgumentException("at most 100 attempts");
+      }
+      return List.copyOf(list);
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException(key + " (" + env(key) + "): " + e.getMessage());
+    }
+  }
+
+  private String pgUrl(String url) {
+    if (url.isEmpty()) {
+      return url;
+    }
+    try {
+      URI uri = URI.create(url);
+      if (!"postgresql".equals(uri.getScheme()) && !"postgres".equals(uri.getScheme())) {
+        throw new IllegalArgumentException();
+      }
+      if (uri.getHost() == null) {
+        throw new IllegalArgumentException();
+      }
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("pg_url (" + env("pg_url") + ") must look like postgresql://user:pass@host:port/db, got '"
+        + redactUrl(url) + "'");
+    }
+    return url;
+  }
+}

@@ -1,0 +1,111 @@
+package io.callbackd.database;
+
+import io.callbackd.config.CallbackdConfig;
+import io.callbackd.config.ConfigException;
+import io.vertx.pgclient.PgConnectOptions;
+import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
+import org.flywaydb.core.Flyway;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Properties;
+
+/**
+ * Where callbackd's PostgreSQL is: the server named by {@code CALLBACKD_PG_URL}, or an embedded one whose data lives
+ * under the data directory and survives restarts. Everything here blocks (process start, JDBC): it runs once at
+ * start-up, off the event loop, before any verticle is deployed.
+ */
+public final class Database implements AutoCloseable {
+
+  private static final Logger LOG = LoggerFactory.getLogger(Database.class);
+
+  private final PgConnectOptions connectOptions;
+  private final EmbeddedPostgres embedded;
+
+  private Database(PgConnectOptions connectOptions, EmbeddedPostgres embedded) {
+    this.connectOptions = connectOptions;
+    this.embedded = embedded;
+  }
+
+  /** Starts the embedded server when no URL is configured, then applies the migrations. Blocking. */
+  public static Database open(CallbackdConfig config) {
+    Database db = config.embeddedDatabase() ? startEmbedded(config.dataDir.resolve("postgres")) : external(config.pgUrl);
+    try {
+      db.migrate();
+    } catch (RuntimeException e) {
+      db.close();
+      throw e;
+    }
+    return db;
+  }
+
+  private static Database external(String url) {
+    PgConnectOptions options = PgConnectOptions.fromUri(url.replaceFirst("^postgres://", "postgresql://"));
+    LOG.info("Using PostgreSQL at {}:{}/{}", options.getHost(), options.getPort(), options.getDatabase());
+    return new Database(options, null);
+  }
+
+  private static Database startEmbedded(Path dataDir) {
+    if ("root".equals(System.getProperty("user.name"))) {
+      throw new ConfigException("the embedded PostgreSQL refuses to run as root: start callbackd as an ordinary user, "
+        + "or set CALLBACKD_PG_URL to a PostgreSQL server");
+    }
+    try {
+      Files.createDirectories(dataDir);
+      EmbeddedPostgres pg = EmbeddedPostgres.builder()
+        .setDataDirectory(dataDir)
+        .setCleanDataDirectory(false)
+        .setPGStartupWait(Duration.ofSeconds(60))
+        .start();
+      LOG.info("No CALLBACKD_PG_URL set: started an embedded PostgreSQL on port {} with its data in {} "
+        + "(kept across restarts)", pg.getPort(), dataDir.toAbsolutePath());
+      PgConnectOptions options = new PgConnectOptions()
+        .setHost("localhost").setPort(pg.getPort()).setDatabase("postgres").setUser("postgres");
+      return new Database(options, pg);
+    } catch (IOException e) {
+      throw new IllegalStateException("could not start the embedded PostgreSQL in " + dataDir.toAbsolutePath() + ": "
+        + e.getMessage(), e);
+    }
+  }
+
+  private void migrate() {
+    Properties props = new Properties();
+    props.setProperty("user", connectOptions.getUser());
+    if (connectOptions.getPassword() != null) {
+      props.setProperty("password", connectOptions.getPassword());
+    }
+    String jdbcUrl = "jdbc:postgresql://" + connectOptions.getHost() + ":" + connectOptions.getPort() + "/"
+      + connectOptions.getDatabase();
+    Flyway flyway = Flyway.configure()
+      .dataSource(jdbcUrl, connectOptions.getUser(), connectOptions.getPassword())
+      .locations("classpath:db/migration")
+      // callbackd's history table lives in its own schema, beside the platform's tables.
+      .schemas("callbackd")
+      .defaultSchema("callbackd")
+      .createSchemas(true)
+      .placeholders(java.util.Map.of("runs_table", RunsTable.NAME))
+      .load();
+    var result = flyway.migrate();
+    LOG.info("Database schema at version {} ({} migrations applied now)", result.targetSchemaVersion,
+      result.migrationsExecuted);
+  }
+
+  public PgConnectOptions connectOptions() {
+    return new PgConnectOptions(connectOptions);
+  }
+
+  @Override
+  public void close() {
+    if (embedded != null) {
+      try {
+        embedded.close();
+      } catch (IOException e) {
+        LOG.warn("Embedded PostgreSQL did not stop cleanly: {}", e.getMessage());
+      }
+    }
+  }
+}

@@ -1,0 +1,82 @@
+package io.callbackd.delivery;
+
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.PoolOptions;
+import io.vertx.ext.web.client.HttpResponse;
+import io.vertx.ext.web.client.WebClient;
+import io.vertx.ext.web.client.WebClientOptions;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Makes one HTTP attempt. Owns its verticle's {@link WebClient}: kept in a field for the verticle's lifetime (a client
+ * nobody references would be closed by the garbage collector), with kept-alive connections pooled per destination.
+ * Every attempt ends in an {@link AttemptResult}; the returned future never fails.
+ */
+public final class CallbackSender {
+
+  public static final int RESPONSE_EXCERPT_BYTES = 4096;
+  static final String USER_AGENT = "callbackd/1";
+
+  private final WebClient client;
+  private final Duration timeout;
+
+  public CallbackSender(Vertx vertx, Duration timeout, int maxPerDestination, int maxWaiting) {
+    this.timeout = timeout;
+    int ms = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
+    WebClientOptions options = new WebClientOptions()
+      .setUserAgent(USER_AGENT)
+      // A 3xx is an answer, not a new destination: following it could lead anywhere, so it counts as a failure.
+      .setFollowRedirects(false)
+      .setKeepAlive(true)
+      .setKeepAliveTimeout(60)
+      .setConnectTimeout(ms)
+      .setTrustAll(false)
+      .setVerifyHost(true)
+      .setDecompressionSupported(false);
+    // The pool's wait queue is unbounded unless bounded here; the dispatcher never has more attempts than this.
+    PoolOptions pool = new PoolOptions().setHttp1MaxSize(maxPerDestination).setMaxWaitQueueSize(maxWaiting);
+    this.client = WebClient.create(vertx, options, pool);
+  }
+
+  public Future<AttemptResult> post(String url, MultiMap headers, Buffer body) {
+    Instant startedAt = Instant.now();
+    long t0 = System.nanoTime();
+    long ms = timeout.toMillis();
+    Future<HttpResponse<String>> response;
+    try {
+      response = client.postAbs(url)
+        .followRedirects(false)
+        .putHeaders(headers)
+        .putHeader("content-type", "application/json")
+        // The client's own timeout only bounds silence between bytes; the Future deadline bounds the whole attempt.
+        .idleTimeout(ms)
+        .as(new ResponseExcerptCodec(RESPONSE_EXCERPT_BYTES))
+        .sendBuffer(body)
+        .timeout(ms, TimeUnit.MILLISECONDS);
+    } catch (RuntimeException e) {
+      response = Future.failedFuture(e);
+    }
+    return response.map(resp -> {
+      int status = resp.statusCode();
+      Duration retryAfter = status == 429 || status == 503
+        ? RetryAfter.parse(resp.getHeader("retry-after"), Instant.now()).orElse(null) : null;
+      return AttemptResult.response(startedAt, elapsedMs(t0), status, resp.body(), retryAfter);
+    }).recover(err -> Future.succeededFuture(AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err),
+      AttemptErrors.describe(err, timeout))));
+  }
+
+  private static long elapsedMs(long t0) {
+    return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+  }
+
+  public Future<Void> close() {
+    client.close();
+    return Future.succeededFuture();
+  }
+}

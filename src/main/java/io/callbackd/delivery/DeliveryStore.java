@@ -1,0 +1,200 @@
+package io.callbackd.delivery;
+
+import io.callbackd.database.RunsTable;
+import io.callbackd.runs.Timestamps;
+import io.vertx.core.Future;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.Tuple;
+
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * Every statement on callbackd's delivery queue ({@code callbackd.deliveries}) and attempt log
+ * ({@code callbackd.attempts}). Claims and write-backs take whole batches in one round trip.
+ */
+public final class DeliveryStore {
+
+  private static final String RUNS = RunsTable.NAME;
+
+  /*
+   * Claims the oldest due callbacks. SKIP LOCKED lets any number of dispatchers, in any number of processes, claim
+   * side by side without waiting on each other or taking the same row; the lease token identifies this claim.
+   * Destinations this dispatcher cannot serve right now are left for later (or for other dispatchers).
+   */
+  static final String CLAIM = "WITH due AS ("
+    + " SELECT d.id, r.status, r.completed_at, r.stop_reason, r.metadata_, r.agent_id"
+    + " FROM callbackd.deliveries d LEFT JOIN " + RUNS + " r ON r.id = d.run_id"
+    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND d.destination <> ALL($4::varchar[])"
+    + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
+    + " UPDATE callbackd.deliveries d SET state = 'delivering', lease_owner = $1, lease_token = gen_random_uuid(),"
+    + " lease_expires_at = now() + $3 * interval '1 millisecond'"
+    + " FROM due WHERE d.id = due.id"
+    + " RETURNING d.id, d.run_id, d.webhook_id, d.url, d.destination, d.attempts, d.lease_token, d.scheduled_at,"
+    + " due.status, due.completed_at, due.stop_reason, due.metadata_, due.agent_id";
+
+  /*
+   * Applies a batch of write-backs: the callback's new state, its attempt log row, and the run's callback columns,
+   * all in one statement (one transaction). Rows whose lease token no longer matches are skipped whole.
+   */
+  static final String WRITE_BACK = "WITH o AS ("
+    + " SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::varchar[], $4::boolean[], $5::int[], $6::timestamptz[],"
+    + " $7::int[], $8::int[], $9::varchar[], $10::varchar[], $11::timestamptz[], $12::varchar[])"
+    + " AS o(id, token, state, counts, attempt, started_at, duration_ms, status_code, error, excerpt, next_at, run_error)),"
+    + " upd AS (UPDATE callbackd.deliveries d SET state = o.state,"
+    + " attempts = CASE WHEN o.counts THEN o.attempt ELSE d.attempts END,"
+    + " next_attempt_at = coalesce(o.next_at, d.next_attempt_at),"
+    + " last_attempt_at = CASE WHEN o.counts THEN o.started_at ELSE d.last_attempt_at END,"
+    + " last_status_code = CASE WHEN o.counts THEN o.status_code ELSE d.last_status_code END,"
+    + " last_error = CASE WHEN o.counts THEN o.run_error ELSE d.last_error END,"
+    + " finished_at = CASE WHEN o.state IN ('delivered', 'failed') THEN now() END,"
+    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+    + " FROM o WHERE d.id = o.id AND d.lease_token = o.token"
+    + " RETURNING d.id, d.run_id, o.counts, o.attempt, o.started_at, o.duration_ms, o.status_code, o.error, o.excerpt,"
+    + " o.run_error),"
+    + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
+    + " error, response_excerpt, dispatcher)"
+    + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $13 FROM upd WHERE counts),"
+    + " written AS (UPDATE " + RUNS + " r SET callback_sent_at = upd.started_at AT TIME ZONE 'UTC',"
+    + " callback_status_code = upd.status_code, callback_error = upd.run_error"
+    + " FROM upd WHERE r.id = upd.run_id AND upd.counts)"
+    + " SELECT id FROM upd";
+
+  /*
+   * Takes back callbacks whose dispatcher stopped reporting (killed, partitioned) once their lease expired. The lost
+   * attempt counts, so a callback that kills its dispatcher every time still ends; it is retried at once.
+   */
+  static final String RECLAIM = "WITH expired AS ("
+    + " SELECT id FROM callbackd.deliveries WHERE state = 'delivering' AND lease_expires_at < now()"
+    + " ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+    + " upd AS (UPDATE callbackd.deliveries d SET"
+    + " state = CASE WHEN d.attempts + 1 >= $1 THEN 'failed' ELSE 'pending' END,"
+    + " attempts = d.attempts + 1, next_attempt_at = now(), last_attempt_at = d.lease_expires_at, last_status_code = NULL,"
+    + " last_error = CASE WHEN d.attempts + 1 >= $1 THEN 'gave up after ' || (d.attempts + 1) || ' attempts: ' ELSE '' END"
+    + " || 'lease expired, dispatcher ' || coalesce(d.lease_owner, '?') || ' did not report',"
+    + " finished_at = CASE WHEN d.attempts + 1 >= $1 THEN now() END,"
+    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+    + " FROM expired WHERE d.id = expired.id"
+    + " RETURNING d.id, d.run_id, d.attempts, d.last_attempt_at, d.last_error),"
+    + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
+    + " SELECT id, run_id, attempts, last_attempt_at, last_error FROM upd),"
+    + " written AS (UPDATE " + RUNS + " r SET callback_status_code = NULL, callback_error = upd.last_error"
+    + " FROM upd WHERE r.id = upd.run_id)"
+    + " SELECT count(*) AS n FROM upd";
+
+  static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries WHERE state = 'pending'";
+
+  static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM " + RUNS
+    + " WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled') AND coalesce(callback_url, '') <> ''";
+
+  static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
+    + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
+
+  static final String ATTEMPTS_FOR_RUN = "SELECT a.attempt, a.started_at, a.duration_ms, a.status_code, a.error,"
+    + " a.response_excerpt, d.generation, d.webhook_id FROM callbackd.attempts a"
+    + " JOIN callbackd.deliveries d ON d.id = a.delivery_id WHERE a.run_id = $1 ORDER BY d.generation, a.attempt, a.id";
+
+  private final Pool pool;
+
+  public DeliveryStore(Pool pool) {
+    this.pool = pool;
+  }
+
+  public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, List<String> excluded) {
+    return pool.preparedQuery(CLAIM)
+      .execute(Tuple.of(owner, limit, leaseMillis, excluded.toArray(new String[0])))
+      .map(rows -> {
+        List<ClaimedDelivery> out = new ArrayList<>(rows.size());
+        for (Row row : rows) {
+          out.add(ClaimedDelivery.fromRow(row));
+        }
+        return out;
+      });
+  }
+
+  /** Applies the batch; the result is how many write-backs still held their lease. */
+  public Future<Integer> writeBack(List<WriteBack> batch, String dispatcher) {
+    int n = batch.size();
+    Long[] ids = new Long[n];
+    UUID[] tokens = new UUID[n];
+    String[] states = new String[n];
+    Boolean[] counts = new Boolean[n];
+    Integer[] attempts = new Integer[n];
+    OffsetDateTime[] started = new OffsetDateTime[n];
+    Integer[] durations = new Integer[n];
+    Integer[] statuses = new Integer[n];
+    String[] errors = new String[n];
+    String[] excerpts = new String[n];
+    OffsetDateTime[] next = new OffsetDateTime[n];
+    String[] runErrors = new String[n];
+    for (int i = 0; i < n; i++) {
+      WriteBack w = batch.get(i);
+      ids[i] = w.deliveryId();
+      tokens[i] = w.leaseToken();
+      states[i] = w.state();
+      counts[i] = w.countsAsAttempt();
+      attempts[i] = w.attempt();
+      started[i] = w.startedAt();
+      durations[i] = w.durationMs();
+      statuses[i] = w.statusCode();
+      errors[i] = w.error();
+      excerpts[i] = w.responseExcerpt();
+      next[i] = w.nextAttemptAt();
+      runErrors[i] = w.runError();
+    }
+    Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(states).addValue(counts).addValue(attempts)
+      .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(next)
+      .addValue(runErrors).addValue(dispatcher);
+    return pool.preparedQuery(WRITE_BACK).execute(params).map(rows -> rows.size());
+  }
+
+  /** Puts callbacks with expired leases back in line; the result is how many. */
+  public Future<Integer> reclaimExpired(int maxAttempts) {
+    return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  /** The earliest next attempt of any pending callback, or null when none is pending. */
+  public Future<OffsetDateTime> nextDue() {
+    return pool.query(NEXT_DUE).execute().map(rows -> rows.iterator().next().getOffsetDateTime("next"));
+  }
+
+  /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */
+  public Future<JsonObject> scheduleForRun(String runId) {
+    return pool.preparedQuery(SCHEDULE_FOR_RUN).execute(Tuple.of(runId))
+      .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
+      .map(rows -> {
+        if (rows.size() == 0) {
+          return null;
+        }
+        Row row = rows.iterator().next();
+        return new JsonObject().put("delivery_id", row.getLong("id")).put("state", row.getString("state"))
+          .put("webhook_id", row.getString("webhook_id")).put("attempts", row.getInteger("attempts"))
+          .put("next_attempt_at", Timestamps.format(row.getOffsetDateTime("next_attempt_at")));
+      });
+  }
+
+  /** Every attempt for the run, oldest first. */
+  public Future<JsonArray> attemptsForRun(String runId) {
+    return pool.preparedQuery(ATTEMPTS_FOR_RUN).execute(Tuple.of(runId)).map(rows -> {
+      JsonArray out = new JsonArray();
+      for (Row row : rows) {
+        out.add(new JsonObject()
+          .put("attempt", row.getInteger("attempt"))
+          .put("generation", row.getInteger("generation"))
+          .put("webhook_id", row.getString("webhook_id"))
+          .put("started_at", Timestamps.format(row.getOffsetDateTime("started_at")))
+          .put("duration_ms", row.getInteger("duration_ms"))
+          .put("status_code", row.getInteger("status_code"))
+          .put("error", row.getString("error"))
+          .put("response_excerpt", row.getString("response_excerpt")));
+      }
+      return out;
+    });
+  }
+}

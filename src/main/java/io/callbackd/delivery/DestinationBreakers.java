@@ -1,0 +1,117 @@
+package io.callbackd.delivery;
+
+import io.vertx.circuitbreaker.CircuitBreaker;
+import io.vertx.circuitbreaker.CircuitBreakerOptions;
+import io.vertx.circuitbreaker.CircuitBreakerState;
+import io.vertx.core.Vertx;
+
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.Map;
+
+/**
+ * One circuit breaker per destination (scheme, host, port), so a dead receiver is left alone for a while without
+ * slowing callbacks to anyone else. Breakers of destinations unused for a while are dropped, so the map does not grow
+ * with every receiver ever seen. Used from its verticle's event loop only.
+ */
+public final class DestinationBreakers {
+
+  private final Vertx vertx;
+  private final CircuitBreakerOptions options;
+  private final Duration reset;
+  private final Duration idleEviction;
+  private final Map<String, Entry> breakers = new HashMap<>();
+
+  private static final class Entry {
+    final CircuitBreaker breaker;
+    long lastUsedMillis;
+    long openedAtMillis;
+
+    Entry(CircuitBreaker breaker) {
+      this.breaker = breaker;
+    }
+  }
+
+  public DestinationBreakers(Vertx vertx, int failures, Duration reset, Duration idleEviction) {
+    this.vertx = vertx;
+    this.reset = reset;
+    this.idleEviction = idleEviction;
+    this.options = new CircuitBreakerOptions()
+      .setMaxFailures(failures)
+      .setResetTimeout(reset.toMillis())
+      // Attempts carry their own deadline; the breaker only counts outcomes.
+      .setTimeout(-1)
+      .setFallbackOnFailure(false)
+      // Any success resets the count, so this window only forgets failures that are far apart.
+      .setFailuresRollingWindow(Math.max(60_000, reset.toMillis() * 10))
+      // No periodic event-bus notifications: with thousands of destinations they would be pure noise.
+      .setNotificationAddress(null);
+  }
+
+  public CircuitBreaker forDestination(String destination) {
+    Entry e = breakers.get(destination);
+    if (e == null) {
+      CircuitBreaker breaker = CircuitBreaker.create("callbackd:" + destination, vertx, options);
+      Entry entry = new Entry(breaker);
+      breaker.openHandler(v -> entry.openedAtMillis = System.currentTimeMillis());
+      breakers.put(destination, entry);
+      e = entry;
+    }
+    e.lastUsedMillis = System.currentTimeMillis();
+    return e.breaker;
+  }
+
+  /** When callbacks postponed by an open breaker should come back: when it turns half-open. */
+  public long retryAtMillis(String destination) {
+    Entry e = breakers.get(destination);
+    long now = System.currentTimeMillis();
+    if (e == null) {
+      return now;
+    }
+    long halfOpenAt = e.openedAtMillis + reset.toMillis();
+    // Half-open already and its trial call in flight: look again shortly.
+    return halfOpenAt > now ? halfOpenAt : now + Math.min(1000, Math.max(50, reset.toMillis() / 10));
+  }
+
+  public CircuitBreakerState state(String destination) {
+    Entry e = breakers.get(destination);
+    return e == null ? CircuitBreakerState.CLOSED : e.breaker.state();
+  }
+
+  /** Counts breakers by state, for the metrics and the destinations view. */
+  public Map<CircuitBreakerState, Integer> countByState() {
+    Map<CircuitBreakerState, Integer> counts = new HashMap<>();
+    for (CircuitBreakerState s : CircuitBreakerState.values()) {
+      counts.put(s, 0);
+    }
+    for (Entry e : breakers.values()) {
+      counts.merge(e.breaker.state(), 1, Integer::sum);
+    }
+    return counts;
+  }
+
+  /** Drops closed breakers of destinations not used within the idle time; open ones stay until they recover. */
+  public int evictIdle() {
+    long cutoff = System.currentTimeMillis() - idleEviction.toMillis();
+    int evicted = 0;
+    for (Iterator<Entry> it = breakers.values().iterator(); it.hasNext(); ) {
+      Entry e = it.next();
+      if (e.lastUsedMillis < cutoff && e.breaker.state() == CircuitBreakerState.CLOSED) {
+        e.breaker.close();
+        it.remove();
+        evicted++;
+      }
+    }
+    return evicted;
+  }
+
+  public int size() {
+    return breakers.size();
+  }
+
+  public void closeAll() {
+    breakers.values().forEach(e -> e.breaker.close());
+    breakers.clear();
+  }
+}

@@ -1,0 +1,340 @@
+package io.callbackd.delivery;
+
+import io.callbackd.config.CallbackdConfig;
+import io.vertx.circuitbreaker.CircuitBreaker;
+import io.vertx.circuitbreaker.CircuitBreakerState;
+import io.vertx.circuitbreaker.OpenCircuitException;
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.eventbus.MessageConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.net.URI;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+
+/**
+ * Delivers callbacks: claims due ones from Postgres in batches under a lease, POSTs each to its receiver through the
+ * destination's circuit breaker, and writes the outcomes back in batches. Postgres is the source of truth: this
+ * verticle holds nothing that a restart would lose, since an unreported claim comes back when its lease expires.
+ *
+ * <p>Concurrency is bounded twice: by the number of callbacks held at once ({@code max_in_flight}, split between
+ * instances) and per destination ({@code max_in_flight_per_destination}). A destination at its limit is left out of
+ * the next claims, so a slow receiver holds its own callbacks back and nobody else's.
+ */
+public class DispatchVerticle extends VerticleBase {
+
+  public static final String WAKE_ADDRESS = "callbackd.dispatch.wake";
+
+  private static final Logger LOG = LoggerFactory.getLogger(DispatchVerticle.class);
+  private static final int WRITE_BACK_BATCH = 1000;
+
+  private final CallbackdConfig config;
+  private final DeliveryStore store;
+  private final RetryPolicy policy;
+  private final int maxHeld;
+
+  private String owner;
+  private CallbackSender sender;
+  private DestinationBreakers breakers;
+  private MessageConsumer<Object> wakeConsumer;
+  private long evictionTimer = -1;
+
+  private int held;
+  private boolean claiming;
+  private boolean moreMayBeDue;
+  private boolean stopping;
+  private final Map<String, Integer> sending = new HashMap<>();
+  private final Map<String, ArrayDeque<ClaimedDelivery>> waiting = new HashMap<>();
+  private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
+  private boolean flushing;
+  private long flushRetryTimer = -1;
+  private long claimRetryTimer = -1;
+  private Promise<Void> drained;
+
+  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, int instances) {
+    this.config = config;
+    this.store = store;
+    this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
+    this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
+  }
+
+  @Override
+  public Future<?> start() {
+    owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
+    sender = new CallbackSender(vertx, config.requestTimeout, config.maxInFlightPerDestination, maxHeld);
+    breakers = new DestinationBreakers(vertx, config.breakerFailures, config.breakerReset, config.breakerIdleEviction);
+    evictionTimer = vertx.setPeriodic(Math.max(1000, config.breakerIdleEviction.toMillis() / 2), t -> breakers.evictIdle());
+    wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> wake());
+    return wakeConsumer.completion().onSuccess(v -> {
+      LOG.info("Dispatcher {} ready: up to {} callbacks at once, {} per destination", owner, maxHeld,
+        config.maxInFlightPerDestination);
+      wake();
+    });
+  }
+
+  /** Something may be due: claim unless a claim is running (then claim again right after it). */
+  private void wake() {
+    moreMayBeDue = true;
+    maybeClaim();
+  }
+
+  private void maybeClaim() {
+    if (stopping || claiming || !moreMayBeDue) {
+      return;
+    }
+    int room = maxHeld - held;
+    if (room <= 0 || outcomes.size() > 10 * WRITE_BACK_BATCH) {
+      return;
+    }
+    int limit = Math.min(config.claimBatch, room);
+    claiming = true;
+    moreMayBeDue = false;
+    store.claim(owner, limit, config.lease.toMillis(), unavailableDestinations()).onComplete(ar -> {
+      claiming = false;
+      if (ar.failed()) {
+        LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());
+        // Postgres is away: try again shortly rather than spin.
+        if (claimRetryTimer < 0 && !stopping) {
+          claimRetryTimer = vertx.setTimer(1000, t -> {
+            claimRetryTimer = -1;
+            wake();
+          });
+        }
+        return;
+      }
+      List<ClaimedDelivery> claimed = ar.result();
+      if (claimed.size() == limit) {
+        moreMayBeDue = true;
+      }
+      for (ClaimedDelivery d : claimed) {
+        accept(d);
+      }
+      maybeClaim();
+    });
+  }
+
+  private List<String> unavailableDestinations() {
+    List<String> out = new ArrayList<>();
+    for (Map.Entry<String, Integer> e : sending.entrySet()) {
+      ArrayDeque<ClaimedDelivery> q = waiting.get(e.getKey());
+      if (e.getValue() + (q == null ? 0 : q.size()) >= config.maxInFlightPerDestination
+        || breakers.state(e.getKey()) == CircuitBreakerState.OPEN) {
+        out.add(e.getKey());
+      }
+    }
+    return out;
+  }
+
+  private void accept(ClaimedDelivery d) {
+    held++;
+    if (stopping) {
+      release(d, Instant.now());
+      return;
+    }
+    URI uri = parse(d.url());
+    if (uri == null || "invalid".equals(d.destination())) {
+      // Written by a platform straight into the table: no attempt can ever succeed.
+      AttemptResult r = AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.BLOCKED,
+        "invalid callback_url (not an absolute http or https URL)");
+      finish(d, r);
+      return;
+    }
+    int inFlight = sending.getOrDefault(d.destination(), 0);
+    if (inFlight < config.maxInFlightPerDestination) {
+      send(d);
+      return;
+    }
+    ArrayDeque<ClaimedDelivery> q = waiting.computeIfAbsent(d.destination(), k -> new ArrayDeque<>());
+    if (q.size() >= 2 * config.maxInFlightPerDestination) {
+      // Holding more would only let leases run out while they wait; hand it back for later or for another dispatcher.
+      release(d, Instant.now());
+    } else {
+      q.add(d);
+    }
+  }
+
+  private void send(ClaimedDelivery d) {
+    sending.merge(d.destination(), 1, Integer::sum);
+    Buffer body = CallbackPayload.body(d.runId(), d.status(), d.completedAt(), d.metadata(), d.agentId(),
+      d.stopReason());
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap()
+      .add("webhook-id", d.webhookId())
+      .add("webhook-timestamp", Long.toString(Instant.now().getEpochSecond()));
+    CircuitBreaker breaker = breakers.forDestination(d.destination());
+    breaker.<AttemptResult>execute(() -> sender.post(d.url(), headers, body)
+        .compose(r -> r.succeeded() ? Future.succeededFuture(r) : Future.failedFuture(new FailedAttempt(r))))
+      .onComplete(ar -> {
+        sending.computeIfPresent(d.destination(), (k, n) -> n <= 1 ? null : n - 1);
+        if (ar.succeeded()) {
+          finish(d, ar.result());
+        } else if (ar.cause() instanceof FailedAttempt) {
+          finish(d, ((FailedAttempt) ar.cause()).result);
+        } else if (ar.cause() instanceof OpenCircuitException) {
+          // Not an attempt: the callback waits, its budget untouched, until the breaker lets a trial through.
+          release(d, Instant.ofEpochMilli(breakers.retryAtMillis(d.destination())));
+        } else {
+          finish(d, AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.CONNECT_ERROR,
+            AttemptErrors.describe(ar.cause(), config.requestTimeout)));
+        }
+        next(d.destination());
+      });
+  }
+
+  /** A slot of this destination is free: start its next waiting callback, then see whether more can be claimed. */
+  private void next(String destination) {
+    ArrayDeque<ClaimedDelivery> q = waiting.get(destination);
+    if (q != null) {
+      ClaimedDelivery d = q.poll();
+      if (q.isEmpty()) {
+        waiting.remove(destination);
+      }
+      if (d != null) {
+        if (stopping) {
+          release(d, Instant.now());
+        } else {
+          send(d);
+        }
+      }
+    }
+    if (!claiming && !stopping) {
+      moreMayBeDue = true;
+      maybeClaim();
+    }
+  }
+
+  private void finish(ClaimedDelivery d, AttemptResult r) {
+    DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy, Instant.now(),
+      ThreadLocalRandom.current()::nextDouble);
+    if (decision.state().equals(DeliveryDecision.DELIVERED)) {
+      LOG.debug("Callback for run {} delivered to {} on attempt {} (HTTP {}, {} ms)", d.runId(),
+        SafeUrls.forLog(d.url()), d.attemptNumber(), r.statusCode(), r.durationMs());
+    } else if (decision.finished()) {
+      LOG.warn("Callback for run {} to {} failed for good on attempt {}: {}", d.runId(), SafeUrls.forLog(d.url()),
+        d.attemptNumber(), decision.runError());
+    } else {
+      LOG.info("Callback for run {} to {} attempt {} failed ({}); next attempt at {}", d.runId(),
+        SafeUrls.forLog(d.url()), d.attemptNumber(), r.error(), decision.nextAttemptAt());
+    }
+    report(WriteBack.attempt(d, r, decision));
+  }
+
+  private void release(ClaimedDelivery d, Instant nextAttemptAt) {
+    report(WriteBack.release(d, nextAttemptAt));
+  }
+
+  private void report(WriteBack w) {
+    held--;
+    outcomes.add(w);
+    flush();
+  }
+
+  private void flush() {
+    if (flushing || outcomes.isEmpty() || flushRetryTimer >= 0) {
+      checkDrained();
+      return;
+    }
+    List<WriteBack> batch = new ArrayList<>(Math.min(outcomes.size(), WRITE_BACK_BATCH));
+    while (batch.size() < WRITE_BACK_BATCH && !outcomes.isEmpty()) {
+      batch.add(outcomes.poll());
+    }
+    flushing = true;
+    store.writeBack(batch, owner).onComplete(ar -> {
+      flushing = false;
+      if (ar.failed()) {
+        // Keep every outcome: an answered POST must not be forgotten because Postgres blinked.
+        for (int i = batch.size() - 1; i >= 0; i--) {
+          outcomes.addFirst(batch.get(i));
+        }
+        LOG.warn("Dispatcher {} could not write {} outcomes back, retrying: {}", owner, batch.size(),
+          ar.cause().getMessage());
+        flushRetryTimer = vertx.setTimer(500, t -> {
+          flushRetryTimer = -1;
+          flush();
+        });
+        return;
+      }
+      if (ar.result() < batch.size()) {
+        LOG.info("Dispatcher {}: {} of {} outcomes came after their lease had been taken over and were dropped",
+          owner, batch.size() - ar.result(), batch.size());
+      }
+      flush();
+      maybeClaim();
+    });
+  }
+
+  private void checkDrained() {
+    if (drained != null && sendingCount() == 0 && outcomes.isEmpty() && !flushing) {
+      drained.tryComplete();
+    }
+  }
+
+  private int sendingCount() {
+    int n = 0;
+    for (int v : sending.values()) {
+      n += v;
+    }
+    return n;
+  }
+
+  /**
+   * Shutdown: stop claiming, hand back callbacks not yet started, let attempts in flight finish within the grace
+   * period, and write every outcome back.
+   */
+  @Override
+  public Future<?> stop() {
+    stopping = true;
+    vertx.cancelTimer(evictionTimer);
+    vertx.cancelTimer(claimRetryTimer);
+    drained = Promise.promise();
+    for (ArrayDeque<ClaimedDelivery> q : waiting.values()) {
+      for (ClaimedDelivery d : q) {
+        release(d, Instant.now());
+      }
+    }
+    waiting.clear();
+    checkDrained();
+    long grace = Math.max(1, config.shutdownGrace.toMillis());
+    return wakeConsumer.unregister()
+      .compose(v -> drained.future().timeout(grace, java.util.concurrent.TimeUnit.MILLISECONDS))
+      .recover(err -> {
+        LOG.warn("Dispatcher {} stopped with {} attempts still in flight and {} outcomes unwritten; their leases "
+          + "will expire and they will be attempted again", owner, sendingCount(), outcomes.size());
+        return Future.succeededFuture();
+      })
+      .eventually(() -> {
+        breakers.closeAll();
+        return sender.close();
+      });
+  }
+
+  private static URI parse(String url) {
+    try {
+      URI u = new URI(url);
+      String scheme = u.getScheme();
+      return ("http".equalsIgnoreCase(scheme) || "https".equalsIgnoreCase(scheme)) && u.getHost() != null ? u : null;
+    } catch (Exception e) {
+      return null;
+    }
+  }
+
+  /** Carries a non-2xx attempt through the breaker as a failure, keeping its details. */
+  private static final class FailedAttempt extends RuntimeException {
+    final AttemptResult result;
+
+    FailedAttempt(AttemptResult result) {
+      super(result.error(), null, false, false);
+      this.result = result;
+    }
+  }
+}
