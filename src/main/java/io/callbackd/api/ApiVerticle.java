@@ -172,7 +172,7 @@ public class ApiVerticle extends VerticleBase {
       return null;
     }
     try {
-      Object parsed = ctx.body().buffer().toJson();
+      Object parsed = ctx.body().buffer().toJsonValue();
       if (parsed instanceof JsonObject) {
         return (JsonObject) parsed;
       }

@@ -139,7 +139,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       throw new InvalidInputException("body", "the event is larger than " + maxBody + " bytes");
     }
     try {
-      Object parsed = bytes.toJson();
+      Object parsed = bytes.toJsonValue();
       if (parsed instanceof JsonObject) {
         return (JsonObject) parsed;
       }

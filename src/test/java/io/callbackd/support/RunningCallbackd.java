@@ -1,0 +1,123 @@
+package io.callbackd.support;
+
+import io.callbackd.Callbackd;
+import io.callbackd.config.CallbackdConfig;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+/** A callbackd started in the test JVM against a fresh database, with an HTTP client for its API. */
+public final class RunningCallbackd implements AutoCloseable {
+
+  /** Settings that keep tests quick: short timeouts and retry delays, fast polling. */
+  public static JsonObject fastSettings() {
+    return new JsonObject()
+      .put("http_host", "127.0.0.1")
+      .put("http_port", 0)
+      .put("request_timeout", "2s")
+      .put("retry_delays", "0s,100ms,100ms,100ms,100ms")
+      .put("retry_jitter", 0.0)
+      .put("lease", "10s")
+      .put("poll_interval", "100ms")
+      .put("shutdown_grace", "5s");
+  }
+
+  public record Response(int status, JsonObject json) {
+  }
+
+  public final Vertx vertx;
+  public final String pgUrl;
+  public final Sql sql;
+  private final JsonObject settings;
+  private Callbackd app;
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+  public RunningCallbackd(Vertx vertx, JsonObject overrides) {
+    this(vertx, TestPostgres.newDatabase(), overrides);
+  }
+
+  public RunningCallbackd(Vertx vertx, String pgUrl, JsonObject overrides) {
+    this.vertx = vertx;
+    this.pgUrl = pgUrl;
+    this.sql = new Sql(pgUrl);
+    this.settings = fastSettings().mergeIn(overrides == null ? new JsonObject() : overrides).put("pg_url", pgUrl);
+    start();
+  }
+
+  public void start() {
+    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, settings, false), Duration.ofSeconds(30));
+    app = Await.result(Callbackd.start(vertx, config), Duration.ofSeconds(60));
+  }
+
+  public void stop() {
+    if (app != null) {
+      Await.result(app.stop(), Duration.ofSeconds(30));
+      app = null;
+    }
+  }
+
+  public Callbackd app() {
+    return app;
+  }
+
+  public Response call(String method, String path, String body) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort() + path))
+      .timeout(Duration.ofSeconds(20))
+      .header("content-type", "application/json");
+    b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+    try {
+      HttpResponse<String> resp = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+      JsonObject json = resp.body() == null || resp.body().isEmpty() ? null : new JsonObject(resp.body());
+      return new Response(resp.statusCode(), json);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public Response post(String path, JsonObject body) {
+    return call("POST", path, body.encode());
+  }
+
+  public Response patch(String path, JsonObject body) {
+    return call("PATCH", path, body.encode());
+  }
+
+  public Response get(String path) {
+    return call("GET", path, null);
+  }
+
+  /** Creates a run with a callback URL, then moves it to {@code completed}; returns the run id. */
+  public String completeRun(String callbackUrl, JsonObject metadata) {
+    Response created = post("/v1/runs", new JsonObject().put("agent_id", "agent-1").put("status", "running")
+      .put("callback_url", callbackUrl).put("metadata", metadata == null ? new JsonObject() : metadata));
+    if (created.status() != 201) {
+      throw new AssertionError("create failed: " + created);
+    }
+    String id = created.json().getString("id");
+    Response done = patch("/v1/runs/" + id, new JsonObject().put("status", "completed").put("stop_reason", "end_turn"));
+    if (done.status() != 200) {
+      throw new AssertionError("update failed: " + done);
+    }
+    return id;
+  }
+
+  public String callbackState(String runId) {
+    JsonObject run = get("/v1/runs/" + runId).json();
+    JsonObject cb = run.getJsonObject("callback");
+    return cb == null ? null : cb.getString("state");
+  }
+
+  @Override
+  public void close() {
+    stop();
+  }
+}

@@ -1,0 +1,67 @@
+package io.callbackd.support;
+
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.ResultSetMetaData;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Plain JDBC for tests: reads rows back the way an operator would with psql, and writes as a platform would. */
+public final class Sql {
+
+  private final String jdbcUrl;
+
+  public Sql(String pgUrl) {
+    this.jdbcUrl = TestPostgres.jdbcUrl(pgUrl);
+  }
+
+  public List<Map<String, Object>> query(String sql, Object... params) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl); PreparedStatement ps = c.prepareStatement(sql)) {
+      for (int i = 0; i < params.length; i++) {
+        ps.setObject(i + 1, params[i]);
+      }
+      try (ResultSet rs = ps.executeQuery()) {
+        ResultSetMetaData md = rs.getMetaData();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        while (rs.next()) {
+          Map<String, Object> row = new LinkedHashMap<>();
+          for (int i = 1; i <= md.getColumnCount(); i++) {
+            row.put(md.getColumnLabel(i), rs.getObject(i));
+          }
+          rows.add(row);
+        }
+        return rows;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public Map<String, Object> one(String sql, Object... params) {
+    List<Map<String, Object>> rows = query(sql, params);
+    if (rows.size() != 1) {
+      throw new IllegalStateException("expected one row, got " + rows.size() + " for " + sql);
+    }
+    return rows.get(0);
+  }
+
+  public long count(String sql, Object... params) {
+    return ((Number) one(sql, params).values().iterator().next()).longValue();
+  }
+
+  public int update(String sql, Object... params) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl); PreparedStatement ps = c.prepareStatement(sql)) {
+      for (int i = 0; i < params.length; i++) {
+        ps.setObject(i + 1, params[i]);
+      }
+      return ps.executeUpdate();
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

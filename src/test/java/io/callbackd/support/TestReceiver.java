@@ -1,0 +1,114 @@
+package io.callbackd.support;
+
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.json.JsonObject;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A real webhook receiver on a loopback port (a Vert.x HTTP server). Each path answers with scripted responses in
+ * order, then with its default (204 unless set), and every request is recorded.
+ */
+public final class TestReceiver implements AutoCloseable {
+
+  /** How the receiver answers one request. */
+  public interface Answer {
+    void answer(HttpServerRequest request);
+
+    static Answer status(int code) {
+      return req -> req.response().setStatusCode(code).end("status " + code);
+    }
+
+    static Answer status(int code, String headerName, String headerValue) {
+      return req -> req.response().setStatusCode(code).putHeader(headerName, headerValue).end();
+    }
+
+    /** Accepts the request and never answers. */
+    static Answer silence() {
+      return req -> { };
+    }
+  }
+
+  public record Received(String path, MultiMap headers, Buffer body, Instant at) {
+    public JsonObject json() {
+      return body.toJsonObject();
+    }
+  }
+
+  private final Vertx vertx;
+  private final HttpServer server;
+  private final Map<String, Deque<Answer>> scripts = new ConcurrentHashMap<>();
+  private final Map<String, Answer> defaults = new ConcurrentHashMap<>();
+  private final List<Received> received = new CopyOnWriteArrayList<>();
+
+  public TestReceiver(Vertx vertx) {
+    this.vertx = vertx;
+    this.server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      received.add(new Received(req.path(), MultiMap.caseInsensitiveMultiMap().addAll(req.headers()), body,
+        Instant.now()));
+      Answer answer = next(req.path());
+      answer.answer(req);
+    }));
+    Await.result(server.listen(0, "127.0.0.1"), Duration.ofSeconds(10));
+  }
+
+  private Answer next(String path) {
+    Deque<Answer> q = scripts.get(path);
+    synchronized (this) {
+      if (q != null && !q.isEmpty()) {
+        return q.poll();
+      }
+    }
+    return defaults.getOrDefault(path, Answer.status(204));
+  }
+
+  /** Scripts the next answers of a path, in order. */
+  public synchronized TestReceiver script(String path, Answer... answers) {
+    scripts.computeIfAbsent(path, p -> new ArrayDeque<>()).addAll(List.of(answers));
+    return this;
+  }
+
+  public TestReceiver otherwise(String path, Answer answer) {
+    defaults.put(path, answer);
+    return this;
+  }
+
+  public String url(String path) {
+    return "http://127.0.0.1:" + server.actualPort() + path;
+  }
+
+  public int port() {
+    return server.actualPort();
+  }
+
+  public List<Received> received(String path) {
+    List<Received> out = new ArrayList<>();
+    for (Received r : received) {
+      if (r.path().equals(path)) {
+        out.add(r);
+      }
+    }
+    return out;
+  }
+
+  public int count(String path) {
+    return received(path).size();
+  }
+
+  @Override
+  public void close() {
+    Await.result(server.close(), Duration.ofSeconds(10));
+  }
+}
