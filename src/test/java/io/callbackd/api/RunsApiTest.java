@@ -1,0 +1,142 @@
+package io.callbackd.api;
+
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.RunningCallbackd.Response;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The runs API: what it accepts, and a clear 4xx naming the field for everything it refuses. */
+@ExtendWith(VertxExtension.class)
+class RunsApiTest {
+
+  private static RunningCallbackd callbackd;
+
+  @BeforeAll
+  static void start(Vertx vertx) {
+    callbackd = new RunningCallbackd(vertx, new JsonObject().put("max_body", 4096));
+  }
+
+  @AfterAll
+  static void stop() {
+    callbackd.close();
+  }
+
+  private static void assertRefused(Response r, int status, String field) {
+    assertEquals(status, r.status(), String.valueOf(r.json()));
+    assertNotNull(r.json(), "error responses have a JSON body");
+    assertNotNull(r.json().getString("error"));
+    assertEquals(field, r.json().getString("field"), r.json().encode());
+  }
+
+  @Test
+  void createsARunWithAGeneratedIdAndReadsItBack() {
+    Response created = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "agent-7")
+      .put("metadata", new JsonObject().put("a", 1)).put("background", true).put("ttft_ns", 1200));
+    assertEquals(201, created.status());
+    JsonObject run = created.json();
+    assertTrue(run.getString("id").matches("run-[0-9a-f-]{36}"), run.getString("id"));
+    assertEquals("created", run.getString("status"));
+    assertEquals(1, run.getJsonObject("metadata").getInteger("a"));
+    assertEquals(1200L, run.getLong("ttft_ns"));
+    assertNull(run.getValue("callback"));
+    assertNotNull(run.getString("created_at"));
+    assertEquals(run, callbackd.get("/v1/runs/" + run.getString("id")).json());
+  }
+
+  @Test
+  void patchMergesMetadataKeyByKeyAndSetsCompletedAt() {
+    String id = callbackd.post("/v1/runs", new JsonObject().put("id", "run-merge").put("agent_id", "a")
+      .put("metadata", new JsonObject().put("keep", "x").put("replace", 1))).json().getString("id");
+    Response updated = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")
+      .put("metadata", new JsonObject().put("replace", 2).put("added", true)).put("total_duration_ns", 99));
+    assertEquals(200, updated.status());
+    JsonObject md = updated.json().getJsonObject("metadata");
+    assertEquals(new JsonObject().put("keep", "x").put("replace", 2).put("added", true), md);
+    assertNotNull(updated.json().getString("completed_at"), "completed_at is set to now when absent");
+    assertEquals(99L, updated.json().getLong("total_duration_ns"));
+    assertNull(updated.json().getValue("callback"), "no callback_url, no callback");
+  }
+
+  @Test
+  void anExplicitCompletedAtIsKept() {
+    String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a")).json().getString("id");
+    Response updated = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "failed")
+      .put("completed_at", "2025-10-17T23:53:05.123456+02:00"));
+    assertEquals("2025-10-17T21:53:05.123456Z", updated.json().getString("completed_at"));
+  }
+
+  @Test
+  void refusesMalformedJson() {
+    assertRefused(callbackd.call("POST", "/v1/runs", "{\"agent_id\": "), 400, "body");
+    assertRefused(callbackd.call("POST", "/v1/runs", "[1, 2]"), 400, "body");
+    assertRefused(callbackd.call("POST", "/v1/runs", ""), 400, "body");
+  }
+
+  @Test
+  void refusesBadFields() {
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("status", "running")), 400, "agent_id");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "done")), 400,
+      "status");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("callback_url", "ftp://x/y")),
+      400, "callback_url");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("callback_url", "/relative")),
+      400, "callback_url");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("callbackUrl", "http://x")),
+      400, "callbackUrl");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("metadata", "text")), 400,
+      "metadata");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("completed_at", "yesterday")),
+      400, "completed_at");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", 5)), 400, "agent_id");
+  }
+
+  @Test
+  void refusesUnknownRunsAndDuplicateIds() {
+    assertRefused(callbackd.get("/v1/runs/run-nope"), 404, "id");
+    assertRefused(callbackd.get("/v1/runs/run-nope/attempts"), 404, "id");
+    assertRefused(callbackd.patch("/v1/runs/run-nope", new JsonObject().put("status", "completed")), 404, "id");
+    callbackd.post("/v1/runs", new JsonObject().put("id", "run-dup").put("agent_id", "a"));
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("id", "run-dup").put("agent_id", "b")), 409, "id");
+    assertEquals("a", callbackd.get("/v1/runs/run-dup").json().getString("agent_id"));
+  }
+
+  @Test
+  void aRefusedUpdateChangesNothing() {
+    String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")
+      .put("metadata", new JsonObject().put("k", 1))).json().getString("id");
+    JsonObject before = callbackd.get("/v1/runs/" + id).json();
+    assertRefused(callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "finished")), 400, "status");
+    assertRefused(callbackd.patch("/v1/runs/" + id, new JsonObject().put("agent_id", "b")), 400, "agent_id");
+    assertRefused(callbackd.patch("/v1/runs/" + id, new JsonObject()), 400, "body");
+    assertRefused(callbackd.call("PATCH", "/v1/runs/" + id, "{oops"), 400, "body");
+    assertEquals(before, callbackd.get("/v1/runs/" + id).json());
+  }
+
+  @Test
+  void refusesBodiesOverTheLimit() {
+    String big = "x".repeat(5000);
+    Response r = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("metadata",
+      new JsonObject().put("big", big)));
+    assertRefused(r, 413, "body");
+  }
+
+  @Test
+  void unknownRoutesAndMethodsAnswerWithJson() {
+    Response r = callbackd.get("/v1/nothing-here");
+    assertEquals(404, r.status());
+    assertNotNull(r.json().getString("error"));
+    Response m = callbackd.call("DELETE", "/v1/runs/x", null);
+    assertEquals(405, m.status());
+    assertNotNull(m.json().getString("error"));
+  }
+}
