@@ -47,6 +47,11 @@ public final class Callbackd {
 
   public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config) {
     LOG.info("Starting callbackd with {}", config.effective().encode());
+    if (config.signer.isEnabled()) {
+      LOG.info("Callbacks are signed (Standard Webhooks) with {} secret(s)", config.signer.secretCount());
+    } else {
+      LOG.warn("CALLBACKD_SIGNING_SECRETS is not set: callbacks go out unsigned, receivers cannot verify them");
+    }
     // Starting PostgreSQL and migrating over JDBC block: both run on a worker thread, once.
     return vertx.executeBlocking(() -> Database.open(config)).compose(db -> {
       PgConnectOptions connect = db.connectOptions()
@@ -64,14 +69,15 @@ public final class Callbackd {
   }
 
   private Future<Void> deploy() {
-    RunStore runs = new RunStore(pool);
+    RunStore runs = new RunStore(pool, config.maxBody);
     DeliveryStore deliveries = new DeliveryStore(pool);
     int instances = config.dispatcherInstances;
     api = new ApiVerticle(config, runs, deliveries);
     return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
       .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, instances),
         new DeploymentOptions().setInstances(instances))))
-      .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody))))
+      .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
+        config.destinationGuard))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
   }

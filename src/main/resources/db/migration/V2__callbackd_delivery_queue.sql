@@ -1,5 +1,3 @@
--- callbackd's own tables live in their own schema, apart from the platform's.
-CREATE SCHEMA IF NOT EXISTS callbackd;
 
 -- The destination of a callback: scheme://host:port, lower case, default port made explicit, user-info dropped.
 -- Circuit breakers, concurrency limits and operator filters are all keyed by it.

@@ -4,6 +4,7 @@ import io.callbackd.config.CallbackdConfig;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunExistsException;
 import io.callbackd.runs.RunInput;
 import io.callbackd.runs.RunStatus;
@@ -42,6 +43,9 @@ public class ApiVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     Router router = Router.router(vertx);
+    if (!config.apiTokens.isEmpty()) {
+      router.route("/v1/*").handler(new ApiTokenAuth(config.apiTokens));
+    }
     router.route("/v1/*").handler(BodyHandler.create(false).setBodyLimit(config.maxBody));
     router.post("/v1/runs").handler(this::createRun);
     router.get("/v1/runs/:id").handler(this::getRun);
@@ -62,7 +66,13 @@ public class ApiVerticle extends VerticleBase {
 
     server = vertx.createHttpServer();
     return server.requestHandler(router).listen(config.httpPort, config.httpHost)
-      .onSuccess(s -> LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort()));
+      .onSuccess(s -> {
+        LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort());
+        if (config.apiTokens.isEmpty()) {
+          LOG.warn("CALLBACKD_API_TOKENS is not set: the /v1 API is open to anyone who can reach port {}",
+            s.actualPort());
+        }
+      });
   }
 
   public int actualPort() {
@@ -76,7 +86,7 @@ public class ApiVerticle extends VerticleBase {
     }
     Future<JsonObject> created;
     try {
-      created = runs.create(RunInput.parseNew(body));
+      created = runs.create(RunInput.parseNew(body, config.destinationGuard));
     } catch (InvalidInputException e) {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;
@@ -190,6 +200,8 @@ public class ApiVerticle extends VerticleBase {
   private static void failed(RoutingContext ctx, Throwable err) {
     if (err instanceof RunExistsException) {
       ApiError.send(ctx, 409, "id", err.getMessage());
+    } else if (err instanceof PayloadTooLargeException) {
+      ApiError.send(ctx, 413, "metadata", err.getMessage());
     } else if (RunStore.isDataError(err)) {
       ApiError.send(ctx, 400, "body", "a value was refused by the database: " + err.getMessage());
     } else {

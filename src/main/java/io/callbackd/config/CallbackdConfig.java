@@ -1,5 +1,7 @@
 package io.callbackd.config;
 
+import io.callbackd.delivery.CallbackSigner;
+import io.callbackd.delivery.DestinationGuard;
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
 import io.vertx.config.ConfigStoreOptions;
@@ -47,6 +49,9 @@ public final class CallbackdConfig {
   public final Duration pollInterval;
   public final Duration shutdownGrace;
   public final int maxBody;
+  public final CallbackSigner signer;
+  public final DestinationGuard destinationGuard;
+  public final List<String> apiTokens;
 
   private CallbackdConfig(JsonObject values) {
     this.values = values;
@@ -69,6 +74,18 @@ public final class CallbackdConfig {
     pollInterval = duration("poll_interval", Duration.ofMillis(10));
     shutdownGrace = duration("shutdown_grace", Duration.ZERO);
     maxBody = integer("max_body", 1024, 64 * 1024 * 1024);
+    try {
+      signer = CallbackSigner.fromConfig(string("signing_secrets", true));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("signing_secrets (" + env("signing_secrets") + "): " + e.getMessage());
+    }
+    try {
+      destinationGuard = DestinationGuard.fromConfig(bool("allow_private_destinations"),
+        string("allowed_networks", true));
+    } catch (IllegalArgumentException e) {
+      throw new ConfigException("allowed_networks (" + env("allowed_networks") + "): " + e.getMessage());
+    }
+    apiTokens = tokens("api_tokens");
     if (lease.compareTo(requestTimeout.multipliedBy(3)) < 0) {
       throw new ConfigException("lease (" + ENV_PREFIX + "LEASE) must be at least three times request_timeout, so that a "
         + "slow attempt is never taken over by another dispatcher; got lease " + Durations.format(lease)
@@ -114,9 +131,11 @@ public final class CallbackdConfig {
     return new CallbackdConfig(values);
   }
 
-  /** The effective values, for the start-up log (nothing here is secret). */
+  /** The effective values, for the start-up log: secrets are replaced by how many there are. */
   public JsonObject effective() {
     JsonObject copy = values.copy();
+    copy.put("signing_secrets", signer.secretCount() + " secret(s)");
+    copy.put("api_tokens", apiTokens.size() + " token(s)");
     if (!pgUrl.isEmpty()) {
       copy.put("pg_url", redactUrl(pgUrl));
     }
@@ -132,7 +151,7 @@ public final class CallbackdConfig {
   }
 
   private static String redactUrl(String url) {
-    return url.replaceAll("://[^@/]*@", "://***@");
+    return url.replaceAll("://[^@/]*@", "://***@").replaceAll("(?i)([?&]password=)[^&]*", "$1***");
   }
 
   private Object raw(String key) {
@@ -153,6 +172,37 @@ public final class CallbackdConfig {
       throw new ConfigException(key + " (" + env(key) + ") must not be empty");
     }
     return s;
+  }
+
+  private boolean bool(String key) {
+    Object v = raw(key);
+    if (v instanceof Boolean) {
+      return (Boolean) v;
+    }
+    String s = String.valueOf(v).trim().toLowerCase(Locale.ROOT);
+    if (s.equals("true") || s.equals("false")) {
+      return Boolean.parseBoolean(s);
+    }
+    throw new ConfigException(key + " (" + env(key) + ") must be true or false, got '" + v + "'");
+  }
+
+  private List<String> tokens(String key) {
+    String text = string(key, true);
+    if (text.isEmpty()) {
+      return List.of();
+    }
+    List<String> out = new java.util.ArrayList<>();
+    String[] parts = text.split(",", -1);
+    for (int i = 0; i < parts.length; i++) {
+      String t = parts[i].trim();
+      if (t.isEmpty() || t.chars().anyMatch(c -> c <= ' ' || c > '~')) {
+        // The token itself is never echoed: only its position.
+        throw new ConfigException(key + " (" + env(key) + "): entry " + (i + 1)
+          + " is empty or has characters other than visible ASCII");
+      }
+      out.add(t);
+    }
+    return List.copyOf(out);
   }
 
   private int integer(String key, int min, int max) {

@@ -22,13 +22,17 @@ public final class Durations {
     if (!m.matches()) {
       throw new IllegalArgumentException("'" + text + "' is not a duration such as 250ms, 10s, 5m, 2h or 1d");
     }
-    long n = Long.parseLong(m.group(1));
-    switch (m.group(2)) {
-      case "ms": return Duration.ofMillis(n);
-      case "s": return Duration.ofSeconds(n);
-      case "m": return Duration.ofMinutes(n);
-      case "h": return Duration.ofHours(n);
-      default: return Duration.ofDays(n);
+    try {
+      long n = Long.parseLong(m.group(1));
+      switch (m.group(2)) {
+        case "ms": return Duration.ofMillis(n);
+        case "s": return Duration.ofSeconds(n);
+        case "m": return Duration.ofMinutes(n);
+        case "h": return Duration.ofHours(n);
+        default: return Duration.ofDays(n);
+      }
+    } catch (ArithmeticException | NumberFormatException e) {
+      throw new IllegalArgumentException("'" + text + "' is too long a duration");
     }
   }
 
@@ -37,7 +41,7 @@ public final class Durations {
       throw new IllegalArgumentException("expected a comma-separated list of durations such as 0s,5s,5m");
     }
     List<Duration> out = new ArrayList<>();
-    for (String part : text.split(",")) {
+    for (String part : text.split(",", -1)) {
       out.add(parse(part));
     }
     return out;

@@ -30,6 +30,10 @@ public final class AttemptErrors {
       return "timeout after " + Durations.format(timeout);
     }
     String msg = root.getMessage() == null ? "" : root.getMessage();
+    if (isTls(err)) {
+      // The receiver's certificate was not trusted, or the handshake failed: never worked around (no trust-all).
+      return "TLS error: " + firstLine(msg.isEmpty() ? root.getClass().getSimpleName() : msg);
+    }
     if (root instanceof UnknownHostException) {
       return "unknown host " + msg.replaceAll(":.*", "");
     }
@@ -43,10 +47,17 @@ public final class AttemptErrors {
       || msg.contains("Connection reset")) {
       return msg.contains("reset") ? "connection reset" : "connection closed before the response";
     }
-    if (root instanceof javax.net.ssl.SSLException) {
-      return "TLS error: " + firstLine(msg);
-    }
     return root.getClass().getSimpleName() + (msg.isEmpty() ? "" : ": " + firstLine(msg));
+  }
+
+  private static boolean isTls(Throwable err) {
+    Throwable t = err;
+    for (int depth = 0; t != null && depth < 32; depth++, t = t.getCause() == t ? null : t.getCause()) {
+      if (t instanceof javax.net.ssl.SSLException || t instanceof java.security.GeneralSecurityException) {
+        return true;
+      }
+    }
+    return false;
   }
 
   private static boolean isTimeout(Throwable t) {
@@ -56,7 +67,8 @@ public final class AttemptErrors {
 
   private static Throwable root(Throwable err) {
     Throwable t = err;
-    while (t.getCause() != null && t.getCause() != t) {
+    // Bounded: a cause chain can be made into a cycle.
+    for (int depth = 0; depth < 32 && t.getCause() != null && t.getCause() != t; depth++) {
       t = t.getCause();
     }
     return t;

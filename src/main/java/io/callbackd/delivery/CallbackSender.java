@@ -4,11 +4,14 @@ import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
 
+import java.net.InetAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
@@ -38,19 +41,26 @@ public final class CallbackSender {
       .setConnectTimeout(ms)
       .setTrustAll(false)
       .setVerifyHost(true)
-      .setDecompressionSupported(false);
+      .setDecompressionSupported(false)
+      // Connections go to a vetted IP address: SNI and the certificate check still use the URL's host name.
+      .setForceSni(true);
     // The pool's wait queue is unbounded unless bounded here; the dispatcher never has more attempts than this.
     PoolOptions pool = new PoolOptions().setHttp1MaxSize(maxPerDestination).setMaxWaitQueueSize(maxWaiting);
     this.client = WebClient.create(vertx, options, pool);
   }
 
-  public Future<AttemptResult> post(String url, MultiMap headers, Buffer body) {
-    Instant startedAt = Instant.now();
-    long t0 = System.nanoTime();
-    long ms = timeout.toMillis();
+  /**
+   * POSTs to {@code target} over a connection to {@code address}, the address already vetted by the
+   * {@link DestinationGuard}; the Host header and TLS (SNI, certificate check) use the target's host name.
+   */
+  public Future<AttemptResult> post(CallbackTarget target, InetAddress address, MultiMap headers, Buffer body,
+                                    Instant startedAt, long t0) {
+    long ms = Math.max(1, timeout.toMillis() - elapsedMs(t0));
     Future<HttpResponse<String>> response;
     try {
-      response = client.postAbs(url)
+      SocketAddress server = SocketAddress.inetSocketAddress(target.port(), address.getHostAddress());
+      response = client.request(HttpMethod.POST, server, target.port(), target.host(), target.requestUri())
+        .ssl(target.ssl())
         .followRedirects(false)
         .putHeaders(headers)
         .putHeader("content-type", "application/json")
@@ -62,6 +72,15 @@ public final class CallbackSender {
     } catch (RuntimeException e) {
       response = Future.failedFuture(e);
     }
+    return outcome(response, startedAt, t0);
+  }
+
+  /** An attempt that ended before any connection: resolution failed or took too long. */
+  public AttemptResult failedBeforeConnect(Throwable err, Instant startedAt, long t0) {
+    return AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err), AttemptErrors.describe(err, timeout));
+  }
+
+  private Future<AttemptResult> outcome(Future<HttpResponse<String>> response, Instant startedAt, long t0) {
     return response.map(resp -> {
       int status = resp.statusCode();
       Duration retryAfter = status == 429 || status == 503
@@ -71,7 +90,7 @@ public final class CallbackSender {
       AttemptErrors.describe(err, timeout))));
   }
 
-  private static long elapsedMs(long t0) {
+  static long elapsedMs(long t0) {
     return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
   }
 

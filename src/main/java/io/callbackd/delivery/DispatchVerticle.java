@@ -13,7 +13,7 @@ import io.vertx.core.eventbus.MessageConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.net.URI;
+import java.net.InetAddress;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Delivers callbacks: claims due ones from Postgres in batches under a lease, POSTs each to its receiver through the
@@ -47,6 +48,7 @@ public class DispatchVerticle extends VerticleBase {
   private String owner;
   private CallbackSender sender;
   private DestinationBreakers breakers;
+  private DestinationResolver resolver;
   private MessageConsumer<Object> wakeConsumer;
   private long evictionTimer = -1;
 
@@ -73,6 +75,7 @@ public class DispatchVerticle extends VerticleBase {
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
     sender = new CallbackSender(vertx, config.requestTimeout, config.maxInFlightPerDestination, maxHeld);
+    resolver = new DestinationResolver(vertx, config.destinationGuard);
     breakers = new DestinationBreakers(vertx, config.breakerFailures, config.breakerReset, config.breakerIdleEviction);
     evictionTimer = vertx.setPeriodic(Math.max(1000, config.breakerIdleEviction.toMillis() / 2), t -> breakers.evictIdle());
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> wake());
@@ -142,8 +145,7 @@ public class DispatchVerticle extends VerticleBase {
       release(d, Instant.now());
       return;
     }
-    URI uri = parse(d.url());
-    if (uri == null || "invalid".equals(d.destination())) {
+    if (CallbackTarget.parse(d.url()) == null || "invalid".equals(d.destination())) {
       // Written by a platform straight into the table: no attempt can ever succeed.
       AttemptResult r = AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.BLOCKED,
         "invalid callback_url (not an absolute http or https URL)");
@@ -166,29 +168,53 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending.merge(d.destination(), 1, Integer::sum);
+    CallbackTarget target = CallbackTarget.parse(d.url());
     Buffer body = CallbackPayload.body(d.runId(), d.status(), d.completedAt(), d.metadata(), d.agentId(),
       d.stopReason());
-    MultiMap headers = MultiMap.caseInsensitiveMultiMap()
-      .add("webhook-id", d.webhookId())
-      .add("webhook-timestamp", Long.toString(Instant.now().getEpochSecond()));
-    CircuitBreaker breaker = breakers.forDestination(d.destination());
-    breaker.<AttemptResult>execute(() -> sender.post(d.url(), headers, body)
-        .compose(r -> r.succeeded() ? Future.succeededFuture(r) : Future.failedFuture(new FailedAttempt(r))))
-      .onComplete(ar -> {
-        sending.computeIfPresent(d.destination(), (k, n) -> n <= 1 ? null : n - 1);
-        if (ar.succeeded()) {
-          finish(d, ar.result());
-        } else if (ar.cause() instanceof FailedAttempt) {
-          finish(d, ((FailedAttempt) ar.cause()).result);
-        } else if (ar.cause() instanceof OpenCircuitException) {
-          // Not an attempt: the callback waits, its budget untouched, until the breaker lets a trial through.
-          release(d, Instant.ofEpochMilli(breakers.retryAtMillis(d.destination())));
-        } else {
-          finish(d, AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.CONNECT_ERROR,
-            AttemptErrors.describe(ar.cause(), config.requestTimeout)));
-        }
-        next(d.destination());
-      });
+    Instant startedAt = Instant.now();
+    long t0 = System.nanoTime();
+    MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+    config.signer.headers(d.webhookId(), startedAt.getEpochSecond(), body.getBytes()).forEach(headers::add);
+    // Resolution shares the attempt's deadline; its address is the one connected to, vetted first.
+    Future<InetAddress> address = resolver.resolve(target.host())
+      .timeout(config.requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
+    address.onComplete(resolved -> {
+      if (resolved.failed()) {
+        Throwable err = resolved.cause();
+        AttemptResult r = err instanceof BlockedDestinationException
+          ? AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0), AttemptResult.Kind.BLOCKED, err.getMessage())
+          : sender.failedBeforeConnect(err, startedAt, t0);
+        done(d, r);
+        return;
+      }
+      CircuitBreaker breaker = breakers.forDestination(d.destination());
+      breaker.<AttemptResult>execute(() -> sender.post(target, resolved.result(), headers, body, startedAt, t0)
+          .compose(r -> r.succeeded() ? Future.succeededFuture(r) : Future.failedFuture(new FailedAttempt(r))))
+        .onComplete(ar -> {
+          if (ar.succeeded()) {
+            done(d, ar.result());
+          } else if (ar.cause() instanceof FailedAttempt) {
+            done(d, ((FailedAttempt) ar.cause()).result);
+          } else if (ar.cause() instanceof OpenCircuitException) {
+            // Not an attempt: the callback waits, its budget untouched, until the breaker lets a trial through.
+            sent(d.destination());
+            release(d, Instant.ofEpochMilli(breakers.retryAtMillis(d.destination())));
+            next(d.destination());
+          } else {
+            done(d, sender.failedBeforeConnect(ar.cause(), startedAt, t0));
+          }
+        });
+    });
+  }
+
+  private void done(ClaimedDelivery d, AttemptResult r) {
+    sent(d.destination());
+    finish(d, r);
+    next(d.destination());
+  }
+
+  private void sent(String destination) {
+    sending.computeIfPresent(destination, (k, n) -> n <= 1 ? null : n - 1);
   }
 
   /** A slot of this destination is free: start its next waiting callback, then see whether more can be claimed. */
@@ -306,7 +332,7 @@ public class DispatchVerticle extends VerticleBase {
     checkDrained();
     long grace = Math.max(1, config.shutdownGrace.toMillis());
     return wakeConsumer.unregister()
-      .compose(v -> drained.future().timeout(grace, java.util.concurrent.TimeUnit.MILLISECONDS))
+      .compose(v -> drained.future().timeout(grace, TimeUnit.MILLISECONDS))
       .recover(err -> {
         LOG.warn("Dispatcher {} stopped with {} attempts still in flight and {} outcomes unwritten; their leases "
           + "will expire and they will be attempted again", owner, sendingCount(), outcomes.size());
@@ -316,16 +342,6 @@ public class DispatchVerticle extends VerticleBase {
         breakers.closeAll();
         return sender.close();
       });
-  }
-
-  private static URI parse(String url) {
-    try {
-      URI u = new URI(url);
-      String scheme = u.getScheme();
-      return ("http".equalsIgnoreCase(scheme) || "https".equalsIgnoreCase(scheme)) && u.getHost() != null ? u : null;
-    } catch (Exception e) {
-      return null;
-    }
   }
 
   /** Carries a non-2xx attempt through the breaker as a failure, keeping its details. */

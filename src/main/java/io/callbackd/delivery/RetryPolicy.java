@@ -47,8 +47,11 @@ public final class RetryPolicy {
     long ms = base.toMillis();
     long jittered = Math.round(ms * (1 + jitter * (2 * random.getAsDouble() - 1)));
     Duration delay = Duration.ofMillis(Math.max(0, jittered));
-    if (retryAfter != null && retryAfter.compareTo(delay) > 0) {
-      delay = retryAfter.compareTo(longest) > 0 ? longest : retryAfter;
+    if (retryAfter != null) {
+      Duration asked = retryAfter.compareTo(longest) > 0 ? longest : retryAfter;
+      if (asked.compareTo(delay) > 0) {
+        delay = asked;
+      }
     }
     return Optional.of(delay);
   }

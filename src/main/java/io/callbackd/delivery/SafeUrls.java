@@ -20,7 +20,7 @@ public final class SafeUrls {
       return u.getScheme() + "://" + host + port + path + (u.getRawQuery() != null ? "?…" : "");
     } catch (Exception e) {
       int cut = url.indexOf('?');
-      return (cut < 0 ? url : url.substring(0, cut) + "?…").replaceAll("://[^/@]*@", "://");
+      return (cut < 0 ? url : url.substring(0, cut) + "?…").replaceAll("://[^/]*@", "://");
     }
   }
 }

@@ -2,7 +2,9 @@ package io.callbackd.ingest;
 
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.delivery.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunInput;
 import io.callbackd.runs.RunStatus;
 import io.callbackd.runs.RunStore;
@@ -33,12 +35,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private final int maxBody;
+  private final DestinationGuard guard;
   private MessageConsumer<Object> consumer;
 
-  public RunCompletedConsumerVerticle(RunStore runs, DeliveryStore deliveries, int maxBody) {
+  public RunCompletedConsumerVerticle(RunStore runs, DeliveryStore deliveries, int maxBody, DestinationGuard guard) {
     this.runs = runs;
     this.deliveries = deliveries;
     this.maxBody = maxBody;
+    this.guard = guard;
   }
 
   @Override
@@ -83,6 +87,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       } else if (ar.cause() instanceof Rejection) {
         Rejection r = (Rejection) ar.cause();
         msg.fail(r.code, error(r.field, r.getMessage()));
+      } else if (ar.cause() instanceof PayloadTooLargeException) {
+        msg.fail(413, error("metadata", ar.cause().getMessage()));
       } else if (ar.cause() instanceof InvalidInputException) {
         fail(msg, 400, (InvalidInputException) ar.cause());
       } else if (RunStore.isDataError(ar.cause())) {
@@ -112,7 +118,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     if (!event.containsKey("id")) {
       throw new InvalidInputException("run_id", "the event needs run_id, or a whole run with id and agent_id");
     }
-    return runs.upsert(RunInput.parseNew(event));
+    return runs.upsert(RunInput.parseNew(event, guard));
   }
 
   private static String runId(JsonObject event) {

@@ -1,5 +1,6 @@
 package io.callbackd.runs;
 
+import io.callbackd.delivery.DestinationGuard;
 import io.vertx.core.json.JsonObject;
 
 import java.time.DateTimeException;
@@ -43,6 +44,22 @@ public final class RunInput {
       callbackUrl, object(json, "metadata"), object(json, "request_config"), bool(json, "background"),
       time(json, "completed_at"), text(json, "stop_reason", false), nonNegative(json, "ttft_ns"),
       nonNegative(json, "total_duration_ns"), text(json, "organization_id", false));
+  }
+
+  /**
+   * Like {@link #parseNew(JsonObject)}, and also refuses a callback_url whose host is an IP literal (or localhost)
+   * that the guard blocks, so an obviously forbidden destination is never accepted.
+   */
+  public static NewRun parseNew(JsonObject json, DestinationGuard guard) {
+    NewRun run = parseNew(json);
+    if (run.callbackUrl() != null) {
+      String host = CallbackUrl.parse("callback_url", run.callbackUrl()).getHost();
+      String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+      guard.blockReasonForLiteral(bare).ifPresent(reason -> {
+        throw new InvalidInputException("callback_url", "blocked destination " + bare + " (" + reason + ")");
+      });
+    }
+    return run;
   }
 
   public static RunUpdate parseUpdate(JsonObject json) {

@@ -1,6 +1,7 @@
 package io.callbackd.runs;
 
 import io.callbackd.database.RunsTable;
+import io.callbackd.delivery.CallbackPayload;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
 import io.vertx.pgclient.PgException;
@@ -8,6 +9,8 @@ import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.RowSet;
 import io.vertx.sqlclient.Tuple;
+
+import java.time.LocalDateTime;
 
 /**
  * Every statement on the runs table. Moving a run into a terminal status schedules its callback in the same
@@ -35,7 +38,15 @@ public final class RunStore {
     + "  ELSE (coalesce(metadata_::jsonb, '{}'::jsonb) || $5::jsonb)::json END, "
     + "total_duration_ns = coalesce($6::bigint, total_duration_ns), "
     + "updated_at = now() "
-    + "WHERE id = $1 RETURNING id";
+    + "WHERE id = $1 AND (coalesce(callback_url, '') = '' OR octet_length(json_build_object("
+    // The callback payload this update would produce must fit max_body (the timestamp's length is fixed).
+    + "  'run_id', id, 'status', coalesce($2::varchar, status), 'completed_at', '2000-01-01T00:00:00.000000Z', "
+    + "  'metadata', CASE WHEN $5::jsonb IS NULL THEN metadata_::jsonb "
+    + "    ELSE coalesce(metadata_::jsonb, '{}'::jsonb) || $5::jsonb END, "
+    + "  'agent_id', agent_id, 'stop_reason', coalesce($4::varchar, stop_reason))::text) <= $7) "
+    + "RETURNING id";
+
+  static final String EXISTS = "SELECT 1 FROM " + T + " WHERE id = $1";
 
   // The run with its latest callback (highest generation), for GET /v1/runs/{id}.
   static final String FIND = "SELECT r.*, d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
@@ -46,13 +57,23 @@ public final class RunStore {
     + "ORDER BY x.generation DESC LIMIT 1) d ON true WHERE r.id = $1";
 
   private final Pool pool;
+  private final int maxPayload;
 
-  public RunStore(Pool pool) {
+  public RunStore(Pool pool, int maxPayload) {
     this.pool = pool;
+    this.maxPayload = maxPayload;
   }
 
   /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
   public Future<JsonObject> create(NewRun run) {
+    if (run.callbackUrl() != null) {
+      int size = CallbackPayload.body(run.id(), run.status(), run.completedAt() == null ? LocalDateTime.of(2000, 1, 1, 0, 0)
+        : run.completedAt(), run.metadata(), run.agentId(), run.stopReason()).length();
+      if (size > maxPayload) {
+        return Future.failedFuture(new PayloadTooLargeException("the callback payload of this run would be " + size
+          + " bytes, more than max_body (" + maxPayload + ")"));
+      }
+    }
     Tuple params = Tuple.of(run.id(), run.status(), run.agentId(), run.conversationId(), run.callbackUrl(),
         run.metadata(), run.requestConfig(), run.background())
       .addValue(run.completedAt()).addValue(run.stopReason()).addValue(run.ttftNs()).addValue(run.totalDurationNs())
@@ -67,9 +88,17 @@ public final class RunStore {
 
   /** Applies the update; the result is null when no run has this id. */
   public Future<JsonObject> update(String id, RunUpdate u) {
-    Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs());
-    return pool.preparedQuery(UPDATE).execute(params)
-      .compose(rows -> rows.rowCount() == 0 ? Future.succeededFuture(null) : find(id));
+    Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
+      maxPayload);
+    return pool.preparedQuery(UPDATE).execute(params).compose(rows -> {
+      if (rows.rowCount() > 0) {
+        return find(id);
+      }
+      return pool.preparedQuery(EXISTS).execute(Tuple.of(id)).compose(found -> found.size() == 0
+        ? Future.succeededFuture(null)
+        : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would be "
+          + "more than max_body (" + maxPayload + " bytes); nothing was changed")));
+    });
   }
 
   /** Creates the run, or applies its update fields to the existing one (the event bus's "whole run" form). */

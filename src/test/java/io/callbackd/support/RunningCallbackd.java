@@ -25,7 +25,9 @@ public final class RunningCallbackd implements AutoCloseable {
       .put("retry_jitter", 0.0)
       .put("lease", "10s")
       .put("poll_interval", "100ms")
-      .put("shutdown_grace", "5s");
+      .put("shutdown_grace", "5s")
+      // Receivers in tests live on loopback, which the destination guard blocks by default.
+      .put("allow_private_destinations", true);
   }
 
   public record Response(int status, JsonObject json) {
@@ -37,6 +39,13 @@ public final class RunningCallbackd implements AutoCloseable {
   private final JsonObject settings;
   private Callbackd app;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private String token;
+
+  /** Sends {@code Authorization: Bearer <token>} with every API call from now on (null: none). */
+  public RunningCallbackd withToken(String token) {
+    this.token = token;
+    return this;
+  }
 
   public RunningCallbackd(Vertx vertx, JsonObject overrides) {
     this(vertx, TestPostgres.newDatabase(), overrides);
@@ -70,6 +79,9 @@ public final class RunningCallbackd implements AutoCloseable {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort() + path))
       .timeout(Duration.ofSeconds(20))
       .header("content-type", "application/json");
+    if (token != null) {
+      b.header("authorization", "Bearer " + token);
+    }
     b.method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
     try {
       HttpResponse<String> resp = http.send(b.build(), HttpResponse.BodyHandlers.ofString());

@@ -1,0 +1,8 @@
+package io.callbackd.delivery;
+
+/** The destination resolved to an address callbackd must not reach; such a callback is never retried. */
+public final class BlockedDestinationException extends RuntimeException {
+  public BlockedDestinationException(String message) {
+    super(message, null, false, false);
+  }
+}

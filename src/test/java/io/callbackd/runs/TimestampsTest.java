@@ -1,0 +1,82 @@
+package io.callbackd.runs;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.time.DateTimeException;
+import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class TimestampsTest {
+
+  private static final LocalDateTime T = LocalDateTime.of(2025, 10, 17, 21, 53, 5, 123_456_000);
+
+  @Test
+  void formatsLocalDateTimeAsUtcWithMicrosAndZ() {
+    assertEquals("2025-10-17T21:53:05.123456Z", Timestamps.format(T));
+    assertEquals("2025-10-17T21:53:05.000000Z", Timestamps.format(T.withNano(0)));
+  }
+
+  @Test
+  void formatDropsDigitsBeyondMicroseconds() {
+    assertEquals("2025-10-17T21:53:05.123456Z", Timestamps.format(T.withNano(123_456_789)));
+  }
+
+  @Test
+  void formatsOffsetDateTimeConvertedToUtc() {
+    OffsetDateTime paris = OffsetDateTime.of(2025, 10, 17, 23, 53, 5, 123_456_000, ZoneOffset.ofHours(2));
+    assertEquals("2025-10-17T21:53:05.123456Z", Timestamps.format(paris));
+  }
+
+  @Test
+  void formatsInstant() {
+    assertEquals("2025-10-17T21:53:05.123456Z", Timestamps.format(Instant.parse("2025-10-17T21:53:05.123456Z")));
+  }
+
+  @Test
+  void formatOfNullIsNull() {
+    assertNull(Timestamps.format((LocalDateTime) null));
+    assertNull(Timestamps.format((OffsetDateTime) null));
+    assertNull(Timestamps.format((Instant) null));
+  }
+
+  @Test
+  void parseUtcReadsZ() {
+    assertEquals(T, Timestamps.parseUtc("2025-10-17T21:53:05.123456Z"));
+  }
+
+  @Test
+  void parseUtcConvertsAnOffsetToUtc() {
+    assertEquals(T, Timestamps.parseUtc("2025-10-17T23:53:05.123456+02:00"));
+    assertEquals(LocalDateTime.of(2025, 10, 18, 2, 23, 5), Timestamps.parseUtc("2025-10-17T21:53:05-04:30"));
+  }
+
+  @Test
+  void parseUtcTakesANaiveTimeAsUtc() {
+    assertEquals(T, Timestamps.parseUtc("2025-10-17T21:53:05.123456"));
+    assertEquals(LocalDateTime.of(2025, 10, 17, 21, 53), Timestamps.parseUtc("2025-10-17T21:53"));
+  }
+
+  @Test
+  void parseUtcTruncatesToMicroseconds() {
+    assertEquals(T, Timestamps.parseUtc("2025-10-17T21:53:05.123456789Z"));
+    assertEquals(T, Timestamps.parseUtc("2025-10-17T21:53:05.1234569"));
+  }
+
+  @Test
+  void formatAndParseRoundTrip() {
+    assertEquals(T, Timestamps.parseUtc(Timestamps.format(T)));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {"", "now", "2025-10-17", "2025-10-17 21:53:05", "2025-10-17T25:00:00Z"})
+  void parseUtcRefusesWhatIsNotAnIsoDateTime(String text) {
+    assertThrows(DateTimeException.class, () -> Timestamps.parseUtc(text));
+  }
+}
