@@ -93,6 +93,11 @@ public final class Callbackd {
     return api.actualPort();
   }
 
+  /** Every HTTP route served, as {@code METHOD path}. */
+  public List<String> routes() {
+    return api.routes();
+  }
+
   public Pool pool() {
     return pool;
   }

@@ -33,6 +33,7 @@ public class ApiVerticle extends VerticleBase {
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private HttpServer server;
+  private Router router;
 
   public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries) {
     this.config = config;
@@ -64,6 +65,7 @@ public class ApiVerticle extends VerticleBase {
       ApiError.send(ctx, 500, null, "internal error");
     });
 
+    this.router = router;
     server = vertx.createHttpServer();
     return server.requestHandler(router).listen(config.httpPort, config.httpHost)
       .onSuccess(s -> {
@@ -77,6 +79,17 @@ public class ApiVerticle extends VerticleBase {
 
   public int actualPort() {
     return server.actualPort();
+  }
+
+  /** Every route served, as {@code METHOD path}, for the documentation check. */
+  public java.util.List<String> routes() {
+    java.util.List<String> out = new java.util.ArrayList<>();
+    for (var route : router.getRoutes()) {
+      if (route.methods() != null && route.getPath() != null) {
+        route.methods().forEach(m -> out.add(m.name() + " " + route.getPath()));
+      }
+    }
+    return out;
   }
 
   private void createRun(RoutingContext ctx) {

@@ -1,0 +1,93 @@
+package io.callbackd;
+
+import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.support.RunningCallbackd;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's tables say exactly what the code does: configuration keys, HTTP routes, event-bus addresses. */
+@ExtendWith(VertxExtension.class)
+class DocumentationTest {
+
+  private static List<String> section(String heading) throws IOException {
+    List<String> lines = Files.readAllLines(Path.of("README.md"));
+    List<String> out = new ArrayList<>();
+    boolean in = false;
+    for (String line : lines) {
+      if (line.startsWith("## ")) {
+        in = line.equals("## " + heading);
+        continue;
+      }
+      if (in && line.startsWith("| `")) {
+        out.add(line);
+      }
+    }
+    assertTrue(!out.isEmpty(), "README has a table under ## " + heading);
+    return out;
+  }
+
+  private static List<String> cells(String row) {
+    List<String> out = new ArrayList<>();
+    Matcher m = Pattern.compile("\\|\\s*([^|]*?)\\s*(?=\\|)").matcher(row);
+    while (m.find()) {
+      out.add(m.group(1).replace("`", ""));
+    }
+    return out;
+  }
+
+  @Test
+  void everyConfigurationKeyIsInTheTableWithItsVariableAndDefault() throws IOException {
+    JsonObject defaults = new JsonObject(Files.readString(Path.of("conf/config.json")));
+    Set<String> documented = new TreeSet<>();
+    for (String row : section("Configuration")) {
+      List<String> c = cells(row);
+      String key = c.get(0);
+      documented.add(key);
+      assertEquals("CALLBACKD_" + key.toUpperCase(Locale.ROOT), c.get(1), row);
+      Object value = defaults.getValue(key);
+      String expected = value == null || String.valueOf(value).isEmpty() ? "empty" : String.valueOf(value);
+      assertEquals(expected, c.get(2), "default of " + key);
+    }
+    assertEquals(new TreeSet<>(defaults.fieldNames()), documented);
+  }
+
+  @Test
+  void everyRouteIsInTheApiTable(Vertx vertx) throws IOException {
+    Set<String> documented = new TreeSet<>();
+    for (String row : section("HTTP API")) {
+      List<String> c = cells(row);
+      documented.add(c.get(0) + " " + c.get(1).replaceAll("\\{(\\w+)}", ":$1"));
+    }
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, null)) {
+      Set<String> served = new TreeSet<>(callbackd.app().routes());
+      assertEquals(served, documented);
+    }
+  }
+
+  @Test
+  void everyEventBusAddressIsInTheTable() throws IOException {
+    Set<String> documented = new TreeSet<>();
+    for (String row : section("Event bus")) {
+      documented.add(cells(row).get(0));
+    }
+    assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS)), documented);
+  }
+}
