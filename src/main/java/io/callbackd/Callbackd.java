@@ -7,10 +7,16 @@ import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.metrics.DeliveryMetrics;
+import io.callbackd.metrics.HealthRoutes;
+import io.callbackd.metrics.QueueGaugesVerticle;
 import io.callbackd.runs.RunStore;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.micrometer.PrometheusScrapingHandler;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.pgclient.PgBuilder;
 import io.vertx.pgclient.PgConnectOptions;
 import io.vertx.sqlclient.Pool;
@@ -29,6 +35,8 @@ import java.util.List;
  */
 public final class Callbackd {
 
+  public static final String METRICS_PATH = "/metrics";
+
   private static final Logger LOG = LoggerFactory.getLogger(Callbackd.class);
 
   private final Vertx vertx;
@@ -36,16 +44,28 @@ public final class Callbackd {
   private final Database database;
   private final Pool pool;
   private final List<String> deployments = new ArrayList<>();
+  private final DeliveryMetrics metrics;
+  private volatile boolean dispatchersDeployed;
   private ApiVerticle api;
 
-  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool) {
+  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool, DeliveryMetrics metrics) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
     this.pool = pool;
+    this.metrics = metrics;
   }
 
+  /** Starts with a registry of its own (Vert.x's own metrics then go elsewhere, or nowhere). */
   public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config) {
+    return start(vertx, config, new PrometheusMeterRegistry(PrometheusConfig.DEFAULT));
+  }
+
+  /**
+   * Starts callbackd. {@code registry} is served at {@code /metrics}: pass the one given to Vert.x's
+   * {@code MicrometerMetricsFactory} so that Vert.x's HTTP, pool and JVM metrics appear beside callbackd's.
+   */
+  public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config, PrometheusMeterRegistry registry) {
     LOG.info("Starting callbackd with {}", config.effective().encode());
     if (config.signer.isEnabled()) {
       LOG.info("Callbacks are signed (Standard Webhooks) with {} secret(s)", config.signer.secretCount());
@@ -63,7 +83,7 @@ public final class Callbackd {
         .connectingTo(connect)
         .using(vertx)
         .build();
-      Callbackd app = new Callbackd(vertx, config, db, pool);
+      Callbackd app = new Callbackd(vertx, config, db, pool, new DeliveryMetrics(registry));
       return app.deploy().map(app).recover(err -> app.stop().transform(v -> Future.failedFuture(err)));
     });
   }
@@ -72,10 +92,16 @@ public final class Callbackd {
     RunStore runs = new RunStore(pool, config.maxBody);
     DeliveryStore deliveries = new DeliveryStore(pool);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, runs, deliveries);
+    api = new ApiVerticle(config, runs, deliveries, router -> {
+      router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
+      HealthRoutes.mount(router, vertx, pool, database.schemaVersion(), () -> dispatchersDeployed);
+    });
     return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, instances),
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, instances),
         new DeploymentOptions().setInstances(instances))))
+      .onSuccess(v -> dispatchersDeployed = true)
+      .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
+        config.queueGaugeInterval.toMillis()))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
         config.destinationGuard))))
       .compose(v -> record(vertx.deployVerticle(api)))
@@ -108,6 +134,7 @@ public final class Callbackd {
 
   /** Undeploys in reverse order (the dispatchers drain within the grace period), then closes the pool and database. */
   public Future<Void> stop() {
+    dispatchersDeployed = false;
     List<String> reverse = new ArrayList<>(deployments);
     Collections.reverse(reverse);
     deployments.clear();

@@ -2,49 +2,77 @@ package io.callbackd;
 
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.config.ConfigException;
+import io.callbackd.metrics.LogFormat;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.Label;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import io.vertx.micrometer.VertxPrometheusOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.EnumSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /** {@code java -jar callbackd.jar}: reads the configuration, starts callbackd, and stops it cleanly on SIGTERM. */
 public final class Main {
 
-  private static final Logger LOG = LoggerFactory.getLogger(Main.class);
-
   private Main() {
   }
 
   public static void main(String[] args) {
-    Vertx vertx = Vertx.builder().build();
+    // Before the first line is logged, so that even a configuration error comes out in the chosen format.
+    LogFormat.apply(System.getenv(CallbackdConfig.ENV_PREFIX + "LOG_FORMAT"));
+    Logger log = LoggerFactory.getLogger(Main.class);
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    Vertx vertx = Vertx.builder()
+      .with(new VertxOptions().setMetricsOptions(metricsOptions()))
+      .withMetrics(new MicrometerMetricsFactory(registry))
+      .build();
     CallbackdConfig.load(vertx, null, true)
-      .compose(config -> Callbackd.start(vertx, config).map(app -> {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config), "callbackd-shutdown"));
-        return app;
-      }))
+      .compose(config -> {
+        LogFormat.apply(config.logFormat);
+        return Callbackd.start(vertx, config, registry).map(app -> {
+          Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config, log),
+            "callbackd-shutdown"));
+          return app;
+        });
+      })
       .onFailure(err -> {
         if (err instanceof ConfigException) {
-          LOG.error("callbackd cannot start: {}", err.getMessage());
+          log.error("callbackd cannot start: {}", err.getMessage());
         } else {
-          LOG.error("callbackd cannot start", err);
+          log.error("callbackd cannot start", err);
         }
         vertx.close().onComplete(v -> System.exit(2));
       });
   }
 
+  /** Vert.x's own HTTP server, HTTP client, pool and JVM metrics, with bounded labels only (no remote address). */
+  public static MicrometerMetricsOptions metricsOptions() {
+    return new MicrometerMetricsOptions()
+      .setEnabled(true)
+      .setJvmMetricsEnabled(true)
+      // Not POOL_NAME: for HTTP client pools it is the receiver's host:port, a label without bound.
+      .setLabels(EnumSet.of(Label.HTTP_METHOD, Label.HTTP_CODE, Label.POOL_TYPE, Label.EB_SIDE))
+      .setPrometheusOptions(new VertxPrometheusOptions().setEnabled(true));
+  }
+
   // Runs on the JVM's shutdown-hook thread, never on an event loop, so waiting here blocks nothing else.
-  private static void shutdown(Vertx vertx, Callbackd app, CallbackdConfig config) {
-    LOG.info("Shutting down: no new claims, waiting up to {} ms for callbacks in flight",
+  private static void shutdown(Vertx vertx, Callbackd app, CallbackdConfig config, Logger log) {
+    log.info("Shutting down: no new claims, waiting up to {} ms for callbacks in flight",
       config.shutdownGrace.toMillis());
     CompletableFuture<Void> done = new CompletableFuture<>();
     app.stop().eventually(vertx::close).onComplete(ar -> done.complete(null));
     try {
       done.get(config.shutdownGrace.toMillis() + 15_000, TimeUnit.MILLISECONDS);
-      LOG.info("callbackd stopped");
+      log.info("callbackd stopped");
     } catch (Exception e) {
-      LOG.warn("Shutdown did not finish in time: {}", e.toString());
+      log.warn("Shutdown did not finish in time: {}", e.toString());
     }
   }
 }

@@ -35,15 +35,24 @@ public class ApiVerticle extends VerticleBase {
   private HttpServer server;
   private Router router;
 
-  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries) {
+  private final java.util.function.Consumer<Router> operationsRoutes;
+
+  /**
+   * @param operationsRoutes mounts the routes that stay open without a token (health, metrics): they reveal no run
+   *                         data
+   */
+  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries,
+                     java.util.function.Consumer<Router> operationsRoutes) {
     this.config = config;
     this.runs = runs;
     this.deliveries = deliveries;
+    this.operationsRoutes = operationsRoutes;
   }
 
   @Override
   public Future<?> start() {
     Router router = Router.router(vertx);
+    operationsRoutes.accept(router);
     if (!config.apiTokens.isEmpty()) {
       router.route("/v1/*").handler(new ApiTokenAuth(config.apiTokens));
     }

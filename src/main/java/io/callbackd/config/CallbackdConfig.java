@@ -49,6 +49,8 @@ public final class CallbackdConfig {
   public final Duration pollInterval;
   public final Duration shutdownGrace;
   public final int maxBody;
+  public final Duration queueGaugeInterval;
+  public final String logFormat;
   public final CallbackSigner signer;
   public final DestinationGuard destinationGuard;
   public final List<String> apiTokens;
@@ -74,6 +76,11 @@ public final class CallbackdConfig {
     pollInterval = duration("poll_interval", Duration.ofMillis(10));
     shutdownGrace = duration("shutdown_grace", Duration.ZERO);
     maxBody = integer("max_body", 1024, 64 * 1024 * 1024);
+    queueGaugeInterval = duration("queue_gauge_interval", Duration.ofMillis(100));
+    logFormat = string("log_format", false);
+    if (!logFormat.equals("plain") && !logFormat.equals("json")) {
+      throw new ConfigException("log_format (" + env("log_format") + ") must be plain or json, got '" + logFormat + "'");
+    }
     try {
       signer = CallbackSigner.fromConfig(string("signing_secrets", true));
     } catch (IllegalArgumentException e) {

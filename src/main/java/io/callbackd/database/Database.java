@@ -25,6 +25,7 @@ public final class Database implements AutoCloseable {
 
   private final PgConnectOptions connectOptions;
   private final EmbeddedPostgres embedded;
+  private String schemaVersion;
 
   private Database(PgConnectOptions connectOptions, EmbeddedPostgres embedded) {
     this.connectOptions = connectOptions;
@@ -90,8 +91,15 @@ public final class Database implements AutoCloseable {
       .placeholders(java.util.Map.of("runs_table", RunsTable.NAME))
       .load();
     var result = flyway.migrate();
+    var current = flyway.info().current();
+    schemaVersion = current == null ? null : current.getVersion().getVersion();
     LOG.info("Database schema at version {} ({} migrations applied now)", result.targetSchemaVersion,
       result.migrationsExecuted);
+  }
+
+  /** The schema version after the migrations, which readiness expects to find. */
+  public String schemaVersion() {
+    return schemaVersion;
   }
 
   public PgConnectOptions connectOptions() {

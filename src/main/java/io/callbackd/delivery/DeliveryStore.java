@@ -87,6 +87,12 @@ public final class DeliveryStore {
     + " FROM upd WHERE r.id = upd.run_id)"
     + " SELECT count(*) AS n FROM upd";
 
+  static final String QUEUE_STATS = "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
+    + " count(*) FILTER (WHERE state = 'delivering') AS in_flight,"
+    + " coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE state = 'pending'"
+    + " AND next_attempt_at <= now())), 0)::bigint AS oldest_due"
+    + " FROM callbackd.deliveries WHERE state IN ('pending', 'delivering')";
+
   static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries WHERE state = 'pending'";
 
   static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM " + RUNS
@@ -157,6 +163,17 @@ public final class DeliveryStore {
   public Future<Integer> reclaimExpired(int maxAttempts) {
     return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
       .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  /** Depth of the queue, for the gauges. */
+  public record QueueStats(long pending, long inFlight, long oldestDueSeconds) {
+  }
+
+  public Future<QueueStats> queueStats() {
+    return pool.query(QUEUE_STATS).execute().map(rows -> {
+      Row r = rows.iterator().next();
+      return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"));
+    });
   }
 
   /** The earliest next attempt of any pending callback, or null when none is pending. */

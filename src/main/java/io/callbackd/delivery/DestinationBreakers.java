@@ -7,6 +7,7 @@ import io.vertx.core.Vertx;
 
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.Iterator;
 import java.util.Map;
 
@@ -21,7 +22,8 @@ public final class DestinationBreakers {
   private final CircuitBreakerOptions options;
   private final Duration reset;
   private final Duration idleEviction;
-  private final Map<String, Entry> breakers = new HashMap<>();
+  // Concurrent only so that the metrics gauge can count states from another thread.
+  private final Map<String, Entry> breakers = new ConcurrentHashMap<>();
 
   private static final class Entry {
     final CircuitBreaker breaker;
@@ -79,14 +81,11 @@ public final class DestinationBreakers {
     return e == null ? CircuitBreakerState.CLOSED : e.breaker.state();
   }
 
-  /** Counts breakers by state, for the metrics and the destinations view. */
-  public Map<CircuitBreakerState, Integer> countByState() {
-    Map<CircuitBreakerState, Integer> counts = new HashMap<>();
-    for (CircuitBreakerState s : CircuitBreakerState.values()) {
-      counts.put(s, 0);
-    }
+  /** Counts breakers by state ({@code closed}, {@code open}, {@code half_open}); safe from any thread. */
+  public Map<String, Integer> countByState() {
+    Map<String, Integer> counts = new HashMap<>();
     for (Entry e : breakers.values()) {
-      counts.merge(e.breaker.state(), 1, Integer::sum);
+      counts.merge(e.breaker.state().name().toLowerCase(java.util.Locale.ROOT), 1, Integer::sum);
     }
     return counts;
   }

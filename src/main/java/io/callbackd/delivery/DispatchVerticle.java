@@ -1,6 +1,7 @@
 package io.callbackd.delivery;
 
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.metrics.DeliveryMetrics;
 import io.vertx.circuitbreaker.CircuitBreaker;
 import io.vertx.circuitbreaker.CircuitBreakerState;
 import io.vertx.circuitbreaker.OpenCircuitException;
@@ -14,6 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.net.InetAddress;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -44,6 +46,8 @@ public class DispatchVerticle extends VerticleBase {
   private final DeliveryStore store;
   private final RetryPolicy policy;
   private final int maxHeld;
+  private final DeliveryMetrics metrics;
+  private java.util.function.Supplier<Map<String, Integer>> breakerCounts;
 
   private String owner;
   private CallbackSender sender;
@@ -64,9 +68,10 @@ public class DispatchVerticle extends VerticleBase {
   private long claimRetryTimer = -1;
   private Promise<Void> drained;
 
-  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, int instances) {
+  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryMetrics metrics, int instances) {
     this.config = config;
     this.store = store;
+    this.metrics = metrics;
     this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
     this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
   }
@@ -77,6 +82,8 @@ public class DispatchVerticle extends VerticleBase {
     sender = new CallbackSender(vertx, config.requestTimeout, config.maxInFlightPerDestination, maxHeld);
     resolver = new DestinationResolver(vertx, config.destinationGuard);
     breakers = new DestinationBreakers(vertx, config.breakerFailures, config.breakerReset, config.breakerIdleEviction);
+    breakerCounts = breakers::countByState;
+    metrics.addBreakers(breakerCounts);
     evictionTimer = vertx.setPeriodic(Math.max(1000, config.breakerIdleEviction.toMillis() / 2), t -> breakers.evictIdle());
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> wake());
     return wakeConsumer.completion().onSuccess(v -> {
@@ -197,6 +204,7 @@ public class DispatchVerticle extends VerticleBase {
             done(d, ((FailedAttempt) ar.cause()).result);
           } else if (ar.cause() instanceof OpenCircuitException) {
             // Not an attempt: the callback waits, its budget untouched, until the breaker lets a trial through.
+            metrics.postponedByOpenCircuit();
             sent(d.destination());
             release(d, Instant.ofEpochMilli(breakers.retryAtMillis(d.destination())));
             next(d.destination());
@@ -242,16 +250,24 @@ public class DispatchVerticle extends VerticleBase {
   private void finish(ClaimedDelivery d, AttemptResult r) {
     DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy, Instant.now(),
       ThreadLocalRandom.current()::nextDouble);
-    if (decision.state().equals(DeliveryDecision.DELIVERED)) {
-      LOG.debug("Callback for run {} delivered to {} on attempt {} (HTTP {}, {} ms)", d.runId(),
-        SafeUrls.forLog(d.url()), d.attemptNumber(), r.statusCode(), r.durationMs());
-    } else if (decision.finished()) {
-      LOG.warn("Callback for run {} to {} failed for good on attempt {}: {}", d.runId(), SafeUrls.forLog(d.url()),
-        d.attemptNumber(), decision.runError());
-    } else {
-      LOG.info("Callback for run {} to {} attempt {} failed ({}); next attempt at {}", d.runId(),
-        SafeUrls.forLog(d.url()), d.attemptNumber(), r.error(), decision.nextAttemptAt());
+    Duration sinceTerminal = d.scheduledAt() == null ? Duration.ZERO
+      : Duration.between(d.scheduledAt().toInstant(), r.startedAt());
+    metrics.attempted(r, d.attemptNumber() == 1, sinceTerminal);
+    String outcome = !decision.finished() ? "retry" : decision.state().equals(DeliveryDecision.DELIVERED) ? "delivered"
+      : r.statusCode() != null && r.statusCode() == 410 ? "gone" : "failed";
+    if (decision.finished()) {
+      metrics.finished(outcome, d.scheduledAt() == null ? Duration.ZERO
+        : Duration.between(d.scheduledAt().toInstant(), Instant.now()));
     }
+    var event = outcome.equals("delivered") ? LOG.atDebug() : outcome.equals("retry") ? LOG.atInfo() : LOG.atWarn();
+    event.addKeyValue("run_id", d.runId())
+      .addKeyValue("attempt", d.attemptNumber())
+      .addKeyValue("destination", d.destination())
+      .addKeyValue("outcome", outcome)
+      .addKeyValue("status_code", r.statusCode())
+      .addKeyValue("duration_ms", r.durationMs())
+      .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
+        outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
     report(WriteBack.attempt(d, r, decision));
   }
 
@@ -339,6 +355,7 @@ public class DispatchVerticle extends VerticleBase {
         return Future.succeededFuture();
       })
       .eventually(() -> {
+        metrics.removeBreakers(breakerCounts);
         breakers.closeAll();
         return sender.close();
       });

@@ -40,6 +40,7 @@ public final class RunningCallbackd implements AutoCloseable {
   private Callbackd app;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
   private String token;
+  private io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry;
 
   /** Sends {@code Authorization: Bearer <token>} with every API call from now on (null: none). */
   public RunningCallbackd withToken(String token) {
@@ -52,6 +53,13 @@ public final class RunningCallbackd implements AutoCloseable {
   }
 
   public RunningCallbackd(Vertx vertx, String pgUrl, JsonObject overrides) {
+    this(vertx, pgUrl, overrides, null);
+  }
+
+  /** With {@code registry}, the one given to Vert.x's metrics factory, so /metrics shows Vert.x's metrics too. */
+  public RunningCallbackd(Vertx vertx, String pgUrl, JsonObject overrides,
+                          io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry) {
+    this.registry = registry;
     this.vertx = vertx;
     this.pgUrl = pgUrl;
     this.sql = new Sql(pgUrl);
@@ -61,7 +69,8 @@ public final class RunningCallbackd implements AutoCloseable {
 
   public void start() {
     CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, settings, false), Duration.ofSeconds(30));
-    app = Await.result(Callbackd.start(vertx, config), Duration.ofSeconds(60));
+    app = Await.result(registry == null ? Callbackd.start(vertx, config) : Callbackd.start(vertx, config, registry),
+      Duration.ofSeconds(60));
   }
 
   public void stop() {
@@ -73,6 +82,20 @@ public final class RunningCallbackd implements AutoCloseable {
 
   public Callbackd app() {
     return app;
+  }
+
+  /** A GET whose body is not JSON (the metrics page). */
+  public String text(String path) {
+    try {
+      HttpRequest req = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort() + path))
+        .timeout(Duration.ofSeconds(20)).GET().build();
+      return http.send(req, HttpResponse.BodyHandlers.ofString()).body();
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
   }
 
   public Response call(String method, String path, String body) {

@@ -1,0 +1,160 @@
+package io.callbackd.metrics;
+
+import io.callbackd.delivery.AttemptResult;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+
+/**
+ * callbackd's own metrics. Labels take a handful of fixed values only: never a run id, URL or host, which would
+ * make the number of series grow without limit.
+ */
+public final class DeliveryMetrics {
+
+  public static final String DELIVERIES = "callbackd_deliveries";
+  public static final String ATTEMPTS = "callbackd_attempts";
+  public static final String ATTEMPT_DURATION = "callbackd_attempt_duration";
+  public static final String DELIVERY_LAG = "callbackd_delivery_lag";
+  public static final String END_TO_END = "callbackd_end_to_end";
+  public static final String QUEUE_PENDING = "callbackd_queue_pending";
+  public static final String QUEUE_IN_FLIGHT = "callbackd_queue_in_flight";
+  public static final String QUEUE_OLDEST_PENDING = "callbackd_queue_oldest_pending_seconds";
+  public static final String CIRCUIT_BREAKERS = "callbackd_circuit_breakers";
+
+  /** The {@code result} label of attempts: one value per class of outcome. */
+  public static final List<String> RESULTS = List.of("2xx", "3xx", "4xx", "5xx", "timeout", "connect_error", "blocked",
+    "circuit_open");
+
+  private final MeterRegistry registry;
+  private final Counter delivered;
+  private final Counter failed;
+  private final Counter gone;
+  private final Map<AttemptResult.Kind, Counter> attemptsByKind = new EnumMap<>(AttemptResult.Kind.class);
+  private final Counter circuitOpen;
+  private final Timer attemptDuration;
+  private final Timer deliveryLag;
+  private final Timer endToEnd;
+  private final AtomicLong pending = new AtomicLong();
+  private final AtomicLong inFlight = new AtomicLong();
+  private final AtomicLong oldestPendingSeconds = new AtomicLong();
+  private final List<Supplier<Map<String, Integer>>> breakerSources = new CopyOnWriteArrayList<>();
+
+  public DeliveryMetrics(MeterRegistry registry) {
+    this.registry = registry;
+    delivered = deliveries("delivered");
+    failed = deliveries("failed");
+    gone = deliveries("gone");
+    attemptsByKind.put(AttemptResult.Kind.SUCCESS, attempts("2xx"));
+    attemptsByKind.put(AttemptResult.Kind.REDIRECT, attempts("3xx"));
+    attemptsByKind.put(AttemptResult.Kind.CLIENT_ERROR, attempts("4xx"));
+    attemptsByKind.put(AttemptResult.Kind.SERVER_ERROR, attempts("5xx"));
+    attemptsByKind.put(AttemptResult.Kind.TIMEOUT, attempts("timeout"));
+    attemptsByKind.put(AttemptResult.Kind.CONNECT_ERROR, attempts("connect_error"));
+    attemptsByKind.put(AttemptResult.Kind.BLOCKED, attempts("blocked"));
+    circuitOpen = attempts("circuit_open");
+    attemptDuration = Timer.builder(ATTEMPT_DURATION)
+      .description("Duration of callback attempts, from the start (DNS included) to the response or the error")
+      .serviceLevelObjectives(ms(5), ms(10), ms(25), ms(50), ms(100), ms(250), ms(500), ms(1000), ms(2500), ms(5000),
+        ms(10_000), ms(30_000))
+      .register(registry);
+    deliveryLag = Timer.builder(DELIVERY_LAG)
+      .description("From a run's terminal update to the start of its callback's first attempt")
+      .serviceLevelObjectives(ms(5), ms(10), ms(25), ms(50), ms(100), ms(250), ms(500), ms(1000), ms(5000),
+        ms(30_000), ms(60_000), ms(300_000), ms(1_800_000))
+      .register(registry);
+    endToEnd = Timer.builder(END_TO_END)
+      .description("From a run's terminal update to its callback's final outcome (delivered, failed or gone)")
+      .serviceLevelObjectives(ms(10), ms(50), ms(100), ms(500), ms(1000), ms(5000), ms(30_000), ms(300_000),
+        ms(1_800_000), ms(7_200_000), ms(36_000_000), ms(108_000_000))
+      .register(registry);
+    Gauge.builder(QUEUE_PENDING, pending, AtomicLong::get)
+      .description("Callbacks waiting for an attempt (due now or later), read from PostgreSQL every few seconds")
+      .register(registry);
+    Gauge.builder(QUEUE_IN_FLIGHT, inFlight, AtomicLong::get)
+      .description("Callbacks claimed by a dispatcher, read from PostgreSQL every few seconds")
+      .register(registry);
+    Gauge.builder(QUEUE_OLDEST_PENDING, oldestPendingSeconds, AtomicLong::get)
+      .description("How long the longest-waiting due callback has been due (0 when none is), in seconds")
+      .register(registry);
+    for (String state : List.of("closed", "open", "half_open")) {
+      Gauge.builder(CIRCUIT_BREAKERS, () -> breakers(state))
+        .description("Destinations whose circuit breaker is in this state")
+        .tag("state", state)
+        .register(registry);
+    }
+  }
+
+  private static Duration ms(long n) {
+    return Duration.ofMillis(n);
+  }
+
+  private Counter deliveries(String outcome) {
+    return Counter.builder(DELIVERIES).description("Callbacks finished, by outcome").tag("outcome", outcome)
+      .register(registry);
+  }
+
+  private Counter attempts(String result) {
+    return Counter.builder(ATTEMPTS).description("Callback attempts, by result").tag("result", result)
+      .register(registry);
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  public void attempted(AttemptResult r, boolean first, Duration sinceTerminalUpdate) {
+    attemptsByKind.get(r.kind()).increment();
+    attemptDuration.record(Duration.ofMillis(r.durationMs()));
+    if (first && !sinceTerminalUpdate.isNegative()) {
+      deliveryLag.record(sinceTerminalUpdate);
+    }
+  }
+
+  public void postponedByOpenCircuit() {
+    circuitOpen.increment();
+  }
+
+  /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */
+  public void finished(String outcome, Duration sinceTerminalUpdate) {
+    switch (outcome) {
+      case "delivered" -> delivered.increment();
+      case "gone" -> gone.increment();
+      default -> failed.increment();
+    }
+    if (!sinceTerminalUpdate.isNegative()) {
+      endToEnd.record(sinceTerminalUpdate);
+    }
+  }
+
+  public void queue(long pendingNow, long inFlightNow, long oldestPendingSecondsNow) {
+    pending.set(pendingNow);
+    inFlight.set(inFlightNow);
+    oldestPendingSeconds.set(oldestPendingSecondsNow);
+  }
+
+  /** Adds a source of breaker counts by state (each dispatcher has its own breakers). */
+  public void addBreakers(Supplier<Map<String, Integer>> countsByState) {
+    breakerSources.add(countsByState);
+  }
+
+  public void removeBreakers(Supplier<Map<String, Integer>> countsByState) {
+    breakerSources.remove(countsByState);
+  }
+
+  private double breakers(String state) {
+    int n = 0;
+    for (Supplier<Map<String, Integer>> s : breakerSources) {
+      n += s.get().getOrDefault(state, 0);
+    }
+    return n;
+  }
+}

@@ -1,0 +1,144 @@
+package io.callbackd.metrics;
+
+import io.callbackd.Main;
+import io.callbackd.support.Await;
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.TestPostgres;
+import io.callbackd.support.TestReceiver;
+import io.callbackd.support.TestReceiver.Answer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.json.JsonObject;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Real deliveries, then the counters and gauges read back from {@code /metrics} as Prometheus scrapes them. */
+class MetricsEndToEndTest {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+  private static Vertx vertx;
+  private static RunningCallbackd callbackd;
+  private static TestReceiver receiver;
+
+  @BeforeAll
+  static void start() {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    vertx = Vertx.builder().with(new VertxOptions().setMetricsOptions(Main.metricsOptions()))
+      .withMetrics(new MicrometerMetricsFactory(registry)).build();
+    receiver = new TestReceiver(vertx);
+    callbackd = new RunningCallbackd(vertx, TestPostgres.newDatabase(), new JsonObject()
+      .put("retry_delays", "0s,50ms,50ms").put("breaker_failures", 3).put("breaker_reset", "60s")
+      .put("max_in_flight_per_destination", 1).put("queue_gauge_interval", "100ms"), registry);
+  }
+
+  @AfterAll
+  static void stop() {
+    callbackd.close();
+    receiver.close();
+    Await.result(vertx.close(), WAIT);
+  }
+
+  private static double metric(String name, String labels) {
+    return PrometheusText.value(callbackd.text("/metrics"), name, labels);
+  }
+
+  @Test
+  void deliveriesAttemptsBreakersAndQueueAreCounted() throws Exception {
+    receiver.script("/retry", Answer.status(503));
+    receiver.otherwise("/down", Answer.status(500));
+    receiver.otherwise("/gone", Answer.status(410));
+    List<String> runs = new ArrayList<>();
+    runs.add(callbackd.completeRun(receiver.url("/ok"), null));
+    runs.add(callbackd.completeRun(receiver.url("/retry"), null));
+    for (String id : runs) {
+      Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+    }
+    String down = callbackd.completeRun(receiver.url("/down"), null);
+    Await.until("failed", WAIT, () -> "failed".equals(callbackd.callbackState(down)));
+    // Another destination (same server, other host name): its own breaker.
+    String gone = callbackd.completeRun("http://localhost:" + receiver.port() + "/gone", null);
+    Await.until("gone", WAIT, () -> "failed".equals(callbackd.callbackState(gone)));
+
+    int dead;
+    try (ServerSocket s = new ServerSocket(0)) {
+      dead = s.getLocalPort();
+    }
+    String deadUrl = "http://127.0.0.1:" + dead + "/dead";
+    List<String> deadRuns = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      deadRuns.add(callbackd.completeRun(deadUrl, null));
+    }
+    // Three connection failures open its breaker; the retries are then postponed without an attempt.
+    Await.until("the dead destination's breaker opens and postpones", WAIT,
+      () -> metric("callbackd_attempts_total", "result=\"circuit_open\"") >= 1
+        && metric("callbackd_attempts_total", "result=\"connect_error\"") == 3);
+
+    Await.until("counters", WAIT, () -> metric("callbackd_deliveries_total", "outcome=\"delivered\"") == 2
+      && metric("callbackd_deliveries_total", "outcome=\"failed\"") == 1
+      && metric("callbackd_deliveries_total", "outcome=\"gone\"") == 1);
+    assertEquals(2.0, metric("callbackd_attempts_total", "result=\"2xx\""), "ok, and retry's second");
+    assertEquals(4.0, metric("callbackd_attempts_total", "result=\"5xx\""), "retry's first and down's three");
+    assertEquals(1.0, metric("callbackd_attempts_total", "result=\"4xx\""));
+    assertEquals(3.0, metric("callbackd_attempts_total", "result=\"connect_error\""));
+    // Open: the dead destination, and the receiver's own after /down's three consecutive failures.
+    assertEquals(2.0, metric("callbackd_circuit_breakers", "state=\"open\""));
+    assertTrue(metric("callbackd_circuit_breakers", "state=\"closed\"") >= 1);
+    // The histograms agree with the attempt log: one duration per attempt, one lag per callback's first attempt.
+    assertEquals(10.0, metric("callbackd_attempt_duration_seconds_count", ""));
+    assertEquals((double) callbackd.sql.count("SELECT count(*) FROM callbackd.attempts"),
+      metric("callbackd_attempt_duration_seconds_count", ""));
+    assertEquals((double) callbackd.sql.count("SELECT count(*) FROM callbackd.attempts WHERE attempt = 1"),
+      metric("callbackd_delivery_lag_seconds_count", ""));
+    assertEquals(4.0, metric("callbackd_end_to_end_seconds_count", ""));
+    Await.until("queue gauges", WAIT, () -> metric("callbackd_queue_pending", "") == 3
+      && metric("callbackd_queue_in_flight", "") == 0);
+    assertTrue(metric("callbackd_queue_oldest_pending_seconds", "") >= 0);
+
+    String page = callbackd.text("/metrics");
+    assertTrue(page.contains("vertx_http_client_requests_total"), "Vert.x HTTP client metrics");
+    assertTrue(page.contains("vertx_http_server_requests_total"), "Vert.x HTTP server metrics");
+    assertTrue(page.contains("jvm_memory_used_bytes"), "JVM metrics");
+    // Bounded labels: no run id, URL or host appears as a label value.
+    Matcher labels = Pattern.compile("\\{([^}]*)}").matcher(page);
+    while (labels.find()) {
+      String l = labels.group(1);
+      assertFalse(l.contains("run-") || l.contains("127.0.0.1") || l.contains("localhost") || l.contains("/dead"), l);
+    }
+    checkWithPromtool(page);
+  }
+
+  /** Runs {@code promtool check metrics} on the live page when promtool is installed (CI installs it). */
+  private static void checkWithPromtool(String page) throws IOException, InterruptedException {
+    Path promtool = Promtool.find();
+    if (promtool == null) {
+      return;
+    }
+    Path file = Files.createTempFile("metrics", ".txt");
+    Files.writeString(file, page);
+    Promtool.Result r = Promtool.run(List.of(promtool.toString(), "check", "metrics"), file);
+    // Exit 1 is a page Prometheus cannot parse; exit 3 is naming advice (lint). Lint is tolerated only for the JVM
+    // and process metrics that Micrometer names itself: every callbackd and Vert.x metric must pass it.
+    assertTrue(r.exitCode() == 0 || r.exitCode() == 3, r.output());
+    for (String line : r.output().split("\n")) {
+      assertFalse(line.startsWith("callbackd_") || line.startsWith("vertx_"), "promtool: " + line);
+    }
+  }
+}
