@@ -123,6 +123,31 @@ class MetricsEndToEndTest {
       assertFalse(l.contains("run-") || l.contains("127.0.0.1") || l.contains("localhost") || l.contains("/dead"), l);
     }
     checkWithPromtool(page);
+    assertEquals(readmeMetrics(), families(page), "the README's metrics table lists exactly the callbackd families");
+  }
+
+  private static java.util.Set<String> families(String page) {
+    java.util.Set<String> out = new java.util.TreeSet<>();
+    Matcher m = Pattern.compile("(?m)^# TYPE (callbackd_\\w+) ").matcher(page);
+    while (m.find()) {
+      if (!m.group(1).endsWith("_max")) {
+        out.add(m.group(1));
+      }
+    }
+    return out;
+  }
+
+  private static java.util.Set<String> readmeMetrics() throws IOException {
+    java.util.Set<String> out = new java.util.TreeSet<>();
+    boolean in = false;
+    for (String line : Files.readAllLines(Path.of("README.md"))) {
+      if (line.startsWith("#")) {
+        in = line.equals("### Metrics");
+      } else if (in && line.startsWith("| `callbackd_")) {
+        out.add(line.substring(3, line.indexOf('`', 3)));
+      }
+    }
+    return out;
   }
 
   /** Runs {@code promtool check metrics} on the live page when promtool is installed (CI installs it). */
