@@ -51,6 +51,14 @@ public final class CallbackdConfig {
   public final int maxBody;
   public final Duration queueGaugeInterval;
   public final String logFormat;
+  public final String runsTable;
+  public final boolean cluster;
+  public final String clusterHost;
+  public final int clusterPort;
+  public final int clusterBusPort;
+  public final List<String> clusterMembers;
+  public final String clusterKubernetesService;
+  public final String clusterKubernetesNamespace;
   public final CallbackSigner signer;
   public final DestinationGuard destinationGuard;
   public final List<String> apiTokens;
@@ -81,6 +89,18 @@ public final class CallbackdConfig {
     if (!logFormat.equals("plain") && !logFormat.equals("json")) {
       throw new ConfigException("log_format (" + env("log_format") + ") must be plain or json, got '" + logFormat + "'");
     }
+    runsTable = string("runs_table", false);
+    if (!runsTable.matches("[A-Za-z_][A-Za-z0-9_$]*(\\.[A-Za-z_][A-Za-z0-9_$]*)?")) {
+      throw new ConfigException("runs_table (" + env("runs_table") + ") must be a table name, optionally "
+        + "schema-qualified (schema.table), got '" + runsTable + "'");
+    }
+    cluster = bool("cluster");
+    clusterHost = string("cluster_host", true);
+    clusterPort = integer("cluster_port", 1, 65535);
+    clusterBusPort = integer("cluster_bus_port", 0, 65535);
+    clusterMembers = list("cluster_members");
+    clusterKubernetesService = string("cluster_kubernetes_service", true);
+    clusterKubernetesNamespace = string("cluster_kubernetes_namespace", true);
     try {
       signer = CallbackSigner.fromConfig(string("signing_secrets", true));
     } catch (IllegalArgumentException e) {
@@ -191,6 +211,17 @@ public final class CallbackdConfig {
       return Boolean.parseBoolean(s);
     }
     throw new ConfigException(key + " (" + env(key) + ") must be true or false, got '" + v + "'");
+  }
+
+  private List<String> list(String key) {
+    String text = string(key, true);
+    List<String> out = new java.util.ArrayList<>();
+    for (String part : text.split(",")) {
+      if (!part.isBlank()) {
+        out.add(part.trim());
+      }
+    }
+    return List.copyOf(out);
   }
 
   private List<String> tokens(String key) {
