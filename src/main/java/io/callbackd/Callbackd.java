@@ -3,6 +3,7 @@ package io.callbackd;
 import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
+import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
@@ -48,12 +49,15 @@ public final class Callbackd {
   private volatile boolean dispatchersDeployed;
   private ApiVerticle api;
 
-  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool, DeliveryMetrics metrics) {
+  private final BreakerDirectory breakers = new BreakerDirectory();
+
+  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool,
+                    PrometheusMeterRegistry registry) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
     this.pool = pool;
-    this.metrics = metrics;
+    this.metrics = new DeliveryMetrics(registry, breakers);
   }
 
   /** Starts with a registry of its own (Vert.x's own metrics then go elsewhere, or nowhere). */
@@ -83,7 +87,7 @@ public final class Callbackd {
         .connectingTo(connect)
         .using(vertx)
         .build();
-      Callbackd app = new Callbackd(vertx, config, db, pool, new DeliveryMetrics(registry));
+      Callbackd app = new Callbackd(vertx, config, db, pool, registry);
       return app.deploy().map(app).recover(err -> app.stop().transform(v -> Future.failedFuture(err)));
     });
   }
@@ -92,12 +96,12 @@ public final class Callbackd {
     RunStore runs = new RunStore(pool, config.maxBody);
     DeliveryStore deliveries = new DeliveryStore(pool);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, runs, deliveries, router -> {
+    api = new ApiVerticle(config, runs, deliveries, breakers, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, pool, database.schemaVersion(), () -> dispatchersDeployed);
     });
     return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, instances),
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, breakers, instances),
         new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,

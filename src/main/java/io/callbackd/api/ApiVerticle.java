@@ -1,6 +1,7 @@
 package io.callbackd.api;
 
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.runs.InvalidInputException;
@@ -41,9 +42,12 @@ public class ApiVerticle extends VerticleBase {
    * @param operationsRoutes mounts the routes that stay open without a token (health, metrics): they reveal no run
    *                         data
    */
-  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries,
+  private final BreakerDirectory breakers;
+
+  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries, BreakerDirectory breakers,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.config = config;
+    this.breakers = breakers;
     this.runs = runs;
     this.deliveries = deliveries;
     this.operationsRoutes = operationsRoutes;
@@ -61,6 +65,7 @@ public class ApiVerticle extends VerticleBase {
     router.get("/v1/runs/:id").handler(this::getRun);
     router.patch("/v1/runs/:id").handler(this::updateRun);
     router.get("/v1/runs/:id/attempts").handler(this::listAttempts);
+    new OperatorRoutes(vertx, runs, deliveries, breakers, config.redeliverRate).mount(router);
 
     router.errorHandler(404, ctx -> ApiError.send(ctx, 404, null, "no such route: " + ctx.request().method() + " "
       + ctx.request().path()));

@@ -52,6 +52,7 @@ public final class CallbackdConfig {
   public final Duration queueGaugeInterval;
   public final String logFormat;
   public final String runsTable;
+  public final double redeliverRate;
   public final boolean cluster;
   public final String clusterHost;
   public final int clusterPort;
@@ -94,6 +95,7 @@ public final class CallbackdConfig {
       throw new ConfigException("runs_table (" + env("runs_table") + ") must be a table name, optionally "
         + "schema-qualified (schema.table), got '" + runsTable + "'");
     }
+    redeliverRate = positive("redeliver_rate");
     cluster = bool("cluster");
     clusterHost = string("cluster_host", true);
     clusterPort = integer("cluster_port", 1, 65535);
@@ -211,6 +213,19 @@ public final class CallbackdConfig {
       return Boolean.parseBoolean(s);
     }
     throw new ConfigException(key + " (" + env(key) + ") must be true or false, got '" + v + "'");
+  }
+
+  private double positive(String key) {
+    Object v = raw(key);
+    try {
+      double d = v instanceof Number ? ((Number) v).doubleValue() : Double.parseDouble(String.valueOf(v).trim());
+      if (d > 0 && d <= 1_000_000) {
+        return d;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new ConfigException(key + " (" + env(key) + ") must be a number above 0, got '" + v + "'");
   }
 
   private List<String> list(String key) {

@@ -31,6 +31,7 @@ public final class DeliveryStore {
     + " SELECT d.id, r.status, r.completed_at, r.stop_reason, r.metadata_, r.agent_id"
     + " FROM callbackd.deliveries d LEFT JOIN " + RUNS + " r ON r.id = d.run_id"
     + " WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND d.destination <> ALL($4::varchar[])"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p WHERE p.destination = d.destination)"
     + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
     + " UPDATE callbackd.deliveries d SET state = 'delivering', lease_owner = $1, lease_token = gen_random_uuid(),"
     + " lease_expires_at = now() + $3 * interval '1 millisecond'"
@@ -89,11 +90,14 @@ public final class DeliveryStore {
 
   static final String QUEUE_STATS = "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
     + " count(*) FILTER (WHERE state = 'delivering') AS in_flight,"
+    // Paused destinations wait on purpose: they do not make callbacks look late.
     + " coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE state = 'pending'"
-    + " AND next_attempt_at <= now())), 0)::bigint AS oldest_due"
-    + " FROM callbackd.deliveries WHERE state IN ('pending', 'delivering')";
+    + " AND next_attempt_at <= now() AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p"
+    + " WHERE p.destination = d.destination))), 0)::bigint AS oldest_due"
+    + " FROM callbackd.deliveries d WHERE state IN ('pending', 'delivering')";
 
-  static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries WHERE state = 'pending'";
+  static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries d WHERE state = 'pending'"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p WHERE p.destination = d.destination)";
 
   static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM " + RUNS
     + " WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled') AND coalesce(callback_url, '') <> ''";
@@ -210,6 +214,154 @@ public final class DeliveryStore {
           .put("status_code", row.getInteger("status_code"))
           .put("error", row.getString("error"))
           .put("response_excerpt", row.getString("response_excerpt")));
+      }
+      return out;
+    });
+  }
+
+  // ---- Operator controls ----
+
+  static final String CALLBACK_COLUMNS = "d.id, d.run_id, d.generation, d.webhook_id, d.state, d.destination, d.url,"
+    + " d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error, d.scheduled_at,"
+    + " d.finished_at";
+
+  /* A new callback for a run whose latest one is finished: next generation, fresh attempt budget, same run. */
+  static final String REDELIVER_RUN = "WITH latest AS (SELECT * FROM callbackd.deliveries WHERE run_id = $1"
+    + " ORDER BY generation DESC LIMIT 1)"
+    + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination)"
+    + " SELECT l.run_id, l.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
+    + " coalesce(callbackd.origin(r.callback_url), 'invalid')"
+    + " FROM latest l JOIN " + RUNS + " r ON r.id = l.run_id"
+    + " WHERE l.state IN ('delivered', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
+
+  /*
+   * Replays many at once: the latest callback of each matching run, spread over time per destination
+   * ($6 per second) so that a receiver that just came back is not flooded.
+   */
+  static final String REDELIVER_MANY = "WITH latest AS ("
+    + " SELECT DISTINCT ON (run_id) id, run_id, generation, state, destination, finished_at"
+    + " FROM callbackd.deliveries WHERE ($1::varchar IS NULL OR destination = $1)"
+    + " ORDER BY run_id, generation DESC),"
+    + " chosen AS (SELECT * FROM latest WHERE state = ANY($2::varchar[])"
+    + " AND ($3::timestamptz IS NULL OR finished_at >= $3) AND ($4::timestamptz IS NULL OR finished_at < $4)"
+    + " ORDER BY id LIMIT $5),"
+    + " numbered AS (SELECT c.*, row_number() OVER (PARTITION BY c.destination ORDER BY c.id) - 1 AS n FROM chosen c)"
+    + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination, next_attempt_at)"
+    + " SELECT n.run_id, n.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
+    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), now() + (n.n / $6::float8) * interval '1 second'"
+    + " FROM numbered n JOIN " + RUNS + " r ON r.id = n.run_id WHERE coalesce(r.callback_url, '') <> ''"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
+
+  /* Stops retrying the run's latest callback; an attempt in flight loses its lease, so its outcome is dropped. */
+  static final String CANCEL_RUN = "WITH c AS (UPDATE callbackd.deliveries SET state = 'cancelled', finished_at = now(),"
+    + " last_error = 'cancelled by operator', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+    + " WHERE id = (SELECT id FROM callbackd.deliveries WHERE run_id = $1 ORDER BY generation DESC LIMIT 1)"
+    + " AND state IN ('pending', 'delivering') RETURNING id, run_id),"
+    + " w AS (UPDATE " + RUNS + " r SET callback_error = 'cancelled by operator' FROM c WHERE r.id = c.run_id)"
+    + " SELECT id FROM c";
+
+  static final String LIST = "SELECT " + CALLBACK_COLUMNS + " FROM callbackd.deliveries d"
+    + " WHERE ($1::varchar IS NULL OR d.state = $1) AND ($2::varchar IS NULL OR d.destination = $2)"
+    + " AND ($3::varchar IS NULL OR d.run_id = $3) AND ($4::bigint IS NULL OR d.id < $4)"
+    + " ORDER BY d.id DESC LIMIT $5";
+
+  static final String ORIGIN = "SELECT callbackd.origin($1) AS origin";
+
+  static final String PAUSE = "INSERT INTO callbackd.paused_destinations (destination) VALUES ($1)"
+    + " ON CONFLICT (destination) DO NOTHING";
+
+  static final String RESUME = "DELETE FROM callbackd.paused_destinations WHERE destination = $1";
+
+  static final String DESTINATIONS = "SELECT coalesce(x.destination, p.destination) AS destination,"
+    + " coalesce(x.pending, 0) AS pending, coalesce(x.delivering, 0) AS delivering, coalesce(x.failed, 0) AS failed,"
+    + " x.last_error, x.last_attempt_at, p.paused_at"
+    + " FROM (SELECT destination, count(*) FILTER (WHERE state = 'pending') AS pending,"
+    + " count(*) FILTER (WHERE state = 'delivering') AS delivering, count(*) FILTER (WHERE state = 'failed') AS failed,"
+    + " (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST))[1] AS last_error,"
+    + " max(last_attempt_at) AS last_attempt_at FROM callbackd.deliveries GROUP BY destination) x"
+    + " FULL JOIN callbackd.paused_destinations p ON p.destination = x.destination"
+    + " ORDER BY coalesce(x.pending, 0) DESC, 1 LIMIT $1";
+
+  /** Redelivers the run's finished callback; the result is the new callback's id, or null when there is none. */
+  public Future<Long> redeliverRun(String runId) {
+    return pool.preparedQuery(REDELIVER_RUN).execute(Tuple.of(runId))
+      .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getLong("id"));
+  }
+
+  /** Redelivers every matching finished callback, throttled per destination; the result is how many. */
+  public Future<Integer> redeliverMany(String destination, List<String> states, OffsetDateTime since,
+                                       OffsetDateTime until, int limit, double perSecondPerDestination) {
+    return pool.preparedQuery(REDELIVER_MANY).execute(Tuple.tuple().addValue(destination)
+        .addValue(states.toArray(new String[0])).addValue(since).addValue(until).addValue(limit)
+        .addValue(perSecondPerDestination))
+      .map(rows -> rows.size());
+  }
+
+  /** Cancels the run's pending callback; the result tells whether there was one to cancel. */
+  public Future<Boolean> cancelRun(String runId) {
+    return pool.preparedQuery(CANCEL_RUN).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
+  }
+
+  /** Callbacks, newest first, filtered by state, destination and run; {@code beforeId} pages through them. */
+  public Future<JsonArray> list(String state, String destination, String runId, Long beforeId, int limit) {
+    return pool.preparedQuery(LIST).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
+      JsonArray out = new JsonArray();
+      for (Row row : rows) {
+        out.add(callbackJson(row));
+      }
+      return out;
+    });
+  }
+
+  static JsonObject callbackJson(Row row) {
+    return new JsonObject()
+      .put("id", row.getLong("id"))
+      .put("run_id", row.getString("run_id"))
+      .put("generation", row.getInteger("generation"))
+      .put("webhook_id", row.getString("webhook_id"))
+      .put("state", row.getString("state"))
+      .put("destination", row.getString("destination"))
+      .put("url", row.getString("url"))
+      .put("attempts", row.getInteger("attempts"))
+      .put("next_attempt_at", "pending".equals(row.getString("state"))
+        ? Timestamps.format(row.getOffsetDateTime("next_attempt_at")) : null)
+      .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("last_attempt_at")))
+      .put("last_status_code", row.getInteger("last_status_code"))
+      .put("last_error", row.getString("last_error"))
+      .put("scheduled_at", Timestamps.format(row.getOffsetDateTime("scheduled_at")))
+      .put("finished_at", Timestamps.format(row.getOffsetDateTime("finished_at")));
+  }
+
+  /** The destination (scheme://host:port) of a URL or origin, normalised as callbacks are keyed; null if it has none. */
+  public Future<String> origin(String urlOrOrigin) {
+    return pool.preparedQuery(ORIGIN).execute(Tuple.of(urlOrOrigin))
+      .map(rows -> rows.iterator().next().getString("origin"));
+  }
+
+  public Future<Void> pause(String destination) {
+    return pool.preparedQuery(PAUSE).execute(Tuple.of(destination)).mapEmpty();
+  }
+
+  /** The result tells whether the destination was paused. */
+  public Future<Boolean> resume(String destination) {
+    return pool.preparedQuery(RESUME).execute(Tuple.of(destination)).map(rows -> rows.rowCount() > 0);
+  }
+
+  /** Destinations with their pending, in-flight and failed counts, last error and pause state. */
+  public Future<JsonArray> destinations(int limit) {
+    return pool.preparedQuery(DESTINATIONS).execute(Tuple.of(limit)).map(rows -> {
+      JsonArray out = new JsonArray();
+      for (Row row : rows) {
+        out.add(new JsonObject()
+          .put("destination", row.getString("destination"))
+          .put("paused", row.getOffsetDateTime("paused_at") != null)
+          .put("paused_at", Timestamps.format(row.getOffsetDateTime("paused_at")))
+          .put("pending", row.getLong("pending"))
+          .put("delivering", row.getLong("delivering"))
+          .put("failed", row.getLong("failed"))
+          .put("last_error", row.getString("last_error"))
+          .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("last_attempt_at"))));
       }
       return out;
     });

@@ -47,7 +47,7 @@ public class DispatchVerticle extends VerticleBase {
   private final RetryPolicy policy;
   private final int maxHeld;
   private final DeliveryMetrics metrics;
-  private java.util.function.Supplier<Map<String, Integer>> breakerCounts;
+  private final BreakerDirectory directory;
 
   private String owner;
   private CallbackSender sender;
@@ -68,10 +68,12 @@ public class DispatchVerticle extends VerticleBase {
   private long claimRetryTimer = -1;
   private Promise<Void> drained;
 
-  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryMetrics metrics, int instances) {
+  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryMetrics metrics,
+                          BreakerDirectory directory, int instances) {
     this.config = config;
     this.store = store;
     this.metrics = metrics;
+    this.directory = directory;
     this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
     this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
   }
@@ -82,8 +84,7 @@ public class DispatchVerticle extends VerticleBase {
     sender = new CallbackSender(vertx, config.requestTimeout, config.maxInFlightPerDestination, maxHeld);
     resolver = new DestinationResolver(vertx, config.destinationGuard);
     breakers = new DestinationBreakers(vertx, config.breakerFailures, config.breakerReset, config.breakerIdleEviction);
-    breakerCounts = breakers::countByState;
-    metrics.addBreakers(breakerCounts);
+    directory.register(breakers);
     evictionTimer = vertx.setPeriodic(Math.max(1000, config.breakerIdleEviction.toMillis() / 2), t -> breakers.evictIdle());
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> wake());
     return wakeConsumer.completion().onSuccess(v -> {
@@ -355,7 +356,7 @@ public class DispatchVerticle extends VerticleBase {
         return Future.succeededFuture();
       })
       .eventually(() -> {
-        metrics.removeBreakers(breakerCounts);
+        directory.unregister(breakers);
         breakers.closeAll();
         return sender.close();
       });

@@ -1,6 +1,7 @@
 package io.callbackd.metrics;
 
 import io.callbackd.delivery.AttemptResult;
+import io.callbackd.delivery.BreakerDirectory;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -10,9 +11,7 @@ import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
 
 /**
  * callbackd's own metrics. Labels take a handful of fixed values only: never a run id, URL or host, which would
@@ -46,10 +45,11 @@ public final class DeliveryMetrics {
   private final AtomicLong pending = new AtomicLong();
   private final AtomicLong inFlight = new AtomicLong();
   private final AtomicLong oldestPendingSeconds = new AtomicLong();
-  private final List<Supplier<Map<String, Integer>>> breakerSources = new CopyOnWriteArrayList<>();
+  private final BreakerDirectory breakers;
 
-  public DeliveryMetrics(MeterRegistry registry) {
+  public DeliveryMetrics(MeterRegistry registry, BreakerDirectory breakers) {
     this.registry = registry;
+    this.breakers = breakers;
     delivered = deliveries("delivered");
     failed = deliveries("failed");
     gone = deliveries("gone");
@@ -141,20 +141,7 @@ public final class DeliveryMetrics {
     oldestPendingSeconds.set(oldestPendingSecondsNow);
   }
 
-  /** Adds a source of breaker counts by state (each dispatcher has its own breakers). */
-  public void addBreakers(Supplier<Map<String, Integer>> countsByState) {
-    breakerSources.add(countsByState);
-  }
-
-  public void removeBreakers(Supplier<Map<String, Integer>> countsByState) {
-    breakerSources.remove(countsByState);
-  }
-
   private double breakers(String state) {
-    int n = 0;
-    for (Supplier<Map<String, Integer>> s : breakerSources) {
-      n += s.get().getOrDefault(state, 0);
-    }
-    return n;
+    return breakers.countByState().getOrDefault(state, 0);
   }
 }

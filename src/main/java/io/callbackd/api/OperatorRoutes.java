@@ -1,0 +1,257 @@
+package io.callbackd.api;
+
+import io.callbackd.delivery.BreakerDirectory;
+import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.RunStore;
+import io.callbackd.runs.Timestamps;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * What operators do when receivers misbehave: redeliver one callback or many (throttled), cancel one, find callbacks
+ * by state and destination, and pause or resume a destination while its owner fixes it. Behind the API token like
+ * every {@code /v1} route.
+ */
+final class OperatorRoutes {
+
+  static final Set<String> STATES = Set.of("pending", "delivering", "delivered", "failed", "cancelled");
+  static final Set<String> REPLAYABLE = Set.of("delivered", "failed", "cancelled");
+  static final int MAX_LIMIT = 1000;
+  static final int MAX_REDELIVER = 10_000;
+
+  private final Vertx vertx;
+  private final RunStore runs;
+  private final DeliveryStore deliveries;
+  private final BreakerDirectory breakers;
+  private final double redeliverRate;
+
+  OperatorRoutes(Vertx vertx, RunStore runs, DeliveryStore deliveries, BreakerDirectory breakers, double redeliverRate) {
+    this.vertx = vertx;
+    this.runs = runs;
+    this.deliveries = deliveries;
+    this.breakers = breakers;
+    this.redeliverRate = redeliverRate;
+  }
+
+  void mount(Router router) {
+    router.post("/v1/runs/:id/callback/redeliver").handler(this::redeliverRun);
+    router.post("/v1/runs/:id/callback/cancel").handler(this::cancelRun);
+    router.get("/v1/callbacks").handler(this::listCallbacks);
+    router.post("/v1/callbacks/redeliver").handler(this::redeliverMany);
+    router.get("/v1/destinations").handler(this::listDestinations);
+    router.post("/v1/destinations/:origin/pause").handler(ctx -> pause(ctx, true));
+    router.post("/v1/destinations/:origin/resume").handler(ctx -> pause(ctx, false));
+  }
+
+  private void redeliverRun(RoutingContext ctx) {
+    String id = ctx.pathParam("id");
+    runs.find(id).compose(run -> {
+      if (run == null) {
+        return Future.failedFuture(new ApiException(404, "id", "unknown run " + id));
+      }
+      JsonObject cb = run.getJsonObject("callback");
+      if (cb == null) {
+        return Future.failedFuture(new ApiException(409, "id", "run " + id + " has no callback to redeliver"));
+      }
+      if (!REPLAYABLE.contains(cb.getString("state"))) {
+        return Future.failedFuture(new ApiException(409, "id", "the callback of run " + id + " is "
+          + cb.getString("state") + "; only a delivered, failed or cancelled callback can be redelivered"));
+      }
+      return deliveries.redeliverRun(id).compose(newId -> newId == null
+        ? Future.failedFuture(new ApiException(409, "id", "the callback of run " + id + " changed meanwhile; retry"))
+        : runs.find(id));
+    }).onComplete(ar -> respond(ctx, 202, ar.map(run -> run.getJsonObject("callback")), true));
+  }
+
+  private void cancelRun(RoutingContext ctx) {
+    String id = ctx.pathParam("id");
+    runs.find(id).compose(run -> {
+      if (run == null) {
+        return Future.failedFuture(new ApiException(404, "id", "unknown run " + id));
+      }
+      return deliveries.cancelRun(id).compose(cancelled -> cancelled ? runs.find(id)
+        : Future.failedFuture(new ApiException(409, "id", "run " + id + " has no pending callback to cancel")));
+    }).onComplete(ar -> respond(ctx, 200, ar.map(run -> run.getJsonObject("callback")), false));
+  }
+
+  private void listCallbacks(RoutingContext ctx) {
+    try {
+      String state = param(ctx, "state");
+      if (state != null && !STATES.contains(state)) {
+        throw new InvalidInputException("state", "state must be one of " + STATES);
+      }
+      int limit = intParam(ctx, "limit", 100, 1, MAX_LIMIT);
+      Long cursor = ctx.queryParams().contains("cursor") ? (long) intParam(ctx, "cursor", 0, 1, Integer.MAX_VALUE)
+        : null;
+      String runId = param(ctx, "run_id");
+      destination(param(ctx, "destination"))
+        .compose(dest -> deliveries.list(state, dest, runId, cursor, limit))
+        .onComplete(ar -> respond(ctx, 200, ar.map(list -> {
+          JsonObject page = new JsonObject().put("callbacks", list);
+          if (list.size() == limit) {
+            page.put("next_cursor", list.getJsonObject(list.size() - 1).getLong("id"));
+          } else {
+            page.putNull("next_cursor");
+          }
+          return page;
+        }), false));
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+    }
+  }
+
+  private void redeliverMany(RoutingContext ctx) {
+    JsonObject filter;
+    try {
+      Object parsed = ctx.body() == null || ctx.body().isEmpty() ? new JsonObject() : ctx.body().buffer().toJsonValue();
+      if (!(parsed instanceof JsonObject)) {
+        throw new InvalidInputException("body", "the body must be a JSON object with the filter");
+      }
+      filter = (JsonObject) parsed;
+      for (String f : filter.fieldNames()) {
+        if (!Set.of("state", "destination", "since", "until", "limit").contains(f)) {
+          throw new InvalidInputException(f, "unknown field " + f + "; the filter has state, destination, since, "
+            + "until, limit");
+        }
+      }
+      String state = filter.getValue("state") == null ? "failed" : String.valueOf(filter.getValue("state"));
+      if (!REPLAYABLE.contains(state)) {
+        throw new InvalidInputException("state", "state must be one of " + REPLAYABLE);
+      }
+      OffsetDateTime since = time(filter, "since");
+      OffsetDateTime until = time(filter, "until");
+      Object limitValue = filter.getValue("limit", MAX_REDELIVER);
+      if (!(limitValue instanceof Integer) || (Integer) limitValue < 1 || (Integer) limitValue > MAX_REDELIVER) {
+        throw new InvalidInputException("limit", "limit must be a whole number from 1 to " + MAX_REDELIVER);
+      }
+      Object dest = filter.getValue("destination");
+      if (dest != null && !(dest instanceof String)) {
+        throw new InvalidInputException("destination", "destination must be a string such as https://example.com:443");
+      }
+      destination((String) dest)
+        .compose(d -> deliveries.redeliverMany(d, List.of(state), since, until, (Integer) limitValue, redeliverRate))
+        .onComplete(ar -> respond(ctx, 202, ar.map(n -> new JsonObject().put("redelivered", n)
+          .put("per_second_per_destination", redeliverRate)), n(ar.succeeded() ? ar.result() : 0) > 0));
+    } catch (DecodeException e) {
+      ApiError.send(ctx, 400, "body", "the body is not valid JSON");
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+    }
+  }
+
+  private static int n(Integer i) {
+    return i == null ? 0 : i;
+  }
+
+  private void listDestinations(RoutingContext ctx) {
+    int limit;
+    try {
+      limit = intParam(ctx, "limit", 100, 1, MAX_LIMIT);
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+      return;
+    }
+    deliveries.destinations(limit).onComplete(ar -> respond(ctx, 200, ar.map(list -> {
+      for (int i = 0; i < list.size(); i++) {
+        JsonObject d = list.getJsonObject(i);
+        d.put("breaker", breakers.stateOf(d.getString("destination")));
+      }
+      return new JsonObject().put("destinations", list);
+    }), false));
+  }
+
+  private void pause(RoutingContext ctx, boolean pause) {
+    String given = ctx.pathParam("origin");
+    deliveries.origin(given).compose(dest -> {
+      if (dest == null) {
+        return Future.failedFuture(new ApiException(400, "origin", "the destination must be an origin such as "
+          + "https://example.com:443, URL-encoded in the path"));
+      }
+      Future<Void> done = pause ? deliveries.pause(dest) : deliveries.resume(dest).mapEmpty();
+      return done.map(v -> new JsonObject().put("destination", dest).put("paused", pause));
+    }).onComplete(ar -> respond(ctx, 200, ar, !pause));
+  }
+
+  /** Normalises a destination filter the way callbacks are keyed (scheme://host:port); null stays null. */
+  private Future<String> destination(String given) {
+    if (given == null || given.isEmpty()) {
+      return Future.succeededFuture(null);
+    }
+    return deliveries.origin(given).compose(origin -> origin == null
+      ? Future.failedFuture(new ApiException(400, "destination", "'" + given + "' is not an origin such as "
+        + "https://example.com:443"))
+      : Future.succeededFuture(origin));
+  }
+
+  private static String param(RoutingContext ctx, String name) {
+    String v = ctx.queryParams().get(name);
+    return v == null || v.isEmpty() ? null : v;
+  }
+
+  private static int intParam(RoutingContext ctx, String name, int dflt, int min, int max) {
+    String v = param(ctx, name);
+    if (v == null) {
+      return dflt;
+    }
+    try {
+      int n = Integer.parseInt(v);
+      if (n < min || n > max) {
+        throw new NumberFormatException();
+      }
+      return n;
+    } catch (NumberFormatException e) {
+      throw new InvalidInputException(name, name + " must be a whole number from " + min + " to " + max);
+    }
+  }
+
+  private static OffsetDateTime time(JsonObject filter, String field) {
+    Object v = filter.getValue(field);
+    if (v == null) {
+      return null;
+    }
+    try {
+      return Timestamps.parseUtc(String.valueOf(v)).atOffset(ZoneOffset.UTC);
+    } catch (RuntimeException e) {
+      throw new InvalidInputException(field, field + " must be an ISO-8601 date-time such as 2025-10-17T21:53:05Z");
+    }
+  }
+
+  private void respond(RoutingContext ctx, int status, io.vertx.core.AsyncResult<JsonObject> ar, boolean wake) {
+    if (ar.succeeded()) {
+      if (wake) {
+        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+      }
+      ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(ar.result().encode());
+    } else if (ar.cause() instanceof ApiException) {
+      ApiException e = (ApiException) ar.cause();
+      ApiError.send(ctx, e.status, e.field, e.getMessage());
+    } else if (ar.cause() instanceof InvalidInputException) {
+      ApiError.send(ctx, 400, ((InvalidInputException) ar.cause()).field(), ar.cause().getMessage());
+    } else {
+      ApiError.send(ctx, 503, null, "the database is unavailable, nothing was changed; try again");
+    }
+  }
+
+  /** A refusal with its HTTP status and the field at fault. */
+  static final class ApiException extends RuntimeException {
+    final int status;
+    final String field;
+
+    ApiException(int status, String field, String message) {
+      super(message, null, false, false);
+      this.status = status;
+      this.field = field;
+    }
+  }
+}
