@@ -1,0 +1,123 @@
+package io.callbackd.faults;
+
+import io.callbackd.support.Await;
+import io.callbackd.support.CallbackdProcess;
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.Sql;
+import io.callbackd.support.TcpProxy;
+import io.callbackd.support.TestPostgres;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Processes killed and databases lost under load: every accepted callback still ends delivered. */
+@ExtendWith(VertxExtension.class)
+class KillAndOutageTest {
+
+  private static final int CALLBACKS = 2000;
+
+  /** A fast receiver counting POSTs per run. */
+  private static HttpServer receiver(Vertx vertx, Map<String, AtomicInteger> byRun, AtomicInteger total, long delayMs) {
+    return Await.result(vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      String runId = body.toJsonObject().getString("run_id");
+      byRun.computeIfAbsent(runId, k -> new AtomicInteger()).incrementAndGet();
+      total.incrementAndGet();
+      if (delayMs > 0) {
+        vertx.setTimer(delayMs, t -> req.response().setStatusCode(204).end());
+      } else {
+        req.response().setStatusCode(204).end();
+      }
+    })).listen(0, "127.0.0.1"), Duration.ofSeconds(10));
+  }
+
+  private static void insertFinishedRuns(Sql sql, String prefix, String url, int n) {
+    // As a platform sharing the table would: one statement, the trigger schedules every callback in it.
+    sql.update("INSERT INTO runs (id, status, agent_id, callback_url, completed_at) SELECT ? || g, 'completed', 'a', ?,"
+      + " now() AT TIME ZONE 'UTC' FROM generate_series(1, ?) g", prefix, url, n);
+  }
+
+  @Test
+  void aDispatcherKilledWithSigkillMidLoadLosesNothing(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    Map<String, AtomicInteger> byRun = new ConcurrentHashMap<>();
+    AtomicInteger total = new AtomicInteger();
+    HttpServer server = receiver(vertx, byRun, total, 5);
+    Map<String, String> settings = Map.of("CALLBACKD_LEASE", "3s", "CALLBACKD_REQUEST_TIMEOUT", "1s",
+      "CALLBACKD_MAX_IN_FLIGHT_PER_DESTINATION", "64", "CALLBACKD_BREAKER_FAILURES", "100000");
+    try (CallbackdProcess first = new CallbackdProcess("killed", pgUrl, settings)) {
+      first.start();
+      insertFinishedRuns(sql, "run-kill-", "http://127.0.0.1:" + server.actualPort() + "/hook", CALLBACKS);
+      Await.until("a good part delivered before the kill", Duration.ofSeconds(60), () -> total.get() >= 300);
+      first.kill();
+      // What was claimed at the kill may have been POSTed without its outcome written: only these may repeat.
+      long inFlightAtKill = sql.count("SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivering'");
+      long deliveredAtKill = sql.count("SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivered'");
+      assertTrue(deliveredAtKill < CALLBACKS, "the kill came mid-load");
+
+      try (CallbackdProcess second = new CallbackdProcess("restarted", pgUrl, settings)) {
+        second.start();
+        Await.until("every callback delivered after the restart", Duration.ofSeconds(120),
+          () -> sql.count("SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivered'") == CALLBACKS);
+      }
+      assertEquals(CALLBACKS, byRun.size(), "every run's callback reached the receiver");
+      int duplicates = total.get() - CALLBACKS;
+      System.out.printf("SIGKILL test: %d callbacks, %d claimed at the kill, %d delivered twice%n", CALLBACKS,
+        inFlightAtKill, duplicates);
+      assertTrue(duplicates <= inFlightAtKill, "duplicates (" + duplicates + ") only for callbacks claimed at the kill ("
+        + inFlightAtKill + ")");
+      assertEquals(duplicates, byRun.values().stream().mapToInt(AtomicInteger::get).filter(n -> n > 1)
+        .map(n -> n - 1).sum());
+    } finally {
+      Await.result(server.close(), Duration.ofSeconds(10));
+    }
+  }
+
+  @Test
+  void postgresLostUnderLoadForSecondsLosesNothingAndForgetsNoWriteBack(Vertx vertx) {
+    String direct = TestPostgres.newDatabase();
+    Sql sql = new Sql(direct);
+    Map<String, AtomicInteger> byRun = new ConcurrentHashMap<>();
+    AtomicInteger total = new AtomicInteger();
+    HttpServer server = receiver(vertx, byRun, total, 2);
+    try (TcpProxy proxy = new TcpProxy(vertx, TestPostgres.server().getPort())) {
+      String viaProxy = direct.replace(":" + TestPostgres.server().getPort() + "/", ":" + proxy.port() + "/");
+      try (RunningCallbackd callbackd = new RunningCallbackd(vertx, viaProxy, new JsonObject()
+        .put("lease", "60s").put("request_timeout", "2s").put("breaker_failures", 100000)
+        .put("max_in_flight_per_destination", 64))) {
+        insertFinishedRuns(sql, "run-outage-", "http://127.0.0.1:" + server.actualPort() + "/hook", 1000);
+        Await.until("load under way", Duration.ofSeconds(60), () -> total.get() >= 100);
+        proxy.cut();
+        Await.until("readiness drops", Duration.ofSeconds(30), () -> callbackd.get("/health/ready").status() == 503);
+        int duringOutage = total.get();
+        // Keep it down for a few seconds, measured by the receiver's silence and the clock of the readiness checks.
+        long downSince = System.nanoTime();
+        Await.until("several seconds of outage", Duration.ofSeconds(30),
+          () -> System.nanoTime() - downSince > Duration.ofSeconds(4).toNanos());
+        proxy.restore();
+        Await.until("readiness returns", Duration.ofSeconds(30), () -> callbackd.get("/health/ready").status() == 200);
+        Await.until("every callback delivered", Duration.ofSeconds(120),
+          () -> sql.count("SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivered'") == 1000);
+        assertEquals(1000, byRun.size());
+        // Every POST the receiver answered is in the attempt log: nothing answered during the outage was forgotten.
+        long recorded2xx = sql.count("SELECT count(*) FROM callbackd.attempts WHERE status_code = 204");
+        assertEquals(total.get(), recorded2xx, "answered POSTs (" + total.get() + ", " + duringOutage
+          + " before the cut) against recorded 2xx attempts");
+        assertEquals(0L, sql.count("SELECT count(*) FROM runs WHERE callback_status_code IS DISTINCT FROM 204"));
+      }
+    } finally {
+      Await.result(server.close(), Duration.ofSeconds(10));
+    }
+  }
+}
