@@ -3,11 +3,13 @@ package io.callbackd;
 import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
+import io.callbackd.database.RunsTable;
 import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.ingest.WorkNotificationVerticle;
 import io.callbackd.metrics.DeliveryMetrics;
 import io.callbackd.metrics.HealthRoutes;
 import io.callbackd.metrics.QueueGaugesVerticle;
@@ -93,8 +95,9 @@ public final class Callbackd {
   }
 
   private Future<Void> deploy() {
-    RunStore runs = new RunStore(pool, config.maxBody);
-    DeliveryStore deliveries = new DeliveryStore(pool);
+    String runsTable = RunsTable.qualified(config.runsTable);
+    RunStore runs = new RunStore(pool, config.maxBody, runsTable);
+    DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
     api = new ApiVerticle(config, runs, deliveries, breakers, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
@@ -106,6 +109,7 @@ public final class Callbackd {
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
+      .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions()))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
         config.destinationGuard))))
       .compose(v -> record(vertx.deployVerticle(api)))

@@ -1,12 +1,15 @@
 package io.callbackd;
 
+import io.callbackd.cluster.ClusterMode;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.config.ConfigException;
 import io.callbackd.metrics.LogFormat;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
+import io.vertx.core.json.JsonObject;
 import io.vertx.micrometer.Label;
 import io.vertx.micrometer.MicrometerMetricsFactory;
 import io.vertx.micrometer.MicrometerMetricsOptions;
@@ -14,41 +17,65 @@ import io.vertx.micrometer.VertxPrometheusOptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** {@code java -jar callbackd.jar}: reads the configuration, starts callbackd, and stops it cleanly on SIGTERM. */
+/**
+ * {@code java -jar callbackd.jar [-cluster]}: reads the configuration, starts callbackd (on a clustered Vert.x in
+ * cluster mode), and stops it cleanly on SIGTERM. Only wiring lives here.
+ */
 public final class Main {
 
   private Main() {
   }
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws Exception {
     // Before the first line is logged, so that even a configuration error comes out in the chosen format.
     LogFormat.apply(System.getenv(CallbackdConfig.ENV_PREFIX + "LOG_FORMAT"));
     Logger log = LoggerFactory.getLogger(Main.class);
+    CallbackdConfig config;
+    // The configuration decides what kind of Vert.x to build, so it is read with a short-lived one first.
+    Vertx bootstrap = Vertx.vertx();
+    try {
+      JsonObject flags = Arrays.asList(args).contains("-cluster") ? new JsonObject().put("cluster", true) : null;
+      config = CallbackdConfig.load(bootstrap, flags, true).toCompletionStage().toCompletableFuture().get();
+    } catch (java.util.concurrent.ExecutionException e) {
+      Throwable err = e.getCause();
+      if (err instanceof ConfigException) {
+        log.error("callbackd cannot start: {}", err.getMessage());
+      } else {
+        log.error("callbackd cannot start", err);
+      }
+      bootstrap.close();
+      System.exit(2);
+      return;
+    }
+    bootstrap.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    LogFormat.apply(config.logFormat);
+
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    Vertx vertx = Vertx.builder()
-      .with(new VertxOptions().setMetricsOptions(metricsOptions()))
-      .withMetrics(new MicrometerMetricsFactory(registry))
-      .build();
-    CallbackdConfig.load(vertx, null, true)
-      .compose(config -> {
-        LogFormat.apply(config.logFormat);
-        return Callbackd.start(vertx, config, registry).map(app -> {
-          Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config, log),
-            "callbackd-shutdown"));
-          return app;
-        });
-      })
+    VertxOptions options = new VertxOptions().setMetricsOptions(metricsOptions());
+    MicrometerMetricsFactory metrics = new MicrometerMetricsFactory(registry);
+    Future<Vertx> vertxStarted = config.cluster
+      ? ClusterMode.start(config, options, metrics)
+      : Future.succeededFuture(Vertx.builder().with(options).withMetrics(metrics).build());
+    if (config.cluster) {
+      log.info("Cluster mode: joining the clustered event bus");
+    }
+    vertxStarted
+      .compose(vertx -> Callbackd.start(vertx, config, registry)
+        .onSuccess(app -> Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config, log),
+          "callbackd-shutdown")))
+        .onFailure(err -> vertx.close()))
       .onFailure(err -> {
         if (err instanceof ConfigException) {
           log.error("callbackd cannot start: {}", err.getMessage());
         } else {
           log.error("callbackd cannot start", err);
         }
-        vertx.close().onComplete(v -> System.exit(2));
+        System.exit(2);
       });
   }
 

@@ -12,7 +12,15 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Properties;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
 
 /**
  * Where callbackd's PostgreSQL is: the server named by {@code CALLBACKD_PG_URL}, or an embedded one whose data lives
@@ -36,7 +44,8 @@ public final class Database implements AutoCloseable {
   public static Database open(CallbackdConfig config) {
     Database db = config.embeddedDatabase() ? startEmbedded(config.dataDir.resolve("postgres")) : external(config.pgUrl);
     try {
-      db.migrate();
+      db.checkRunsTable(config.runsTable);
+      db.migrate(RunsTable.qualified(config.runsTable));
     } catch (RuntimeException e) {
       db.close();
       throw e;
@@ -73,14 +82,49 @@ public final class Database implements AutoCloseable {
     }
   }
 
-  private void migrate() {
-    Properties props = new Properties();
-    props.setProperty("user", connectOptions.getUser());
-    if (connectOptions.getPassword() != null) {
-      props.setProperty("password", connectOptions.getPassword());
-    }
-    String jdbcUrl = "jdbc:postgresql://" + connectOptions.getHost() + ":" + connectOptions.getPort() + "/"
+  private String jdbcUrl() {
+    return "jdbc:postgresql://" + connectOptions.getHost() + ":" + connectOptions.getPort() + "/"
       + connectOptions.getDatabase();
+  }
+
+  /**
+   * When the runs table exists already (a platform's), it must have every column callbackd uses: refuse to start
+   * otherwise, naming what is missing, rather than fail on the first callback.
+   */
+  private void checkRunsTable(String configured) {
+    String schema = RunsTable.schema(configured);
+    String table = RunsTable.table(configured);
+    try (Connection c = DriverManager.getConnection(jdbcUrl(), connectOptions.getUser(), connectOptions.getPassword());
+         PreparedStatement ps = c.prepareStatement("SELECT column_name FROM information_schema.columns"
+           + " WHERE table_schema = ? AND table_name = ?")) {
+      ps.setString(1, schema);
+      ps.setString(2, table);
+      Set<String> present = new HashSet<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          present.add(rs.getString(1));
+        }
+      }
+      if (present.isEmpty()) {
+        LOG.info("Runs table {}.{} does not exist: the migrations create it", schema, table);
+        return;
+      }
+      List<String> missing = new ArrayList<>(RunsTable.REQUIRED_COLUMNS);
+      missing.removeAll(present);
+      if (!missing.isEmpty()) {
+        throw new ConfigException("runs_table (CALLBACKD_RUNS_TABLE): the table " + schema + "." + table
+          + " lacks the column(s) " + missing + " that callbackd reads or writes; callbackd changes no column of "
+          + "an existing runs table, so add them or point CALLBACKD_RUNS_TABLE elsewhere");
+      }
+      LOG.info("Attaching to the existing runs table {}.{}", schema, table);
+    } catch (SQLException e) {
+      throw new IllegalStateException("could not inspect the runs table " + schema + "." + table + ": "
+        + e.getMessage(), e);
+    }
+  }
+
+  private void migrate(String runsTable) {
+    String jdbcUrl = jdbcUrl();
     Flyway flyway = Flyway.configure()
       .dataSource(jdbcUrl, connectOptions.getUser(), connectOptions.getPassword())
       .locations("classpath:db/migration")
@@ -88,7 +132,7 @@ public final class Database implements AutoCloseable {
       .schemas("callbackd")
       .defaultSchema("callbackd")
       .createSchemas(true)
-      .placeholders(java.util.Map.of("runs_table", RunsTable.NAME))
+      .placeholders(java.util.Map.of("runs_table", runsTable))
       .load();
     var result = flyway.migrate();
     var current = flyway.info().current();

@@ -1,6 +1,5 @@
 package io.callbackd.delivery;
 
-import io.callbackd.database.RunsTable;
 import io.callbackd.runs.Timestamps;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
@@ -20,7 +19,6 @@ import java.util.UUID;
  */
 public final class DeliveryStore {
 
-  private static final String RUNS = RunsTable.NAME;
 
   /*
    * Claims the oldest due callbacks. SKIP LOCKED lets any number of dispatchers, in any number of processes, claim
@@ -29,7 +27,7 @@ public final class DeliveryStore {
    */
   static final String CLAIM = "WITH due AS ("
     + " SELECT d.id, r.status, r.completed_at, r.stop_reason, r.metadata_, r.agent_id"
-    + " FROM callbackd.deliveries d LEFT JOIN " + RUNS + " r ON r.id = d.run_id"
+    + " FROM callbackd.deliveries d LEFT JOIN {runs} r ON r.id = d.run_id"
     + " WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND d.destination <> ALL($4::varchar[])"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p WHERE p.destination = d.destination)"
     + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
@@ -61,7 +59,7 @@ public final class DeliveryStore {
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
     + " error, response_excerpt, dispatcher)"
     + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $13 FROM upd WHERE counts),"
-    + " written AS (UPDATE " + RUNS + " r SET callback_sent_at = upd.started_at AT TIME ZONE 'UTC',"
+    + " written AS (UPDATE {runs} r SET callback_sent_at = upd.started_at AT TIME ZONE 'UTC',"
     + " callback_status_code = upd.status_code, callback_error = upd.run_error"
     + " FROM upd WHERE r.id = upd.run_id AND upd.counts)"
     + " SELECT id FROM upd";
@@ -84,7 +82,7 @@ public final class DeliveryStore {
     + " RETURNING d.id, d.run_id, d.attempts, d.last_attempt_at, d.last_error),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
     + " SELECT id, run_id, attempts, last_attempt_at, last_error FROM upd),"
-    + " written AS (UPDATE " + RUNS + " r SET callback_status_code = NULL, callback_error = upd.last_error"
+    + " written AS (UPDATE {runs} r SET callback_status_code = NULL, callback_error = upd.last_error"
     + " FROM upd WHERE r.id = upd.run_id)"
     + " SELECT count(*) AS n FROM upd";
 
@@ -99,7 +97,7 @@ public final class DeliveryStore {
   static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries d WHERE state = 'pending'"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p WHERE p.destination = d.destination)";
 
-  static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM " + RUNS
+  static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM {runs}"
     + " WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled') AND coalesce(callback_url, '') <> ''";
 
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
@@ -110,13 +108,21 @@ public final class DeliveryStore {
     + " JOIN callbackd.deliveries d ON d.id = a.delivery_id WHERE a.run_id = $1 ORDER BY d.generation, a.attempt, a.id";
 
   private final Pool pool;
+  private final String runsTable;
 
-  public DeliveryStore(Pool pool) {
+  /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
+  public DeliveryStore(Pool pool, String runsTable) {
     this.pool = pool;
+    this.runsTable = runsTable;
+  }
+
+  /** The named query with the configured runs table in place of {@code {runs}}. */
+  private String q(String sql) {
+    return sql.replace("{runs}", runsTable);
   }
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, List<String> excluded) {
-    return pool.preparedQuery(CLAIM)
+    return pool.preparedQuery(q(CLAIM))
       .execute(Tuple.of(owner, limit, leaseMillis, excluded.toArray(new String[0])))
       .map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
@@ -160,12 +166,12 @@ public final class DeliveryStore {
     Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(states).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(next)
       .addValue(runErrors).addValue(dispatcher);
-    return pool.preparedQuery(WRITE_BACK).execute(params).map(rows -> rows.size());
+    return pool.preparedQuery(q(WRITE_BACK)).execute(params).map(rows -> rows.size());
   }
 
   /** Puts callbacks with expired leases back in line; the result is how many. */
   public Future<Integer> reclaimExpired(int maxAttempts) {
-    return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
+    return pool.preparedQuery(q(RECLAIM)).execute(Tuple.of(maxAttempts))
       .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 
@@ -174,7 +180,7 @@ public final class DeliveryStore {
   }
 
   public Future<QueueStats> queueStats() {
-    return pool.query(QUEUE_STATS).execute().map(rows -> {
+    return pool.query(q(QUEUE_STATS)).execute().map(rows -> {
       Row r = rows.iterator().next();
       return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"));
     });
@@ -182,13 +188,13 @@ public final class DeliveryStore {
 
   /** The earliest next attempt of any pending callback, or null when none is pending. */
   public Future<OffsetDateTime> nextDue() {
-    return pool.query(NEXT_DUE).execute().map(rows -> rows.iterator().next().getOffsetDateTime("next"));
+    return pool.query(q(NEXT_DUE)).execute().map(rows -> rows.iterator().next().getOffsetDateTime("next"));
   }
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */
   public Future<JsonObject> scheduleForRun(String runId) {
-    return pool.preparedQuery(SCHEDULE_FOR_RUN).execute(Tuple.of(runId))
-      .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
+    return pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
+      .compose(ignored -> pool.preparedQuery(q(LATEST_FOR_RUN)).execute(Tuple.of(runId)))
       .map(rows -> {
         if (rows.size() == 0) {
           return null;
@@ -202,7 +208,7 @@ public final class DeliveryStore {
 
   /** Every attempt for the run, oldest first. */
   public Future<JsonArray> attemptsForRun(String runId) {
-    return pool.preparedQuery(ATTEMPTS_FOR_RUN).execute(Tuple.of(runId)).map(rows -> {
+    return pool.preparedQuery(q(ATTEMPTS_FOR_RUN)).execute(Tuple.of(runId)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(new JsonObject()
@@ -231,7 +237,7 @@ public final class DeliveryStore {
     + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination)"
     + " SELECT l.run_id, l.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
     + " coalesce(callbackd.origin(r.callback_url), 'invalid')"
-    + " FROM latest l JOIN " + RUNS + " r ON r.id = l.run_id"
+    + " FROM latest l JOIN {runs} r ON r.id = l.run_id"
     + " WHERE l.state IN ('delivered', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
 
@@ -250,7 +256,7 @@ public final class DeliveryStore {
     + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination, next_attempt_at)"
     + " SELECT n.run_id, n.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
     + " coalesce(callbackd.origin(r.callback_url), 'invalid'), now() + (n.n / $6::float8) * interval '1 second'"
-    + " FROM numbered n JOIN " + RUNS + " r ON r.id = n.run_id WHERE coalesce(r.callback_url, '') <> ''"
+    + " FROM numbered n JOIN {runs} r ON r.id = n.run_id WHERE coalesce(r.callback_url, '') <> ''"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
 
   /* Stops retrying the run's latest callback; an attempt in flight loses its lease, so its outcome is dropped. */
@@ -258,7 +264,7 @@ public final class DeliveryStore {
     + " last_error = 'cancelled by operator', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
     + " WHERE id = (SELECT id FROM callbackd.deliveries WHERE run_id = $1 ORDER BY generation DESC LIMIT 1)"
     + " AND state IN ('pending', 'delivering') RETURNING id, run_id),"
-    + " w AS (UPDATE " + RUNS + " r SET callback_error = 'cancelled by operator' FROM c WHERE r.id = c.run_id)"
+    + " w AS (UPDATE {runs} r SET callback_error = 'cancelled by operator' FROM c WHERE r.id = c.run_id)"
     + " SELECT id FROM c";
 
   static final String LIST = "SELECT " + CALLBACK_COLUMNS + " FROM callbackd.deliveries d"
@@ -285,14 +291,14 @@ public final class DeliveryStore {
 
   /** Redelivers the run's finished callback; the result is the new callback's id, or null when there is none. */
   public Future<Long> redeliverRun(String runId) {
-    return pool.preparedQuery(REDELIVER_RUN).execute(Tuple.of(runId))
+    return pool.preparedQuery(q(REDELIVER_RUN)).execute(Tuple.of(runId))
       .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getLong("id"));
   }
 
   /** Redelivers every matching finished callback, throttled per destination; the result is how many. */
   public Future<Integer> redeliverMany(String destination, List<String> states, OffsetDateTime since,
                                        OffsetDateTime until, int limit, double perSecondPerDestination) {
-    return pool.preparedQuery(REDELIVER_MANY).execute(Tuple.tuple().addValue(destination)
+    return pool.preparedQuery(q(REDELIVER_MANY)).execute(Tuple.tuple().addValue(destination)
         .addValue(states.toArray(new String[0])).addValue(since).addValue(until).addValue(limit)
         .addValue(perSecondPerDestination))
       .map(rows -> rows.size());
@@ -300,12 +306,12 @@ public final class DeliveryStore {
 
   /** Cancels the run's pending callback; the result tells whether there was one to cancel. */
   public Future<Boolean> cancelRun(String runId) {
-    return pool.preparedQuery(CANCEL_RUN).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
+    return pool.preparedQuery(q(CANCEL_RUN)).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
   }
 
   /** Callbacks, newest first, filtered by state, destination and run; {@code beforeId} pages through them. */
   public Future<JsonArray> list(String state, String destination, String runId, Long beforeId, int limit) {
-    return pool.preparedQuery(LIST).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
+    return pool.preparedQuery(q(LIST)).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(callbackJson(row));
@@ -335,22 +341,22 @@ public final class DeliveryStore {
 
   /** The destination (scheme://host:port) of a URL or origin, normalised as callbacks are keyed; null if it has none. */
   public Future<String> origin(String urlOrOrigin) {
-    return pool.preparedQuery(ORIGIN).execute(Tuple.of(urlOrOrigin))
+    return pool.preparedQuery(q(ORIGIN)).execute(Tuple.of(urlOrOrigin))
       .map(rows -> rows.iterator().next().getString("origin"));
   }
 
   public Future<Void> pause(String destination) {
-    return pool.preparedQuery(PAUSE).execute(Tuple.of(destination)).mapEmpty();
+    return pool.preparedQuery(q(PAUSE)).execute(Tuple.of(destination)).mapEmpty();
   }
 
   /** The result tells whether the destination was paused. */
   public Future<Boolean> resume(String destination) {
-    return pool.preparedQuery(RESUME).execute(Tuple.of(destination)).map(rows -> rows.rowCount() > 0);
+    return pool.preparedQuery(q(RESUME)).execute(Tuple.of(destination)).map(rows -> rows.rowCount() > 0);
   }
 
   /** Destinations with their pending, in-flight and failed counts, last error and pause state. */
   public Future<JsonArray> destinations(int limit) {
-    return pool.preparedQuery(DESTINATIONS).execute(Tuple.of(limit)).map(rows -> {
+    return pool.preparedQuery(q(DESTINATIONS)).execute(Tuple.of(limit)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(new JsonObject()

@@ -1,6 +1,5 @@
 package io.callbackd.runs;
 
-import io.callbackd.database.RunsTable;
 import io.callbackd.delivery.CallbackPayload;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
@@ -18,16 +17,15 @@ import java.time.LocalDateTime;
  */
 public final class RunStore {
 
-  private static final String T = RunsTable.NAME;
 
-  static final String INSERT = "INSERT INTO " + T + " (id, status, agent_id, conversation_id, callback_url, metadata_, "
+  static final String INSERT = "INSERT INTO {runs} (id, status, agent_id, conversation_id, callback_url, metadata_, "
     + "request_config, background, completed_at, stop_reason, ttft_ns, total_duration_ns, organization_id) "
     + "VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8, "
     // completed_at is set to now (UTC) when a run is created already finished without one.
     + "CASE WHEN $9::timestamp IS NULL AND $2::varchar IN ('completed', 'failed', 'cancelled') "
     + "THEN (now() AT TIME ZONE 'UTC') ELSE $9::timestamp END, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING RETURNING id";
 
-  static final String UPDATE = "UPDATE " + T + " SET "
+  static final String UPDATE = "UPDATE {runs} SET "
     + "status = coalesce($2::varchar, status), "
     + "completed_at = CASE WHEN $3::timestamp IS NOT NULL THEN $3::timestamp "
     + "  WHEN completed_at IS NULL AND coalesce($2::varchar, status) IN ('completed', 'failed', 'cancelled') "
@@ -46,22 +44,31 @@ public final class RunStore {
     + "  'agent_id', agent_id, 'stop_reason', coalesce($4::varchar, stop_reason))::text) <= $7) "
     + "RETURNING id";
 
-  static final String EXISTS = "SELECT 1 FROM " + T + " WHERE id = $1";
+  static final String EXISTS = "SELECT 1 FROM {runs} WHERE id = $1";
 
   // The run with its latest callback (highest generation), for GET /v1/runs/{id}.
   static final String FIND = "SELECT r.*, d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
     + "d.generation AS cb_generation, d.attempts AS cb_attempts, d.next_attempt_at AS cb_next_attempt_at, "
     + "d.last_attempt_at AS cb_last_attempt_at, d.last_status_code AS cb_last_status_code, "
     + "d.last_error AS cb_last_error, d.scheduled_at AS cb_scheduled_at, d.finished_at AS cb_finished_at "
-    + "FROM " + T + " r LEFT JOIN LATERAL (SELECT * FROM callbackd.deliveries x WHERE x.run_id = r.id "
+    + "FROM {runs} r LEFT JOIN LATERAL (SELECT * FROM callbackd.deliveries x WHERE x.run_id = r.id "
     + "ORDER BY x.generation DESC LIMIT 1) d ON true WHERE r.id = $1";
 
   private final Pool pool;
   private final int maxPayload;
 
-  public RunStore(Pool pool, int maxPayload) {
+  private final String runsTable;
+
+  /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
+  public RunStore(Pool pool, int maxPayload, String runsTable) {
     this.pool = pool;
     this.maxPayload = maxPayload;
+    this.runsTable = runsTable;
+  }
+
+  /** The named query with the configured runs table in place of {@code {runs}}. */
+  private String q(String sql) {
+    return sql.replace("{runs}", runsTable);
   }
 
   /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
@@ -78,7 +85,7 @@ public final class RunStore {
         run.metadata(), run.requestConfig(), run.background())
       .addValue(run.completedAt()).addValue(run.stopReason()).addValue(run.ttftNs()).addValue(run.totalDurationNs())
       .addValue(run.organizationId());
-    return pool.preparedQuery(INSERT).execute(params).compose(rows -> {
+    return pool.preparedQuery(q(INSERT)).execute(params).compose(rows -> {
       if (rows.rowCount() == 0) {
         return Future.failedFuture(new RunExistsException(run.id()));
       }
@@ -90,11 +97,11 @@ public final class RunStore {
   public Future<JsonObject> update(String id, RunUpdate u) {
     Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
       maxPayload);
-    return pool.preparedQuery(UPDATE).execute(params).compose(rows -> {
+    return pool.preparedQuery(q(UPDATE)).execute(params).compose(rows -> {
       if (rows.rowCount() > 0) {
         return find(id);
       }
-      return pool.preparedQuery(EXISTS).execute(Tuple.of(id)).compose(found -> found.size() == 0
+      return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(id)).compose(found -> found.size() == 0
         ? Future.succeededFuture(null)
         : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would be "
           + "more than max_body (" + maxPayload + " bytes); nothing was changed")));
@@ -114,7 +121,7 @@ public final class RunStore {
 
   /** The run with its latest callback, or null. */
   public Future<JsonObject> find(String id) {
-    return pool.preparedQuery(FIND).execute(Tuple.of(id)).map(RunStore::firstRun);
+    return pool.preparedQuery(q(FIND)).execute(Tuple.of(id)).map(RunStore::firstRun);
   }
 
   private static JsonObject firstRun(RowSet<Row> rows) {

@@ -1,0 +1,76 @@
+package io.callbackd.ingest;
+
+import io.callbackd.delivery.DispatchVerticle;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.pgclient.pubsub.PgChannel;
+import io.vertx.pgclient.pubsub.PgSubscriber;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Wake-ups from other writers: PostgreSQL sends a NOTIFY on {@code callbackd_work} when a statement commits new
+ * callbacks (a terminal update by any replica, or by the platform writing the runs table itself) or resumes a
+ * destination. This listener turns it into a local wake-up, so an idle dispatcher claims within milliseconds.
+ *
+ * <p>PgSubscriber never reconnects unless given a policy: this one retries forever with a capped backoff. While it
+ * is disconnected, notifications are lost; the scheduler's periodic look is the safety net, and every reconnection
+ * wakes the dispatchers once in case something arrived meanwhile.
+ */
+public class WorkNotificationVerticle extends VerticleBase {
+
+  public static final String CHANNEL = "callbackd_work";
+
+  private static final Logger LOG = LoggerFactory.getLogger(WorkNotificationVerticle.class);
+
+  private final PgConnectOptions connectOptions;
+  private PgSubscriber subscriber;
+  private boolean stopping;
+  private long retryTimer = -1;
+
+  public WorkNotificationVerticle(PgConnectOptions connectOptions) {
+    this.connectOptions = connectOptions;
+  }
+
+  @Override
+  public Future<?> start() {
+    subscriber = PgSubscriber.subscriber(vertx, connectOptions)
+      .reconnectPolicy(retries -> Math.min(5000L, 100L << Math.min(retries, 6)));
+    subscriber.closeHandler(v -> {
+      if (!stopping) {
+        LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
+      }
+    });
+    PgChannel channel = subscriber.channel(CHANNEL);
+    channel.subscribeHandler(v -> {
+      LOG.debug("Listening on {}", CHANNEL);
+      wake();
+    });
+    channel.handler(payload -> wake());
+    connect();
+    // Start-up does not wait for the listener: the scheduler's periodic look works without it.
+    return Future.succeededFuture();
+  }
+
+  private void connect() {
+    subscriber.connect().onFailure(err -> {
+      if (stopping) {
+        return;
+      }
+      LOG.warn("Could not LISTEN on PostgreSQL ({}); trying again", err.getMessage());
+      retryTimer = vertx.setTimer(2000, t -> connect());
+    });
+  }
+
+  private void wake() {
+    vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+  }
+
+  @Override
+  public Future<?> stop() {
+    stopping = true;
+    vertx.cancelTimer(retryTimer);
+    return subscriber.close();
+  }
+}

@@ -1,0 +1,97 @@
+package io.callbackd.scaling;
+
+import io.callbackd.config.CallbackdConfig;
+import io.callbackd.config.ConfigException;
+import io.callbackd.support.Await;
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.Sql;
+import io.callbackd.support.TestPostgres;
+import io.callbackd.support.TestReceiver;
+import io.callbackd.Callbackd;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** callbackd serving a platform's existing runs table, created the way Letta creates it. */
+@ExtendWith(VertxExtension.class)
+class AttachToPlatformTableTest {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+
+  private static String lettaDdl() throws IOException {
+    try (InputStream in = AttachToPlatformTableTest.class.getResourceAsStream("/letta/runs.sql")) {
+      return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+  }
+
+  private static List<Map<String, Object>> columns(Sql sql) {
+    return sql.query("SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns"
+      + " WHERE table_schema = 'letta' AND table_name = 'runs' ORDER BY ordinal_position");
+  }
+
+  @Test
+  void deliversWhenThePlatformUpdatesItsOwnTableBySql(Vertx vertx) throws IOException {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    sql.update("CREATE SCHEMA letta");
+    sql.update("SET search_path TO letta; " + lettaDdl());
+    List<Map<String, Object>> before = columns(sql);
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, pgUrl, new JsonObject().put("runs_table", "letta.runs"))) {
+      assertEquals(before, columns(sql), "the platform's columns are untouched");
+      assertEquals(0L, sql.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
+        + " AND table_schema <> 'letta'"), "no table of callbackd's own beside the platform's");
+      // Letta's own writes: create the run, later finish it, in plain SQL.
+      sql.update("INSERT INTO letta.runs (id, status, agent_id, organization_id, callback_url, metadata_) VALUES"
+        + " ('run-letta-1', 'running', 'agent-9', 'org-1', ?, '{\"run_type\": \"send_message_async\"}')",
+        receiver.url("/letta"));
+      sql.update("UPDATE letta.runs SET status = 'completed', stop_reason = 'end_turn',"
+        + " completed_at = now() AT TIME ZONE 'UTC' WHERE id = 'run-letta-1'");
+      Await.until("delivered", WAIT, () -> receiver.count("/letta") == 1);
+      JsonObject body = receiver.received("/letta").get(0).json();
+      assertEquals("run-letta-1", body.getString("run_id"));
+      assertEquals("send_message_async", body.getJsonObject("metadata").getString("run_type"));
+      Await.until("outcome written back", WAIT, () -> Integer.valueOf(204).equals(
+        sql.one("SELECT callback_status_code FROM letta.runs WHERE id = 'run-letta-1'").get("callback_status_code")));
+      Map<String, Object> row = sql.one("SELECT * FROM letta.runs WHERE id = 'run-letta-1'");
+      assertNull(row.get("callback_error"));
+      assertTrue(row.get("callback_sent_at") != null);
+      // The API reads the same table.
+      assertEquals("completed", callbackd.get("/v1/runs/run-letta-1").json().getString("status"));
+    }
+  }
+
+  @Test
+  void refusesToStartWhenARequiredColumnIsMissing(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    sql.update("CREATE TABLE public.old_runs (id varchar PRIMARY KEY, status varchar NOT NULL, agent_id varchar)");
+    JsonObject settings = RunningCallbackd.fastSettings().put("pg_url", pgUrl).put("runs_table", "old_runs");
+    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, settings, false), WAIT);
+    Throwable err = null;
+    try {
+      Callbackd.start(vertx, config).toCompletionStage().toCompletableFuture().get();
+    } catch (Exception e) {
+      err = e.getCause();
+    }
+    assertTrue(err instanceof ConfigException, String.valueOf(err));
+    assertTrue(err.getMessage().contains("public.old_runs") && err.getMessage().contains("callback_url"),
+      err.getMessage());
+    assertEquals(0L, sql.count("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'callbackd'"
+      + " AND EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = 'callbackd')"),
+      "nothing was migrated");
+  }
+}
