@@ -74,7 +74,8 @@ class DocumentationTest {
     Set<String> documented = new TreeSet<>();
     for (String row : section("HTTP API")) {
       List<String> c = cells(row);
-      documented.add(c.get(0) + " " + c.get(1).replaceAll("\\{(\\w+)}", ":$1"));
+      // Path parameters as the router writes them; a static tree as its route does (without the star).
+      documented.add(c.get(0) + " " + c.get(1).replaceAll("\\{(\\w+)}", ":$1").replaceAll("/\\*$", "/"));
     }
     try (RunningCallbackd callbackd = new RunningCallbackd(vertx, null)) {
       Set<String> served = new TreeSet<>(callbackd.app().routes());

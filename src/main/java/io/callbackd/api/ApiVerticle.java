@@ -18,6 +18,12 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.HttpException;
+import io.vertx.ext.web.handler.StaticHandler;
+import io.vertx.ext.web.openapi.router.RequestExtractor;
+import io.vertx.ext.web.openapi.router.RouterBuilder;
+import io.vertx.openapi.contract.OpenAPIContract;
+import io.vertx.openapi.validation.ValidatorException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,12 +35,17 @@ public class ApiVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(ApiVerticle.class);
   private static final int MAX_ID = 4096;
+  public static final String CONSOLE = "/console";
+  /** The OpenAPI contract of every /v1 route: the router is built from it, and it is served as is. */
+  public static final String CONTRACT = "openapi.json";
+  public static final String OPENAPI = "/openapi.json";
 
   private final CallbackdConfig config;
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private HttpServer server;
   private Router router;
+  private Router apiRouter;
 
   private final java.util.function.Consumer<Router> operationsRoutes;
 
@@ -55,40 +66,79 @@ public class ApiVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    Router router = Router.router(vertx);
-    operationsRoutes.accept(router);
-    if (!config.apiTokens.isEmpty()) {
-      router.route("/v1/*").handler(new ApiTokenAuth(config.apiTokens));
-    }
-    router.route("/v1/*").handler(BodyHandler.create(false).setBodyLimit(config.maxBody));
-    router.post("/v1/runs").handler(this::createRun);
-    router.get("/v1/runs/:id").handler(this::getRun);
-    router.patch("/v1/runs/:id").handler(this::updateRun);
-    router.get("/v1/runs/:id/attempts").handler(this::listAttempts);
-    new OperatorRoutes(vertx, runs, deliveries, breakers, config.redeliverRate).mount(router);
+    return OpenAPIContract.from(vertx, CONTRACT).compose(contract -> {
+      RouterBuilder api = RouterBuilder.create(vertx, contract, RequestExtractor.withBodyHandler());
+      api.getRoute("createRun").addHandler(this::createRun);
+      api.getRoute("getRun").addHandler(this::getRun);
+      api.getRoute("updateRun").addHandler(this::updateRun);
+      api.getRoute("listAttempts").addHandler(this::listAttempts);
+      new OperatorRoutes(vertx, runs, deliveries, breakers, config.redeliverRate).register(api);
+      // The token is checked below for every /v1 route, set or not; the contract only documents it.
+      api.getRoutes().forEach(r -> r.setDoSecurity(false));
+      apiRouter = api.createRouter();
+      errorHandlers(apiRouter);
+      return vertx.fileSystem().readFile(CONTRACT);
+    }).compose(contractBytes -> {
+      Router router = Router.router(vertx);
+      operationsRoutes.accept(router);
+      router.get(OPENAPI).handler(ctx -> ctx.response().putHeader("content-type", "application/json")
+        .end(contractBytes));
+      // The operator console: static files from the jar, nothing fetched from the internet at run time.
+      router.get(CONSOLE).handler(ctx -> ctx.redirect(CONSOLE + "/"));
+      router.get(CONSOLE + "/*").handler(StaticHandler.create("webroot").setCachingEnabled(true)
+        .setMaxAgeSeconds(300).setIndexPage("index.html"));
+      if (!config.apiTokens.isEmpty()) {
+        router.route("/v1/*").handler(new ApiTokenAuth(config.apiTokens));
+      }
+      router.route("/v1/*").handler(BodyHandler.create(false).setBodyLimit(config.maxBody));
+      router.route("/v1/*").handler(ApiVerticle::requireJsonSyntax);
+      router.route("/*").subRouter(apiRouter);
+      errorHandlers(router);
+      this.router = router;
+      server = vertx.createHttpServer();
+      return server.requestHandler(router).listen(config.httpPort, config.httpHost);
+    }).onSuccess(s -> {
+      LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort());
+      if (config.apiTokens.isEmpty()) {
+        LOG.warn("CALLBACKD_API_TOKENS is not set: the /v1 API is open to anyone who can reach port {}",
+          s.actualPort());
+      }
+    });
+  }
 
+  /** Malformed JSON is refused before the contract's validation, with the usual error shape. */
+  private static void requireJsonSyntax(RoutingContext ctx) {
+    if (ctx.body() != null && ctx.body().length() > 0) {
+      try {
+        ctx.body().buffer().toJsonValue();
+      } catch (DecodeException e) {
+        ApiError.send(ctx, 400, "body", "the body is not valid JSON");
+        return;
+      }
+    }
+    ctx.next();
+  }
+
+  private void errorHandlers(Router router) {
+    router.errorHandler(400, ctx -> {
+      Throwable cause = ctx.failure() instanceof HttpException ? ctx.failure().getCause() : ctx.failure();
+      if (cause instanceof ValidatorException) {
+        ValidatorException e = (ValidatorException) cause;
+        ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
+      } else {
+        ApiError.send(ctx, 400, "body", "bad request");
+      }
+    });
     router.errorHandler(404, ctx -> ApiError.send(ctx, 404, null, "no such route: " + ctx.request().method() + " "
       + ctx.request().path()));
     router.errorHandler(405, ctx -> ApiError.send(ctx, 405, null, "method " + ctx.request().method()
       + " is not allowed on " + ctx.request().path()));
     router.errorHandler(413, ctx -> ApiError.send(ctx, 413, "body", "the request body is larger than "
       + config.maxBody + " bytes"));
-    router.errorHandler(400, ctx -> ApiError.send(ctx, 400, "body", "bad request"));
     router.errorHandler(500, ctx -> {
       LOG.error("Unexpected error on {} {}", ctx.request().method(), ctx.request().path(), ctx.failure());
       ApiError.send(ctx, 500, null, "internal error");
     });
-
-    this.router = router;
-    server = vertx.createHttpServer();
-    return server.requestHandler(router).listen(config.httpPort, config.httpHost)
-      .onSuccess(s -> {
-        LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort());
-        if (config.apiTokens.isEmpty()) {
-          LOG.warn("CALLBACKD_API_TOKENS is not set: the /v1 API is open to anyone who can reach port {}",
-            s.actualPort());
-        }
-      });
   }
 
   public int actualPort() {
@@ -98,9 +148,11 @@ public class ApiVerticle extends VerticleBase {
   /** Every route served, as {@code METHOD path}, for the documentation check. */
   public java.util.List<String> routes() {
     java.util.List<String> out = new java.util.ArrayList<>();
-    for (var route : router.getRoutes()) {
-      if (route.methods() != null && route.getPath() != null) {
-        route.methods().forEach(m -> out.add(m.name() + " " + route.getPath()));
+    for (Router r : java.util.List.of(router, apiRouter)) {
+      for (var route : r.getRoutes()) {
+        if (route.methods() != null && !route.methods().isEmpty() && route.getPath() != null) {
+          route.methods().forEach(m -> out.add(m.name() + " " + route.getPath()));
+        }
       }
     }
     return out;

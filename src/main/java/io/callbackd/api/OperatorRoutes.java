@@ -10,7 +10,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
-import io.vertx.ext.web.Router;
+import io.vertx.ext.web.openapi.router.RouterBuilder;
 import io.vertx.ext.web.RoutingContext;
 
 import java.time.OffsetDateTime;
@@ -44,14 +44,15 @@ final class OperatorRoutes {
     this.redeliverRate = redeliverRate;
   }
 
-  void mount(Router router) {
-    router.post("/v1/runs/:id/callback/redeliver").handler(this::redeliverRun);
-    router.post("/v1/runs/:id/callback/cancel").handler(this::cancelRun);
-    router.get("/v1/callbacks").handler(this::listCallbacks);
-    router.post("/v1/callbacks/redeliver").handler(this::redeliverMany);
-    router.get("/v1/destinations").handler(this::listDestinations);
-    router.post("/v1/destinations/:origin/pause").handler(ctx -> pause(ctx, true));
-    router.post("/v1/destinations/:origin/resume").handler(ctx -> pause(ctx, false));
+  /** Attaches the handlers to the contract's operations. */
+  void register(RouterBuilder api) {
+    api.getRoute("redeliverRun").addHandler(this::redeliverRun);
+    api.getRoute("cancelRun").addHandler(this::cancelRun);
+    api.getRoute("listCallbacks").addHandler(this::listCallbacks);
+    api.getRoute("redeliverCallbacks").addHandler(this::redeliverMany);
+    api.getRoute("listDestinations").addHandler(this::listDestinations);
+    api.getRoute("pauseDestination").addHandler(ctx -> pause(ctx, true));
+    api.getRoute("resumeDestination").addHandler(ctx -> pause(ctx, false));
   }
 
   private void redeliverRun(RoutingContext ctx) {
