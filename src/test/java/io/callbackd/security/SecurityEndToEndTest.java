@@ -105,14 +105,19 @@ class SecurityEndToEndTest {
         "run-ssrf-private", "http://10.1.2.3:" + port + "/private",
         "run-ssrf-metadata", "http://169.254.169.254/latest/meta-data/",
         "run-ssrf-mapped", "http://[::ffff:127.0.0.1]:" + port + "/mapped",
-        "run-ssrf-dns", "http://localhost:" + port + "/dns");
+        "run-ssrf-dns", "http://localhost:" + port + "/dns",
+        // Names that resolve (through the test JVM's hosts file) to a private and to the metadata address.
+        "run-ssrf-dns-private", "http://internal.callbackd.test:" + port + "/dns-private",
+        "run-ssrf-dns-metadata", "http://metadata.callbackd.test/latest/meta-data/");
       cases.forEach((id, url) -> callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES (?, "
         + "'completed', 'a', ?)", id, url));
       Map<String, String> expected = Map.of(
         "run-ssrf-loopback", "blocked destination 127.0.0.1 (loopback)",
         "run-ssrf-private", "blocked destination 10.1.2.3 (private)",
         "run-ssrf-metadata", "blocked destination 169.254.169.254 (link-local)",
-        "run-ssrf-mapped", "blocked destination 127.0.0.1 (loopback)");
+        "run-ssrf-mapped", "blocked destination 127.0.0.1 (loopback)",
+        "run-ssrf-dns-private", "blocked destination 10.1.2.3 (private)",
+        "run-ssrf-dns-metadata", "blocked destination 169.254.169.254 (link-local)");
       for (String id : cases.keySet()) {
         Await.until(id + " failed", WAIT, () -> "failed".equals(callbackd.callbackState(id)));
         Map<String, Object> row = callbackd.sql.one("SELECT * FROM runs WHERE id = ?", id);
