@@ -1,6 +1,7 @@
 package io.callbackd.delivery;
 
 import io.vertx.core.Future;
+import io.netty.util.NetUtil;
 import io.vertx.core.Vertx;
 
 import java.net.InetAddress;
@@ -13,8 +14,17 @@ import java.util.Optional;
  */
 public final class DestinationResolver {
 
+  // A short cache of answers (per dispatcher, on its event loop): the worker hop is skipped for busy receivers.
+  // Every use is vetted again, and the connection goes to the cached, vetted address, never to a new lookup.
+  private static final long CACHE_TTL_MS = 10_000;
+  private static final int CACHE_SIZE = 10_000;
+
+  private record Cached(InetAddress[] addresses, long expiresAt) {
+  }
+
   private final Vertx vertx;
   private final DestinationGuard guard;
+  private final java.util.Map<String, Cached> cache = new java.util.HashMap<>();
 
   public DestinationResolver(Vertx vertx, DestinationGuard guard) {
     this.vertx = vertx;
@@ -26,18 +36,36 @@ public final class DestinationResolver {
    * blocked, or with the resolver's {@link java.net.UnknownHostException}.
    */
   public Future<InetAddress> resolve(String host) {
+    // An IP literal needs no lookup (and no worker thread): it is vetted as it is.
+    InetAddress literal = NetUtil.createInetAddressFromIpAddressString(host);
+    if (literal != null) {
+      return vet(new InetAddress[] {literal});
+    }
+    long now = System.currentTimeMillis();
+    Cached cached = cache.get(host);
+    if (cached != null && cached.expiresAt > now) {
+      return vet(cached.addresses);
+    }
     return vertx.executeBlocking(() -> InetAddress.getAllByName(host), false).compose(addresses -> {
-      String firstBlock = null;
-      for (InetAddress a : addresses) {
-        Optional<String> reason = guard.blockReason(a);
-        if (reason.isEmpty()) {
-          return Future.succeededFuture(a);
-        }
-        if (firstBlock == null) {
-          firstBlock = "blocked destination " + a.getHostAddress() + " (" + reason.get() + ")";
-        }
+      if (cache.size() >= CACHE_SIZE) {
+        cache.clear();
       }
-      return Future.failedFuture(new BlockedDestinationException(firstBlock));
+      cache.put(host, new Cached(addresses, System.currentTimeMillis() + CACHE_TTL_MS));
+      return vet(addresses);
     });
+  }
+
+  private Future<InetAddress> vet(InetAddress[] addresses) {
+    String firstBlock = null;
+    for (InetAddress a : addresses) {
+      Optional<String> reason = guard.blockReason(a);
+      if (reason.isEmpty()) {
+        return Future.succeededFuture(a);
+      }
+      if (firstBlock == null) {
+        firstBlock = "blocked destination " + a.getHostAddress() + " (" + reason.get() + ")";
+      }
+    }
+    return Future.failedFuture(new BlockedDestinationException(firstBlock));
   }
 }

@@ -260,15 +260,19 @@ public class DispatchVerticle extends VerticleBase {
       metrics.finished(outcome, d.scheduledAt() == null ? Duration.ZERO
         : Duration.between(d.scheduledAt().toInstant(), Instant.now()));
     }
-    var event = outcome.equals("delivered") ? LOG.atDebug() : outcome.equals("retry") ? LOG.atInfo() : LOG.atWarn();
-    event.addKeyValue("run_id", d.runId())
-      .addKeyValue("attempt", d.attemptNumber())
-      .addKeyValue("destination", d.destination())
-      .addKeyValue("outcome", outcome)
-      .addKeyValue("status_code", r.statusCode())
-      .addKeyValue("duration_ms", r.durationMs())
-      .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
-        outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
+    boolean delivered = outcome.equals("delivered");
+    // Successes are many and logged at DEBUG: build nothing for them unless DEBUG is on.
+    if (!delivered || LOG.isDebugEnabled()) {
+      var event = delivered ? LOG.atDebug() : outcome.equals("retry") ? LOG.atInfo() : LOG.atWarn();
+      event.addKeyValue("run_id", d.runId())
+        .addKeyValue("attempt", d.attemptNumber())
+        .addKeyValue("destination", d.destination())
+        .addKeyValue("outcome", outcome)
+        .addKeyValue("status_code", r.statusCode())
+        .addKeyValue("duration_ms", r.durationMs())
+        .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
+          outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
+    }
     report(WriteBack.attempt(d, r, decision));
   }
 

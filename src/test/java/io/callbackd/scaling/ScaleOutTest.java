@@ -107,7 +107,8 @@ class ScaleOutTest {
         latencies.add((lastAt.get() - t0) / 1_000_000);
       }
       System.out.println("commit to POST through NOTIFY, ms: " + latencies);
-      assertTrue(latencies.stream().allMatch(ms -> ms < 2000), "woken by NOTIFY, not by the 30s look: " + latencies);
+      // Tens of milliseconds on an idle machine; the bound only has to rule out the 30-second look.
+      assertTrue(latencies.stream().allMatch(ms -> ms < 10_000), "woken by NOTIFY, not by the 30s look: " + latencies);
     } finally {
       Await.result(server.close(), Duration.ofSeconds(10));
     }

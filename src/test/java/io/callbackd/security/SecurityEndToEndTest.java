@@ -191,7 +191,9 @@ class SecurityEndToEndTest {
         requests.incrementAndGet();
         req.response().end();
       }).listen(0, "127.0.0.1"), WAIT);
-    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("retry_delays", "0s"))) {
+    // A generous deadline: the handshake's refusal must be the reason, even on a loaded machine.
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("retry_delays", "0s")
+      .put("request_timeout", "15s").put("lease", "60s"))) {
       String id = callbackd.completeRun("https://localhost:" + tls.actualPort() + "/tls", null);
       Await.until("failed", WAIT, () -> "failed".equals(callbackd.callbackState(id)));
       String error = (String) callbackd.sql.one("SELECT callback_error FROM runs WHERE id = ?", id).get("callback_error");
