@@ -13,6 +13,7 @@ import io.callbackd.runs.RunStore;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
@@ -95,7 +96,9 @@ public class ApiVerticle extends VerticleBase {
       router.route("/*").subRouter(apiRouter);
       errorHandlers(router);
       this.router = router;
-      server = vertx.createHttpServer();
+      // Plain HTTP/1.1 (and TLS-negotiated HTTP/2 where a proxy terminates TLS); no cleartext upgrade dance.
+      server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(false)
+        .setCompressionSupported(true));
       return server.requestHandler(router).listen(config.httpPort, config.httpHost);
     }).onSuccess(s -> {
       LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort());

@@ -38,7 +38,8 @@ public final class RunningCallbackd implements AutoCloseable {
   public final Sql sql;
   private final JsonObject settings;
   private Callbackd app;
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+    .connectTimeout(Duration.ofSeconds(5)).build();
   private String token;
   private io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry;
 
