@@ -85,7 +85,14 @@ public class ApiVerticle extends VerticleBase {
       router.get(OPENAPI).handler(ctx -> ctx.response().putHeader("content-type", "application/json")
         .end(contractBytes));
       // The operator console: static files from the jar, nothing fetched from the internet at run time.
-      router.get(CONSOLE).handler(ctx -> ctx.redirect(CONSOLE + "/"));
+      // Vert.x matches "/console" for "/console/" too: only the bare path is redirected.
+      router.get(CONSOLE).handler(ctx -> {
+        if (ctx.request().path().endsWith("/")) {
+          ctx.next();
+        } else {
+          ctx.redirect(CONSOLE + "/");
+        }
+      });
       router.get(CONSOLE + "/*").handler(StaticHandler.create("webroot").setCachingEnabled(true)
         .setMaxAgeSeconds(300).setIndexPage("index.html"));
       if (!config.apiTokens.isEmpty()) {
