@@ -93,8 +93,7 @@ final class OperatorRoutes {
         throw new InvalidInputException("state", "state must be one of " + STATES);
       }
       int limit = intParam(ctx, "limit", 100, 1, MAX_LIMIT);
-      Long cursor = ctx.queryParams().contains("cursor") ? (long) intParam(ctx, "cursor", 0, 1, Integer.MAX_VALUE)
-        : null;
+      Long cursor = cursor(ctx);
       String runId = param(ctx, "run_id");
       destination(param(ctx, "destination"))
         .compose(dest -> deliveries.list(state, dest, runId, cursor, limit))
@@ -193,6 +192,22 @@ final class OperatorRoutes {
       ? Future.failedFuture(new ApiException(400, "destination", "'" + given + "' is not an origin such as "
         + "https://example.com:443"))
       : Future.succeededFuture(origin));
+  }
+
+  private static Long cursor(RoutingContext ctx) {
+    String v = param(ctx, "cursor");
+    if (v == null) {
+      return null;
+    }
+    try {
+      long n = Long.parseLong(v);
+      if (n >= 1) {
+        return n;
+      }
+    } catch (NumberFormatException e) {
+      // refused below
+    }
+    throw new InvalidInputException("cursor", "cursor must be the next_cursor of a previous page");
   }
 
   private static String param(RoutingContext ctx, String name) {

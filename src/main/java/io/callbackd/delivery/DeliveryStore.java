@@ -26,7 +26,9 @@ public final class DeliveryStore {
    * Destinations this dispatcher cannot serve right now are left for later (or for other dispatchers).
    */
   static final String CLAIM = "WITH due AS ("
-    + " SELECT d.id, r.status, r.completed_at, r.stop_reason, r.metadata_, r.agent_id"
+    // A platform may finish a run without completed_at: the payload then carries the time it turned terminal.
+    + " SELECT d.id, r.status, coalesce(r.completed_at, d.scheduled_at AT TIME ZONE 'UTC') AS completed_at,"
+    + " r.stop_reason, r.metadata_, r.agent_id"
     + " FROM callbackd.deliveries d LEFT JOIN {runs} r ON r.id = d.run_id"
     + " WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND d.destination <> ALL($4::varchar[])"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.paused_destinations p WHERE p.destination = d.destination)"

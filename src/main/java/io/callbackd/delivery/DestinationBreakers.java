@@ -6,7 +6,9 @@ import io.vertx.circuitbreaker.CircuitBreakerState;
 import io.vertx.core.Vertx;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.Iterator;
 import java.util.Map;
@@ -90,13 +92,27 @@ public final class DestinationBreakers {
     return counts;
   }
 
-  /** Drops closed breakers of destinations not used within the idle time; open ones stay until they recover. */
+  /** Destinations whose breaker is open now: their callbacks are left out of claims until it half-opens. */
+  public List<String> openDestinations() {
+    List<String> out = new ArrayList<>();
+    breakers.forEach((dest, e) -> {
+      if (e.breaker.state() == CircuitBreakerState.OPEN) {
+        out.add(dest);
+      }
+    });
+    return out;
+  }
+
+  /**
+   * Drops breakers of destinations not used within the idle time: closed ones, and half-open ones nobody tried (their
+   * next callback starts afresh); open ones stay until they half-open.
+   */
   public int evictIdle() {
     long cutoff = System.currentTimeMillis() - idleEviction.toMillis();
     int evicted = 0;
     for (Iterator<Entry> it = breakers.values().iterator(); it.hasNext(); ) {
       Entry e = it.next();
-      if (e.lastUsedMillis < cutoff && e.breaker.state() == CircuitBreakerState.CLOSED) {
+      if (e.lastUsedMillis < cutoff && e.breaker.state() != CircuitBreakerState.OPEN) {
         e.breaker.close();
         it.remove();
         evicted++;

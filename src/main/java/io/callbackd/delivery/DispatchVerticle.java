@@ -3,7 +3,6 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.metrics.DeliveryMetrics;
 import io.vertx.circuitbreaker.CircuitBreaker;
-import io.vertx.circuitbreaker.CircuitBreakerState;
 import io.vertx.circuitbreaker.OpenCircuitException;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
@@ -46,6 +45,7 @@ public class DispatchVerticle extends VerticleBase {
   private final DeliveryStore store;
   private final RetryPolicy policy;
   private final int maxHeld;
+  private final Duration firstDelay;
   private final DeliveryMetrics metrics;
   private final BreakerDirectory directory;
 
@@ -76,6 +76,7 @@ public class DispatchVerticle extends VerticleBase {
     this.directory = directory;
     this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
     this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
+    this.firstDelay = config.retryDelays.get(0);
   }
 
   @Override
@@ -113,6 +114,14 @@ public class DispatchVerticle extends VerticleBase {
     moreMayBeDue = false;
     store.claim(owner, limit, config.lease.toMillis(), unavailableDestinations()).onComplete(ar -> {
       claiming = false;
+      if (stopping) {
+        // Claimed while shutting down: every one goes straight back (accept() releases them).
+        if (ar.succeeded()) {
+          ar.result().forEach(this::accept);
+        }
+        checkDrained();
+        return;
+      }
       if (ar.failed()) {
         LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());
         // Postgres is away: try again shortly rather than spin.
@@ -136,11 +145,12 @@ public class DispatchVerticle extends VerticleBase {
   }
 
   private List<String> unavailableDestinations() {
+    // Destinations at their limit wait here. Those with an open breaker are still claimed: their callbacks are then
+    // postponed to the breaker's reset time, so they do not sit due (and look late) meanwhile.
     List<String> out = new ArrayList<>();
     for (Map.Entry<String, Integer> e : sending.entrySet()) {
       ArrayDeque<ClaimedDelivery> q = waiting.get(e.getKey());
-      if (e.getValue() + (q == null ? 0 : q.size()) >= config.maxInFlightPerDestination
-        || breakers.state(e.getKey()) == CircuitBreakerState.OPEN) {
+      if (e.getValue() + (q == null ? 0 : q.size()) >= config.maxInFlightPerDestination) {
         out.add(e.getKey());
       }
     }
@@ -152,6 +162,14 @@ public class DispatchVerticle extends VerticleBase {
     if (stopping) {
       release(d, Instant.now());
       return;
+    }
+    if (d.attemptsMade() == 0 && !firstDelay.isZero() && d.scheduledAt() != null) {
+      // The schedule's first entry delays the first attempt too (it is usually 0s).
+      Instant firstAt = d.scheduledAt().toInstant().plus(firstDelay);
+      if (firstAt.isAfter(Instant.now())) {
+        release(d, firstAt);
+        return;
+      }
     }
     if (CallbackTarget.parse(d.url()) == null || "invalid".equals(d.destination())) {
       // Written by a platform straight into the table: no attempt can ever succeed.
@@ -321,7 +339,7 @@ public class DispatchVerticle extends VerticleBase {
   }
 
   private void checkDrained() {
-    if (drained != null && sendingCount() == 0 && outcomes.isEmpty() && !flushing) {
+    if (drained != null && !claiming && sendingCount() == 0 && outcomes.isEmpty() && !flushing) {
       drained.tryComplete();
     }
   }
