@@ -61,6 +61,7 @@ public class DispatchVerticle extends VerticleBase {
   private boolean moreMayBeDue;
   private boolean stopping;
   private final Map<String, Integer> sending = new HashMap<>();
+  private final java.util.Set<String> excludedInLastClaim = new java.util.HashSet<>();
   private final Map<String, ArrayDeque<ClaimedDelivery>> waiting = new HashMap<>();
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
@@ -112,7 +113,10 @@ public class DispatchVerticle extends VerticleBase {
     int limit = Math.min(config.claimBatch, room);
     claiming = true;
     moreMayBeDue = false;
-    store.claim(owner, limit, config.lease.toMillis(), unavailableDestinations()).onComplete(ar -> {
+    List<String> excluded = unavailableDestinations();
+    excludedInLastClaim.clear();
+    excludedInLastClaim.addAll(excluded);
+    store.claim(owner, limit, config.lease.toMillis(), excluded).onComplete(ar -> {
       claiming = false;
       if (stopping) {
         // Claimed while shutting down: every one goes straight back (accept() releases them).
@@ -260,8 +264,14 @@ public class DispatchVerticle extends VerticleBase {
         }
       }
     }
-    if (!claiming && !stopping) {
+    // Claim again only with reason to: work was signalled, the last claim came back full, or it had to leave this
+    // destination out and it has room again. Claiming after every attempt would cost a round trip per callback.
+    if (excludedInLastClaim.contains(destination) && sending.getOrDefault(destination, 0)
+      + (waiting.containsKey(destination) ? waiting.get(destination).size() : 0) < config.maxInFlightPerDestination) {
+      excludedInLastClaim.remove(destination);
       moreMayBeDue = true;
+    }
+    if (!claiming && !stopping) {
       maybeClaim();
     }
   }
