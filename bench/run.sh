@@ -1,0 +1,485 @@
+#!/usr/bin/env bash
+# callbackd benchmark: one command, from a clean clone, as root on Debian.
+#
+#   bash bench/run.sh            full run (about 20 minutes)
+#   bash bench/run.sh --quick    short run (3-5 minutes), same stages with shorter phases and a 100,000 backlog
+#
+# Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
+#          --only refs,fixed,max,backlog,whatif (run only these stages; the report shows what exists),
+#          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
+#          the working tree: useful while others have unfinished changes in src/main; git is only read).
+# BENCH_QUIET_TRIES (default 12, quick 1): how many 13-second looks for a quiet machine before each stage.
+#
+# It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
+# load generator (bench/pom.xml, not part of the root build), starts its own PostgreSQL as the postgres user with
+# normal durability (fsync, synchronous_commit and full_page_writes on, every table logged), a fast receiver, and
+# callbackd pointed at them, all on 127.0.0.1. It prints a table and writes bench/results/latest.json and
+# bench/results/latest.md, the JFR profile summary bench/results/profile-max.md, raw per-phase JSON under
+# bench/results/runs/ and logs under bench/results/logs/. Every loop is bounded in count and time, and every process
+# it starts is stopped by its pid at exit.
+set -euo pipefail
+
+MODE=full
+SKIP_APT=0
+SKIP_BUILD=0
+ONLY=all
+COMMIT=
+QUIET_TRIES=${BENCH_QUIET_TRIES:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) MODE=quick ;;
+    --skip-apt) SKIP_APT=1 ;;
+    --skip-build) SKIP_BUILD=1 ;;
+    --only) ONLY=${2:?--only needs a list}; shift ;;
+    --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,backlog,whatif," \
+         "--commit REV)" >&2
+       exit 2 ;;
+  esac
+  shift
+done
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+RESULTS=$BENCH/results
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$RESULTS/runs/$STAMP-$MODE
+LOGS=$RESULTS/logs
+RUNDIR=/var/tmp/callbackd-bench
+PGDATA=$RUNDIR/pgdata
+PG_PORT=55432
+API_PORT=18080
+RCV_PORT=19100
+RCV_PORT_LATE=19101
+PG_URL="postgresql://bench:bench@127.0.0.1:$PG_PORT/callbackd"
+JDBC="jdbc:postgresql://127.0.0.1:$PG_PORT/callbackd"
+T_START=$(date +%s)
+
+if [ "$(id -u)" != 0 ]; then
+  echo "run as root: it installs Debian packages and starts PostgreSQL as the postgres user" >&2
+  exit 1
+fi
+
+if [ -z "$QUIET_TRIES" ]; then
+  if [ "$MODE" = quick ]; then QUIET_TRIES=1; else QUIET_TRIES=12; fi
+fi
+if [ "$MODE" = quick ]; then
+  REF_SECS=3; PHASE_SECS=5; WARM_SECS=2; MAX_SECS=8; WHATIF_SECS=5
+  BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=10; BACKLOG_WORKAROUND=15
+else
+  REF_SECS=10; PHASE_SECS=20; WARM_SECS=8; MAX_SECS=30; WHATIF_SECS=15
+  BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=60; BACKLOG_WORKAROUND=150
+fi
+
+log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
+
+# ---------------------------------------------------------------- processes we start, stopped at exit by pid
+PIDS=()
+PG_STARTED=0
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null; fi
+  done
+  for _ in $(seq 1 100); do
+    alive=0
+    for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.2
+  done
+  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null; done
+  if [ $PG_STARTED = 1 ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1
+    cp "$RUNDIR/postgresql.log" "$LOGS/postgresql.log" 2>/dev/null
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command in the background and waits for it, so that a signal to this script is handled at once (the trap
+# then stops it by pid). Output goes to the terminal and to the log.
+run() {
+  "$@" > >(tee -a "$LOGS/loadgen.log") 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  wait "$pid"
+}
+
+for port in $PG_PORT $API_PORT $RCV_PORT $RCV_PORT_LATE; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is already in use: stop what listens there (another benchmark run?) and try again" >&2
+    exit 1
+  fi
+done
+
+# ---------------------------------------------------------------- packages
+if [ $SKIP_APT = 0 ]; then
+  log "apt-get update, then install what is missing (wrk, postgresql, jq, maven, a JDK with jfr)"
+  timeout 600 apt-get update -qq
+  need=()
+  command -v wrk >/dev/null || need+=(wrk)
+  command -v jq >/dev/null || need+=(jq)
+  command -v curl >/dev/null || need+=(curl)
+  command -v mvn >/dev/null || need+=(maven)
+  command -v jfr >/dev/null || need+=(openjdk-17-jdk-headless)
+  ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1 || need+=(postgresql postgresql-contrib)
+  if [ ${#need[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+
+# ---------------------------------------------------------------- build
+mkdir -p "$OUT" "$LOGS" "$RUNDIR"
+: >"$LOGS/loadgen.log"
+CB_SRC=$ROOT
+if [ -n "$COMMIT" ]; then
+  CB_SRC=$RUNDIR/src-export
+  rm -rf "$CB_SRC"
+  mkdir -p "$CB_SRC"
+  git -C "$ROOT" archive --format=tar "$COMMIT" | tar -xf - -C "$CB_SRC"
+  log "callbackd source: git archive of $COMMIT ($(git -C "$ROOT" rev-parse --short "$COMMIT")) in $CB_SRC"
+fi
+if [ $SKIP_BUILD = 0 ] || [ -n "$COMMIT" ]; then
+  log "building callbackd (mvn -B -q package -DskipTests in $CB_SRC) and the load generator (bench/pom.xml)"
+  (cd "$CB_SRC" && mvn -B -q package -DskipTests)
+fi
+if [ $SKIP_BUILD = 0 ]; then
+  (cd "$ROOT" && mvn -B -q -f bench/pom.xml package)
+fi
+# Private copies: other engineers may rebuild target/ while the benchmark runs.
+cp "$CB_SRC/target/callbackd.jar" "$RUNDIR/callbackd.jar"
+cp "$BENCH/target/callbackd-bench.jar" "$RUNDIR/callbackd-bench.jar"
+LOADGEN_JAVA=(java -Xms512m -Xmx2g -XX:+UseParallelGC -jar "$RUNDIR/callbackd-bench.jar")
+# callbackd's jar as built; if it lacks SnakeYAML (needed at run time by the OpenAPI contract loader since the /v1
+# router is built from openapi.json, but declared with test scope in pom.xml), `java -jar` cannot start. The
+# benchmark then adds SnakeYAML to the class path, says so, and records it in the results.
+CB_CMD=(java -jar "$RUNDIR/callbackd.jar")
+RUNTIME_WORKAROUND=none
+if ! jar tf "$RUNDIR/callbackd.jar" | grep -q '^org/yaml/snakeyaml/constructor/BaseConstructor.class$' \
+   && jar tf "$RUNDIR/callbackd.jar" | grep -q '^io/vertx/openapi/'; then
+  mkdir -p "$RUNDIR/extra"
+  rm -f "$RUNDIR"/extra/*.jar
+  (cd "$ROOT" && mvn -B -q dependency:copy -Dartifact=org.yaml:snakeyaml:2.4 -DoutputDirectory="$RUNDIR/extra")
+  CB_CMD=(java -cp "$RUNDIR/callbackd.jar:$RUNDIR/extra/snakeyaml-2.4.jar" io.callbackd.Main)
+  RUNTIME_WORKAROUND="callbackd.jar lacks org.yaml:snakeyaml (test scope in pom.xml; the OpenAPI contract loader needs it): started as java -cp callbackd.jar:snakeyaml-2.4.jar io.callbackd.Main"
+  log "WARNING: $RUNTIME_WORKAROUND"
+fi
+
+# ---------------------------------------------------------------- PostgreSQL, as the postgres user, own data dir
+log "starting PostgreSQL ($("$PGBIN/postgres" --version)) on 127.0.0.1:$PG_PORT, data in $PGDATA"
+if [ -f "$PGDATA/postmaster.pid" ]; then
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+fi
+rm -rf "$PGDATA"
+mkdir -p "$PGDATA"
+chown postgres "$RUNDIR" "$PGDATA"
+runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+  -E UTF8 --locale=C.UTF-8 >"$LOGS/initdb.log" 2>&1
+# Normal durability: fsync, synchronous_commit and full_page_writes stay on, every table is logged. Memory and
+# checkpoint spacing are sized for this machine, as on a server; pg_stat_statements shows the statements' costs.
+cat >>"$PGDATA/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$RUNDIR'
+max_connections = 400
+shared_buffers = 2GB
+effective_cache_size = 8GB
+work_mem = 16MB
+maintenance_work_mem = 512MB
+wal_buffers = 64MB
+max_wal_size = 16GB
+min_wal_size = 2GB
+checkpoint_timeout = 30min
+checkpoint_completion_target = 0.9
+shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.max = 1000
+track_io_timing = on
+EOF
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$RUNDIR/postgresql.log" -w -t 120 start >/dev/null
+PG_STARTED=1
+PSQL=(runuser -u postgres -- "$PGBIN/psql" -h "$RUNDIR" -p $PG_PORT -X -q -v ON_ERROR_STOP=1)
+"${PSQL[@]}" -d postgres -c "CREATE ROLE bench LOGIN SUPERUSER PASSWORD 'bench'" \
+  -c "CREATE DATABASE callbackd OWNER bench"
+"${PSQL[@]}" -d callbackd -c "CREATE EXTENSION pg_stat_statements"
+POSTMASTER_PID=$(head -1 "$PGDATA/postmaster.pid")
+PG_SETTINGS=$("${PSQL[@]}" -d callbackd -At -c "SELECT json_object_agg(name, setting) FROM pg_settings WHERE name IN
+  ('fsync','synchronous_commit','full_page_writes','wal_level','wal_sync_method','shared_buffers','max_connections',
+   'max_wal_size','checkpoint_timeout','wal_buffers','server_version','commit_delay','work_mem','effective_cache_size')")
+
+# ---------------------------------------------------------------- receiver
+log "starting the receiver (Vert.x, 204) on 127.0.0.1:$RCV_PORT"
+"${LOADGEN_JAVA[@]}" receiver --port $RCV_PORT --instances 2 --max-seconds 3600 >"$LOGS/receiver.log" 2>&1 &
+RCV_PID=$!
+PIDS+=("$RCV_PID")
+for _ in $(seq 1 150); do
+  curl -sf "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null
+
+# ---------------------------------------------------------------- callbackd
+# bench/callbackd.env holds the settings; a CALLBACKD_* variable already set in the environment wins (to try others).
+while IFS= read -r line; do
+  case "$line" in
+    CALLBACKD_*=*) key=${line%%=*}; [ -n "${!key+x}" ] || export "$line" ;;
+  esac
+done <"$BENCH/callbackd.env"
+export CALLBACKD_PG_URL="$PG_URL" CALLBACKD_HTTP_HOST=127.0.0.1 CALLBACKD_HTTP_PORT=$API_PORT
+CB_PID=
+start_callbackd() { # name [jfr-file]
+  local name=$1 jfr=${2:-}
+  if [ -n "$jfr" ]; then
+    JAVA_TOOL_OPTIONS="-XX:StartFlightRecording=filename=$jfr,settings=profile,dumponexit=true" \
+      "${CB_CMD[@]}" >"$LOGS/callbackd-$name.log" 2>&1 &
+  else
+    "${CB_CMD[@]}" >"$LOGS/callbackd-$name.log" 2>&1 &
+  fi
+  CB_PID=$!
+  PIDS+=("$CB_PID")
+  for _ in $(seq 1 300); do
+    curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null 2>&1 && break
+    if ! kill -0 "$CB_PID" 2>/dev/null; then
+      echo "callbackd exited; see $LOGS/callbackd-$name.log" >&2
+      tail -20 "$LOGS/callbackd-$name.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+  curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null
+  log "callbackd ($name) ready, pid $CB_PID, RSS $(awk '/VmRSS/ {print int($2/1024)" MB"}' "/proc/$CB_PID/status")"
+}
+stop_callbackd() {
+  [ -n "$CB_PID" ] || return 0
+  kill -TERM "$CB_PID" 2>/dev/null || true
+  for _ in $(seq 1 300); do kill -0 "$CB_PID" 2>/dev/null || break; sleep 0.2; done
+  kill -0 "$CB_PID" 2>/dev/null && kill -KILL "$CB_PID" 2>/dev/null || true
+  wait "$CB_PID" 2>/dev/null || true
+  CB_PID=
+}
+common_args() {
+  echo --jdbc "$JDBC" --pg-host 127.0.0.1 --pg-port $PG_PORT --pg-db callbackd --pg-user bench --pg-password bench \
+    --postmaster-pid "$POSTMASTER_PID" --receiver-pid "$RCV_PID" --callbackd-pid "${CB_PID:--1}"
+}
+# Every stage starts from empty tables, so that its numbers do not depend on what ran before it.
+empty_tables() {
+  "${PSQL[@]}" -d callbackd -c "TRUNCATE callbackd.attempts, callbackd.deliveries, runs" -c "CHECKPOINT"
+}
+suite() { # spec
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$1" --api "http://127.0.0.1:$API_PORT" \
+    --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" \
+    --settle 60 --max-runs 1500000
+}
+
+# ---------------------------------------------------------------- references
+stage_refs() {
+  log "reference: wrk POSTing to the receiver (${REF_SECS}s, 1 thread, 64 connections, after a 3s warm-up)"
+  wrk -t1 -c64 -d3s -s "$BENCH/wrk-post.lua" "http://127.0.0.1:$RCV_PORT/hook" >/dev/null 2>&1 || true
+  wrk -t1 -c64 -d"${REF_SECS}s" --latency -s "$BENCH/wrk-post.lua" "http://127.0.0.1:$RCV_PORT/hook" >"$OUT/wrk.txt" 2>&1
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/wrk.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$OUT/wrk.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$OUT/wrk.txt")
+  jq -n --arg rps "$rps" --arg p50 "$p50" --arg p99 "$p99" --arg s "$REF_SECS" \
+    '{what: "wrk -t1 -c64 POST of a callback-shaped body to the receiver", requests_per_second: ($rps|tonumber),
+      latency_p50: $p50, latency_p99: $p99, seconds: ($s|tonumber)}' >"$OUT/ref-wrk.json"
+  log "  wrk: $rps requests/s"
+
+  log "reference: pgbench single-row UPDATE transactions, 64 clients, without and with a pg_notify trigger (${REF_SECS}s each)"
+  "${PSQL[@]}" -d callbackd <<'EOF'
+CREATE TABLE bench_pgb (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO bench_pgb (id) SELECT generate_series(1, 100000);
+CREATE TABLE bench_pgb_notify (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO bench_pgb_notify (id) SELECT generate_series(1, 100000);
+CREATE FUNCTION bench_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('bench_channel', ''); RETURN NULL; END $$;
+CREATE TRIGGER bench_notify AFTER UPDATE ON bench_pgb_notify FOR EACH STATEMENT EXECUTE FUNCTION bench_notify();
+VACUUM ANALYZE bench_pgb;
+VACUUM ANALYZE bench_pgb_notify;
+EOF
+  printf '\\set id random(1, 100000)\nUPDATE bench_pgb SET n = n + 1 WHERE id = :id;\n' >"$RUNDIR/pgb-plain.sql"
+  printf '\\set id random(1, 100000)\nUPDATE bench_pgb_notify SET n = n + 1 WHERE id = :id;\n' >"$RUNDIR/pgb-notify.sql"
+  chmod a+r "$RUNDIR"/pgb-*.sql
+  pgb() { PGPASSWORD=bench "$PGBIN/pgbench" -h 127.0.0.1 -p $PG_PORT -U bench -n -c 64 -j 2 -T "$REF_SECS" -f "$1" callbackd 2>&1; }
+  pgb "$RUNDIR/pgb-plain.sql" >"$OUT/pgbench-plain.txt"
+  pgb "$RUNDIR/pgb-notify.sql" >"$OUT/pgbench-notify.txt"
+  local a b la lb
+  a=$(awk -F'= ' '/^tps/ {print int($2)}' "$OUT/pgbench-plain.txt")
+  b=$(awk -F'= ' '/^tps/ {print int($2)}' "$OUT/pgbench-notify.txt")
+  la=$(awk -F'= ' '/latency average/ {print $2}' "$OUT/pgbench-plain.txt")
+  lb=$(awk -F'= ' '/latency average/ {print $2}' "$OUT/pgbench-notify.txt")
+  jq -n --arg a "$a" --arg b "$b" --arg la "$la" --arg lb "$lb" \
+    '{what: "pgbench -c 64 -j 2: one single-row UPDATE per transaction (each commit waits for its WAL flush); the second table has a statement-level trigger doing pg_notify(channel, empty payload), as callbackd_work_added does",
+      tps_plain: ($a|tonumber), tps_with_pg_notify_trigger: ($b|tonumber),
+      latency_plain: $la, latency_with_pg_notify_trigger: $lb}' >"$OUT/ref-pgbench.json"
+  "${PSQL[@]}" -d callbackd -c "DROP TABLE bench_pgb; DROP TABLE bench_pgb_notify; DROP FUNCTION bench_notify()"
+  log "  pgbench: $a commits/s plain, $b commits/s with a pg_notify trigger"
+
+  log "reference: JDBC batched UPDATEs of a deliveries-shaped table (${REF_SECS}s)"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" pgref $(common_args) --rows 200000 --batch 500 --threads 4 --seconds "$REF_SECS" \
+    --out "$OUT/ref-pgbatch.json"
+
+  log "reference: best-effort dispatcher (new client per callback, one POST, one write-back, no retry; ${REF_SECS}s)"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" besteffort $(common_args) --concurrency 64 --seconds "$REF_SECS" --rows 300000 \
+    --hook "http://127.0.0.1:$RCV_PORT/hook" --out "$OUT/ref-besteffort.json"
+}
+
+# ---------------------------------------------------------------- fixed offered rates, API and SQL
+stage_fixed() {
+  empty_tables
+  start_callbackd fixed
+  log "fixed offered rates through the API and through SQL (${PHASE_SECS}s each, after ${WARM_SECS}s warm-ups)"
+  suite "warmapi:api:1000:$WARM_SECS,warmsql:sql:1000:$WARM_SECS,api500:api:500:$PHASE_SECS,api2000:api:2000:$PHASE_SECS,api10000:api:10000:$PHASE_SECS,sql500:sql:500:$PHASE_SECS,sql2000:sql:2000:$PHASE_SECS,sql10000:sql:10000:$PHASE_SECS"
+  stop_callbackd
+}
+
+# ---------------------------------------------------------------- maximum rate with a flight recording
+stage_max() {
+  local jfr=$RESULTS/callbackd-max.jfr
+  rm -f "$jfr"
+  empty_tables
+  start_callbackd max "$jfr"
+  log "maximum rate through SQL (64 clients, ${MAX_SECS}s), callbackd under JFR"
+  suite "warmmax:sql:1000:$WARM_SECS,sqlmax:sql:max:$MAX_SECS:64:$((MAX_SECS * 8000))"
+  stop_callbackd
+  log "summarizing the flight recording"
+  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$RESULTS/profile-max.md" --out-json "$OUT/profile-max.json" \
+    --title "maximum rate through SQL terminal updates (sqlmax)"
+
+  jfr=$RESULTS/callbackd-api.jfr
+  rm -f "$jfr"
+  empty_tables
+  start_callbackd maxapi "$jfr"
+  log "maximum rate through the API (128 clients, ${MAX_SECS}s), callbackd under JFR"
+  suite "warmmaxapi:api:1000:$WARM_SECS,apimax:api:max:$MAX_SECS:128"
+  stop_callbackd
+  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$RESULTS/profile-api.md" --out-json "$OUT/profile-api.json" \
+    --title "maximum rate through the API (apimax)"
+}
+
+# ---------------------------------------------------------------- backlog of pending callbacks
+stage_backlog() {
+  empty_tables
+  start_callbackd backlog-idle
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step idle --idle-seconds 5 --out "$OUT/backlog-idle.json"
+  stop_callbackd
+  log "backlog: $BACKLOG_ROWS finished runs inserted with SQL (callbackd stopped) towards a receiver not up yet" \
+    "(the first $BACKLOG_TRIGGER_ROWS through the trigger, the rest straight into the queue)"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step insert --rows "$BACKLOG_ROWS" --chunk 10000 \
+    --trigger-rows "$BACKLOG_TRIGGER_ROWS" \
+    --insert-seconds "$BACKLOG_INSERT_MAX" --hook "http://127.0.0.1:$RCV_PORT_LATE/hook" --out "$OUT/backlog-insert.json"
+  start_callbackd backlog
+  log "backlog: callbackd up with the backlog; receiver down ${BACKLOG_PENDING}s, then up: drain ${BACKLOG_DRAIN}s as shipped, then ${BACKLOG_WORKAROUND}s after ANALYZE callbackd.paused_destinations"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step run --pending-seconds "$BACKLOG_PENDING" \
+    --drain-seconds "$BACKLOG_DRAIN" --workaround-seconds "$BACKLOG_WORKAROUND" --listen-port $RCV_PORT_LATE \
+    --receiver "http://127.0.0.1:$RCV_PORT" --out "$OUT/backlog-run.json"
+  # Where callbackd's memory is: the Java heap (committed vs used) and metaspace, after the drain.
+  jcmd "$CB_PID" GC.heap_info >"$OUT/backlog-heap-info.txt" 2>&1 || true
+  stop_callbackd
+}
+
+# ---------------------------------------------------------------- what-ifs: the proposed changes, measured
+# Not callbackd as shipped. (1) planfix: ANALYZE callbackd.paused_destinations, which an operator can run today: the
+# never-analyzed empty table makes the planner turn the claim into a scan and sort of every due callback. (2)
+# nonotify: also no NOTIFY in the terminal update's transaction (every transaction that NOTIFYs takes one
+# database-wide lock at commit and holds it through its WAL flush, so terminal updates cannot group-commit): the
+# triggers whose function calls pg_notify are disabled and callbackd finds SQL-written work by its poll, set to
+# 10ms. Triggers are enabled again afterwards (the ANALYZE stays: this stage runs last).
+stage_whatif() {
+  empty_tables
+  "${PSQL[@]}" -d callbackd -c "ANALYZE callbackd.paused_destinations"
+  start_callbackd planfix
+  log "what-if 1: ANALYZE callbackd.paused_destinations (SQL 2000/s and max, ${WHATIF_SECS}s each)"
+  suite "warmplanfix:sql:1000:$WARM_SECS,planfix2000:sql:2000:$WHATIF_SECS,planfixmax:sql:max:$WHATIF_SECS:64:$((WHATIF_SECS * 8000))"
+  stop_callbackd
+
+  empty_tables
+  "${PSQL[@]}" -d callbackd -At -c "SELECT format('ALTER TABLE %s DISABLE TRIGGER %I;', t.tgrelid::regclass, t.tgname)
+    FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal AND p.prosrc LIKE '%pg_notify%'" \
+    >"$RUNDIR/whatif-disable.sql"
+  sed 's/DISABLE TRIGGER/ENABLE TRIGGER/' "$RUNDIR/whatif-disable.sql" >"$RUNDIR/whatif-enable.sql"
+  chmod a+r "$RUNDIR"/whatif-*.sql
+  log "what-if 2: also without NOTIFY: $(tr '\n' ' ' <"$RUNDIR/whatif-disable.sql")"
+  "${PSQL[@]}" -d callbackd -f "$RUNDIR/whatif-disable.sql"
+  CALLBACKD_POLL_INTERVAL=10ms start_callbackd nonotify
+  suite "warmnonotify:sql:1000:$WARM_SECS,nonotify2000:sql:2000:$WHATIF_SECS,nonotifymax:sql:max:$WHATIF_SECS:64:$((WHATIF_SECS * 10000))"
+  stop_callbackd
+  "${PSQL[@]}" -d callbackd -f "$RUNDIR/whatif-enable.sql"
+}
+
+# ---------------------------------------------------------------- the run
+# Other users' builds and tests on a shared machine skew every number: wait (bounded) for a quiet machine before
+# each stage, and record how busy the rest of the machine was during each phase ("others" in the tables).
+machine_busy_pct() {
+  local a b busy idle
+  read -r -a a < <(head -1 /proc/stat)
+  sleep 3
+  read -r -a b < <(head -1 /proc/stat)
+  busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]+b[8]) - (a[1]+a[2]+a[3]+a[6]+a[7]+a[8]) ))
+  idle=$(( (b[4]+b[5]) - (a[4]+a[5]) ))
+  echo $(( 100 * busy / (busy + idle + 1) ))
+}
+wait_for_quiet() {
+  local i busy
+  for i in $(seq 1 "$QUIET_TRIES"); do
+    busy=$(machine_busy_pct)
+    if [ "$busy" -lt 25 ]; then
+      log "machine quiet (${busy}% busy)"
+      return 0
+    fi
+    log "machine ${busy}% busy with other work; waiting ($i/$QUIET_TRIES)"
+    sleep 10
+  done
+  log "machine still busy; going on (the tables show the CPU of other processes per phase)"
+}
+
+start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
+stop_callbackd
+for stage in refs fixed max backlog whatif; do
+  case ",$ONLY," in
+    ,all,|*,$stage,*) wait_for_quiet; "stage_$stage" ;;
+  esac
+done
+
+# ---------------------------------------------------------------- environment and report
+CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+MEM_MB=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)
+JAVA_VERSION=$(java -version 2>&1 | head -1)
+PG_VERSION=$("$PGBIN/postgres" --version)
+if [ -n "$COMMIT" ]; then
+  GIT_COMMIT=$(git -C "$ROOT" rev-parse --short "$COMMIT")
+  GIT_DIRTY=0
+else
+  GIT_COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  GIT_DIRTY=$(git -C "$ROOT" status --porcelain -- src pom.xml 2>/dev/null | wc -l)
+fi
+CB_ENV=$(env | grep '^CALLBACKD_' | grep -v '^CALLBACKD_PG_URL=' | sort | jq -R -n '[inputs | split("=") | {(.[0]): (.[1:] | join("="))}] | add')
+# callbackd logs its effective configuration at start; only its own keys are kept (the line also carries the
+# process environment).
+CB_EFFECTIVE=$(grep -h -o 'Starting callbackd with {.*}' "$LOGS"/callbackd-migrate.log 2>/dev/null | head -1 \
+  | sed 's/^Starting callbackd with //' | jq -c 'with_entries(select(.key | test("^[a-z_]+$")))' 2>/dev/null || true)
+[ -n "$CB_EFFECTIVE" ] || CB_EFFECTIVE='{}'
+jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "$CPU_MODEL" --arg mem "$MEM_MB" \
+  --arg java "$JAVA_VERSION" --arg pg "$PG_VERSION" --arg kernel "$(uname -r)" --arg commit "$GIT_COMMIT" \
+  --arg dirty "$GIT_DIRTY" --arg debian "$(cat /etc/debian_version 2>/dev/null)" --argjson cbenv "$CB_ENV" \
+  --argjson cbeff "$CB_EFFECTIVE" --argjson pgset "$PG_SETTINGS" --arg loadavg "$(cat /proc/loadavg)" \
+  --arg elapsed "$(( $(date +%s) - T_START ))" --arg workaround "$RUNTIME_WORKAROUND" \
+  '{mode: $mode, started_utc: $stamp, nproc: ($nproc|tonumber), cpu_model: $cpu, memory_mb: ($mem|tonumber),
+    java: $java, postgresql: $pg, kernel: $kernel, debian: $debian, callbackd_commit: $commit,
+    callbackd_uncommitted_files: ($dirty|tonumber),
+    callbackd_settings: ($cbenv + {CALLBACKD_PG_URL: "postgresql://bench:***@127.0.0.1:55432/callbackd",
+      CALLBACKD_HTTP_HOST: "127.0.0.1", CALLBACKD_HTTP_PORT: "18080"}),
+    callbackd_effective_config: $cbeff,
+    callbackd_jvm: "java -jar callbackd.jar (JVM defaults; JFR only in the maximum-rate runs)",
+    callbackd_runtime_workaround: $workaround,
+    loadgen_and_receiver_jvm: "java -Xms512m -Xmx2g -XX:+UseParallelGC",
+    postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber)}' >"$OUT/env.json"
+
+run "${LOADGEN_JAVA[@]}" report --in "$OUT" --results "$RESULTS"
+log "done: $RESULTS/latest.md, $RESULTS/latest.json, $RESULTS/profile-max.md, $RESULTS/profile-api.md (raw: $OUT)"

@@ -1,0 +1,336 @@
+package io.callbackd.bench;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.io.File;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * Watches the processes of a benchmark phase: CPU of callbackd, PostgreSQL (split by backend: callbackd's, the load
+ * generator's, WAL writer, ...), the receiver and this load generator, from /proc/<pid>/stat; callbackd's VmRSS
+ * sampled every 250 ms; and PostgreSQL's wait events sampled from pg_stat_activity every 50 ms (which locks or I/O
+ * the active backends wait on). All sampling stops when the phase ends.
+ */
+final class Monitor implements AutoCloseable {
+
+  private static final double TICKS_PER_SECOND = 100.0;
+
+  private final long callbackdPid;
+  private final long receiverPid;
+  private final long postmasterPid;
+  private final long selfPid = ProcessHandle.current().pid();
+  private final String jdbcUrl;
+  private final String user;
+  private final String password;
+  private final Connection conn;
+
+  private volatile boolean sampling;
+  private Thread sampler;
+  private long rssMaxKb;
+  private long rssMinKb;
+  private long rssLastKb;
+  private final Map<String, Integer> waits = new TreeMap<>();
+  private int waitSamples;
+  private int activeSum;
+
+  private long startNanos;
+  private long cbTicks;
+  private long rcvTicks;
+  private long pgTicks;
+  private long selfTicks;
+  private long[] machine;
+  private Map<Long, Long> pgBackendTicks;
+  private Map<String, Long> cbThreadTicks;
+
+  Monitor(Map<String, String> args) {
+    this.callbackdPid = Long.parseLong(args.getOrDefault("callbackd-pid", "-1"));
+    this.receiverPid = Long.parseLong(args.getOrDefault("receiver-pid", "-1"));
+    this.postmasterPid = Long.parseLong(args.getOrDefault("postmaster-pid", "-1"));
+    this.jdbcUrl = Util.req(args, "jdbc");
+    this.user = args.getOrDefault("pg-user", "bench");
+    this.password = args.getOrDefault("pg-password", "bench");
+    this.conn = connect("bench-monitor");
+  }
+
+  Connection connect(String appName) {
+    try {
+      java.util.Properties p = new java.util.Properties();
+      p.setProperty("user", user);
+      p.setProperty("password", password);
+      p.setProperty("ApplicationName", appName);
+      Connection c = DriverManager.getConnection(jdbcUrl, p);
+      c.setAutoCommit(true);
+      return c;
+    } catch (Exception e) {
+      throw new IllegalStateException("cannot connect to " + jdbcUrl + ": " + e.getMessage(), e);
+    }
+  }
+
+  Connection connection() {
+    return conn;
+  }
+
+  long callbackdPid() {
+    return callbackdPid;
+  }
+
+  long callbackdRssKb() {
+    return Util.rssKb(callbackdPid);
+  }
+
+  /** Starts measuring a phase. */
+  synchronized void begin() {
+    startNanos = System.nanoTime();
+    cbTicks = Util.cpuTicks(callbackdPid);
+    rcvTicks = Util.cpuTicks(receiverPid);
+    pgTicks = Util.treeCpuTicks(postmasterPid);
+    selfTicks = Util.cpuTicks(selfPid);
+    machine = Util.machineTicks();
+    pgBackendTicks = backendTicks();
+    cbThreadTicks = threadTicks(callbackdPid);
+    rssMaxKb = Util.rssKb(callbackdPid);
+    rssMinKb = rssMaxKb;
+    rssLastKb = rssMaxKb;
+    waits.clear();
+    waitSamples = 0;
+    activeSum = 0;
+    sampling = true;
+    sampler = new Thread(this::sampleLoop, "bench-monitor");
+    sampler.setDaemon(true);
+    sampler.start();
+  }
+
+  /** Ends the phase: CPU (% of one core), RSS and wait events since {@link #begin()}. */
+  JsonObject end() {
+    sampling = false;
+    try {
+      sampler.join(5_000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    double seconds = (System.nanoTime() - startNanos) / 1e9;
+    JsonObject cpu = new JsonObject()
+      .put("callbackd", pct(Util.cpuTicks(callbackdPid) - cbTicks, seconds))
+      .put("postgres", pct(Util.treeCpuTicks(postmasterPid) - pgTicks, seconds))
+      .put("receiver", pct(Util.cpuTicks(receiverPid) - rcvTicks, seconds))
+      .put("loadgen", pct(Util.cpuTicks(selfPid) - selfTicks, seconds));
+    long[] m = Util.machineTicks();
+    double busy = m[1] - machine[1] == 0 ? 0 : (double) (m[0] - machine[0]) / (m[1] - machine[1]);
+    int cores = Runtime.getRuntime().availableProcessors();
+    double ours = 0;
+    for (String k : new String[] {"callbackd", "postgres", "receiver", "loadgen"}) {
+      ours += Math.max(0, cpu.getDouble(k));
+    }
+    // Everything else on the machine (other users' builds and tests, wrk, pgbench, the kernel's own work).
+    cpu.put("others", Util.round(Math.max(0, 100 * busy * cores - ours)));
+    cpu.put("machine_busy_pct_of_all_cores", Util.round(100 * busy))
+      .put("cores", cores)
+      .put("unit", "% of one core (100 = one core busy)");
+    cpu.put("postgres_by_backend", pgByBackend(seconds));
+    cpu.put("callbackd_by_thread", threadsPct(callbackdPid, seconds));
+    JsonObject rss;
+    synchronized (this) {
+      rss = new JsonObject().put("max_mb", mb(rssMaxKb)).put("min_mb", mb(rssMinKb)).put("end_mb", mb(rssLastKb));
+    }
+    JsonObject waitJson = new JsonObject();
+    synchronized (waits) {
+      waits.forEach((k, v) -> waitJson.put(k, v));
+      waitJson.put("_samples", waitSamples)
+        .put("_avg_active_backends", waitSamples == 0 ? 0 : Util.round((double) activeSum / waitSamples));
+    }
+    return new JsonObject().put("seconds", Util.round(seconds)).put("cpu", cpu).put("callbackd_rss", rss)
+      .put("pg_wait_events", waitJson);
+  }
+
+  private static double mb(long kb) {
+    return kb < 0 ? -1 : Util.round(kb / 1024.0);
+  }
+
+  private static double pct(long ticks, double seconds) {
+    return ticks < 0 || seconds <= 0 ? -1 : Util.round(100.0 * ticks / TICKS_PER_SECOND / seconds);
+  }
+
+  private void sampleLoop() {
+    long next = System.nanoTime();
+    int n = 0;
+    try (Connection waitConn = connect("bench-monitor-waits"); Statement st = waitConn.createStatement()) {
+      while (sampling && n < 2_000_000) {
+        n++;
+        if (n % 5 == 0) {
+          long rss = Util.rssKb(callbackdPid);
+          if (rss > 0) {
+            synchronized (this) {
+              rssMaxKb = Math.max(rssMaxKb, rss);
+              rssMinKb = rssMinKb <= 0 ? rss : Math.min(rssMinKb, rss);
+              rssLastKb = rss;
+            }
+          }
+        }
+        try (ResultSet rs = st.executeQuery("SELECT coalesce(wait_event_type, 'CPU') || ':' || coalesce(wait_event, "
+          + "'running') AS w FROM pg_stat_activity WHERE state = 'active' AND backend_type = 'client backend' "
+          + "AND pid <> pg_backend_pid()")) {
+          int active = 0;
+          synchronized (waits) {
+            while (rs.next()) {
+              waits.merge(rs.getString(1), 1, Integer::sum);
+              active++;
+            }
+            waitSamples++;
+            activeSum += active;
+          }
+        }
+        next += 50_000_000L;
+        long sleep = (next - System.nanoTime()) / 1_000_000L;
+        if (sleep > 0) {
+          Thread.sleep(sleep);
+        } else {
+          next = System.nanoTime();
+        }
+      }
+    } catch (Exception e) {
+      System.err.println("monitor sampling stopped: " + e);
+    }
+  }
+
+  /** pid -> CPU ticks of every PostgreSQL child process. */
+  private Map<Long, Long> backendTicks() {
+    Map<Long, Long> out = new HashMap<>();
+    String[] names = new File("/proc").list();
+    if (names == null || postmasterPid < 0) {
+      return out;
+    }
+    for (String n : names) {
+      if (n.isEmpty() || !Character.isDigit(n.charAt(0))) {
+        continue;
+      }
+      String[] f = Util.statFields(Long.parseLong(n));
+      if (f != null && f[3].equals(Long.toString(postmasterPid))) {
+        out.put(Long.parseLong(n), Long.parseLong(f[13]) + Long.parseLong(f[14]));
+      }
+    }
+    return out;
+  }
+
+  /** PostgreSQL CPU of the phase by who the backend serves (application_name) or by background process. */
+  private JsonObject pgByBackend(double seconds) {
+    Map<Long, String> who = new HashMap<>();
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(
+      "SELECT pid, backend_type, application_name FROM pg_stat_activity")) {
+      while (rs.next()) {
+        String type = rs.getString(2);
+        String app = rs.getString(3);
+        who.put(rs.getLong(1), "client backend".equals(type) ? "backend:" + label(app) : type);
+      }
+    } catch (Exception e) {
+      return new JsonObject().put("error", e.getMessage());
+    }
+    Map<Long, Long> now = backendTicks();
+    Map<String, Long> by = new TreeMap<>();
+    for (Map.Entry<Long, Long> e : now.entrySet()) {
+      Long before = pgBackendTicks.get(e.getKey());
+      long delta = e.getValue() - (before == null ? 0 : before);
+      by.merge(who.getOrDefault(e.getKey(), "exited or other"), delta, Long::sum);
+    }
+    JsonObject out = new JsonObject();
+    by.forEach((k, v) -> out.put(k, pct(v, seconds)));
+    return out;
+  }
+
+  private static String label(String app) {
+    if (app == null || app.isEmpty()) {
+      return "unnamed";
+    }
+    if (app.startsWith("bench")) {
+      return app;
+    }
+    // Vert.x's PostgreSQL client names itself vertx-pg-client: in this benchmark only callbackd uses it unnamed.
+    return app.startsWith("vertx") ? "callbackd" : app;
+  }
+
+  /** Thread name (digits dropped) -> CPU ticks, from /proc/pid/task/*'/stat. */
+  private static Map<String, Long> threadTicks(long pid) {
+    Map<String, Long> out = new HashMap<>();
+    String[] tids = new File("/proc/" + pid + "/task").list();
+    if (tids == null) {
+      return out;
+    }
+    for (String t : tids) {
+      try {
+        String s = Files.readString(Path.of("/proc/" + pid + "/task/" + t + "/stat"));
+        int close = s.lastIndexOf(')');
+        String name = s.substring(s.indexOf('(') + 1, close).replaceAll("[0-9]+", "#");
+        String[] rest = s.substring(close + 2).trim().split(" ");
+        out.merge(name + "|" + t, Long.parseLong(rest[11]) + Long.parseLong(rest[12]), Long::sum);
+      } catch (Exception e) {
+        // thread ended
+      }
+    }
+    return out;
+  }
+
+  private JsonObject threadsPct(long pid, double seconds) {
+    Map<String, Long> now = threadTicks(pid);
+    Map<String, Long> by = new TreeMap<>();
+    for (Map.Entry<String, Long> e : now.entrySet()) {
+      Long before = cbThreadTicks.get(e.getKey());
+      long delta = e.getValue() - (before == null ? 0 : before);
+      String name = e.getKey().substring(0, e.getKey().indexOf('|'));
+      by.merge(name, delta, Long::sum);
+    }
+    Map<String, Double> sorted = new LinkedHashMap<>();
+    by.entrySet().stream().filter(e -> e.getValue() > 0)
+      .sorted((a, b) -> Long.compare(b.getValue(), a.getValue()))
+      .forEach(e -> sorted.put(e.getKey(), pct(e.getValue(), seconds)));
+    JsonObject out = new JsonObject();
+    sorted.forEach(out::put);
+    return out;
+  }
+
+  JsonArray topStatements(int limit) {
+    JsonArray out = new JsonArray();
+    try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(
+      "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, "
+        + "rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS q FROM pg_stat_statements "
+        + "ORDER BY total_exec_time DESC LIMIT " + limit)) {
+      while (rs.next()) {
+        out.add(new JsonObject().put("calls", rs.getLong(1)).put("total_ms", rs.getDouble(2))
+          .put("mean_ms", rs.getDouble(3)).put("rows", rs.getLong(4)).put("query", rs.getString(5)));
+      }
+    } catch (Exception e) {
+      out.add(new JsonObject().put("error", e.getMessage()));
+    }
+    return out;
+  }
+
+  void resetStatements() {
+    exec("SELECT pg_stat_statements_reset()");
+  }
+
+  void exec(String sql) {
+    try (Statement st = conn.createStatement()) {
+      st.execute(sql);
+    } catch (Exception e) {
+      throw new IllegalStateException(sql + ": " + e.getMessage(), e);
+    }
+  }
+
+  @Override
+  public void close() {
+    sampling = false;
+    try {
+      conn.close();
+    } catch (Exception e) {
+      // closing anyway
+    }
+  }
+}
