@@ -7,7 +7,9 @@
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
 #          --only refs,fixed,max,backlog,whatif (run only these stages; the report shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
-#          the working tree: useful while others have unfinished changes in src/main; git is only read).
+#          the working tree: useful while others have unfinished changes in src/main; git is only read),
+#          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
+#          report then covers every stage found there).
 # BENCH_QUIET_TRIES (default 12, quick 1): how many 13-second looks for a quiet machine before each stage.
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
@@ -24,6 +26,7 @@ SKIP_APT=0
 SKIP_BUILD=0
 ONLY=all
 COMMIT=
+OUT_DIR=
 QUIET_TRIES=${BENCH_QUIET_TRIES:-}
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -32,8 +35,9 @@ while [ $# -gt 0 ]; do
     --skip-build) SKIP_BUILD=1 ;;
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
+    --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
     *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,backlog,whatif," \
-         "--commit REV)" >&2
+         "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
   shift
@@ -43,7 +47,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 RESULTS=$BENCH/results
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$RESULTS/runs/$STAMP-$MODE
+OUT=${OUT_DIR:-$RESULTS/runs/$STAMP-$MODE}
 LOGS=$RESULTS/logs
 RUNDIR=/var/tmp/callbackd-bench
 PGDATA=$RUNDIR/pgdata
