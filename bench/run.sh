@@ -2,7 +2,7 @@
 # callbackd benchmark: one command, from a clean clone, as root on Debian.
 #
 #   bash bench/run.sh            full run (about 20 minutes)
-#   bash bench/run.sh --quick    short run (3-5 minutes), same stages with shorter phases and a 100,000 backlog
+#   bash bench/run.sh --quick    short run (about 5 minutes): shorter phases, a 100,000 backlog, no what-ifs
 #
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
 #          --only refs,fixed,max,backlog,whatif (run only these stages; the report shows what exists),
@@ -10,7 +10,8 @@
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
 #          report then covers every stage found there).
-# BENCH_QUIET_TRIES (default 12, quick 1): how many 13-second looks for a quiet machine before each stage.
+# BENCH_QUIET_TRIES (default 12, quick 0): how many 13-second looks for a quiet machine before each stage.
+# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default none: the JVM's defaults, as `java -jar` has).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
 # load generator (bench/pom.xml, not part of the root build), starts its own PostgreSQL as the postgres user with
@@ -65,7 +66,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 if [ -z "$QUIET_TRIES" ]; then
-  if [ "$MODE" = quick ]; then QUIET_TRIES=1; else QUIET_TRIES=12; fi
+  if [ "$MODE" = quick ]; then QUIET_TRIES=0; else QUIET_TRIES=12; fi
 fi
 if [ "$MODE" = quick ]; then
   REF_SECS=3; PHASE_SECS=5; WARM_SECS=2; MAX_SECS=8; WHATIF_SECS=5
@@ -158,14 +159,16 @@ LOADGEN_JAVA=(java -Xms512m -Xmx2g -XX:+UseParallelGC -jar "$RUNDIR/callbackd-be
 # callbackd's jar as built; if it lacks SnakeYAML (needed at run time by the OpenAPI contract loader since the /v1
 # router is built from openapi.json, but declared with test scope in pom.xml), `java -jar` cannot start. The
 # benchmark then adds SnakeYAML to the class path, says so, and records it in the results.
-CB_CMD=(java -jar "$RUNDIR/callbackd.jar")
+# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (e.g. -Xmx192m), recorded in the results; default none.
+read -r -a CB_JAVA_OPTS <<<"${BENCH_CALLBACKD_JAVA_OPTS:-}"
+CB_CMD=(java "${CB_JAVA_OPTS[@]}" -jar "$RUNDIR/callbackd.jar")
 RUNTIME_WORKAROUND=none
 if ! jar tf "$RUNDIR/callbackd.jar" | grep -q '^org/yaml/snakeyaml/constructor/BaseConstructor.class$' \
    && jar tf "$RUNDIR/callbackd.jar" | grep -q '^io/vertx/openapi/'; then
   mkdir -p "$RUNDIR/extra"
   rm -f "$RUNDIR"/extra/*.jar
   (cd "$ROOT" && mvn -B -q dependency:copy -Dartifact=org.yaml:snakeyaml:2.4 -DoutputDirectory="$RUNDIR/extra")
-  CB_CMD=(java -cp "$RUNDIR/callbackd.jar:$RUNDIR/extra/snakeyaml-2.4.jar" io.callbackd.Main)
+  CB_CMD=(java "${CB_JAVA_OPTS[@]}" -cp "$RUNDIR/callbackd.jar:$RUNDIR/extra/snakeyaml-2.4.jar" io.callbackd.Main)
   RUNTIME_WORKAROUND="callbackd.jar lacks org.yaml:snakeyaml (test scope in pom.xml; the OpenAPI contract loader needs it): started as java -cp callbackd.jar:snakeyaml-2.4.jar io.callbackd.Main"
   log "WARNING: $RUNTIME_WORKAROUND"
 fi
@@ -350,7 +353,7 @@ stage_max() {
   suite "warmmax:sql:1000:$WARM_SECS,sqlmax:sql:max:$MAX_SECS:64:$((MAX_SECS * 8000))"
   stop_callbackd
   log "summarizing the flight recording"
-  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$RESULTS/profile-max.md" --out-json "$OUT/profile-max.json" \
+  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$OUT/profile-max.md" --out-json "$OUT/profile-max.json" \
     --title "maximum rate through SQL terminal updates (sqlmax)"
 
   jfr=$RESULTS/callbackd-api.jfr
@@ -360,7 +363,7 @@ stage_max() {
   log "maximum rate through the API (128 clients, ${MAX_SECS}s), callbackd under JFR"
   suite "warmmaxapi:api:1000:$WARM_SECS,apimax:api:max:$MAX_SECS:128"
   stop_callbackd
-  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$RESULTS/profile-api.md" --out-json "$OUT/profile-api.json" \
+  run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$OUT/profile-api.md" --out-json "$OUT/profile-api.json" \
     --title "maximum rate through the API (apimax)"
 }
 
@@ -431,6 +434,7 @@ machine_busy_pct() {
 }
 wait_for_quiet() {
   local i busy
+  [ "$QUIET_TRIES" -gt 0 ] || return 0
   for i in $(seq 1 "$QUIET_TRIES"); do
     busy=$(machine_busy_pct)
     if [ "$busy" -lt 25 ]; then
@@ -445,9 +449,11 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
+# The what-ifs run in the full mode (or when named with --only); the quick mode skips them.
 for stage in refs fixed max backlog whatif; do
   case ",$ONLY," in
-    ,all,|*,$stage,*) wait_for_quiet; "stage_$stage" ;;
+    *,$stage,*) wait_for_quiet; "stage_$stage" ;;
+    ,all,) if [ "$stage" != whatif ] || [ "$MODE" = full ]; then wait_for_quiet; "stage_$stage"; fi ;;
   esac
 done
 
@@ -474,13 +480,14 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
   --arg dirty "$GIT_DIRTY" --arg debian "$(cat /etc/debian_version 2>/dev/null)" --argjson cbenv "$CB_ENV" \
   --argjson cbeff "$CB_EFFECTIVE" --argjson pgset "$PG_SETTINGS" --arg loadavg "$(cat /proc/loadavg)" \
   --arg elapsed "$(( $(date +%s) - T_START ))" --arg workaround "$RUNTIME_WORKAROUND" \
+  --arg cbjava "${BENCH_CALLBACKD_JAVA_OPTS:-}" \
   '{mode: $mode, started_utc: $stamp, nproc: ($nproc|tonumber), cpu_model: $cpu, memory_mb: ($mem|tonumber),
     java: $java, postgresql: $pg, kernel: $kernel, debian: $debian, callbackd_commit: $commit,
     callbackd_uncommitted_files: ($dirty|tonumber),
     callbackd_settings: ($cbenv + {CALLBACKD_PG_URL: "postgresql://bench:***@127.0.0.1:55432/callbackd",
       CALLBACKD_HTTP_HOST: "127.0.0.1", CALLBACKD_HTTP_PORT: "18080"}),
     callbackd_effective_config: $cbeff,
-    callbackd_jvm: "java -jar callbackd.jar (JVM defaults; JFR only in the maximum-rate runs)",
+    callbackd_jvm: ("java " + (if $cbjava == "" then "(JVM defaults)" else $cbjava end) + " -jar callbackd.jar; JFR only in the maximum-rate runs"),
     callbackd_runtime_workaround: $workaround,
     loadgen_and_receiver_jvm: "java -Xms512m -Xmx2g -XX:+UseParallelGC",
     postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber)}' >"$OUT/env.json"

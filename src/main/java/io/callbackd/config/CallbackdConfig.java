@@ -130,7 +130,15 @@ public final class CallbackdConfig {
         .setConfig(new JsonObject().put("path", DEFAULTS_PATH)))
       .addStore(new ConfigStoreOptions().setType("json").setConfig(overrides == null ? new JsonObject() : overrides));
     if (readEnvironment) {
-      options.addStore(new ConfigStoreOptions().setType("env").setConfig(new JsonObject().put("raw-data", true)));
+      // Only CALLBACKD_* variables: the rest of the environment (which may hold other programs' secrets) is never
+      // read into the configuration, nor logged with it.
+      JsonObject env = new JsonObject();
+      System.getenv().forEach((k, v) -> {
+        if (k.startsWith(ENV_PREFIX)) {
+          env.put(k, v);
+        }
+      });
+      options.addStore(new ConfigStoreOptions().setType("json").setConfig(env));
     }
     ConfigRetriever retriever = ConfigRetriever.create(vertx, options);
     return retriever.getConfig()
@@ -145,7 +153,7 @@ public final class CallbackdConfig {
   public static CallbackdConfig fromMerged(JsonObject merged) {
     JsonObject values = new JsonObject();
     for (Map.Entry<String, Object> e : merged) {
-      if (!e.getKey().startsWith(ENV_PREFIX)) {
+      if (!e.getKey().startsWith(ENV_PREFIX) && e.getKey().matches("[a-z][a-z0-9_]*")) {
         values.put(e.getKey(), e.getValue());
       }
     }

@@ -55,6 +55,12 @@ final class Report {
       .put("phases", phases).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
       .put("raw_dir", results.relativize(in).toString());
     Util.writeJson(results.resolve("latest.json"), all);
+    // The profile summaries of this run go beside latest.md.
+    for (String name : new String[] {"profile-max.md", "profile-api.md"}) {
+      if (Files.exists(in.resolve(name))) {
+        Files.copy(in.resolve(name), results.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      }
+    }
     String md = markdown(env, targets, refs, phases, backlog, profile, profileApi);
     Files.writeString(results.resolve("latest.md"), md, StandardCharsets.UTF_8);
     System.out.println();
