@@ -90,17 +90,23 @@ public final class DeliveryStore {
     + " FROM upd WHERE r.id = upd.run_id)"
     + " SELECT count(*) AS n FROM upd";
 
-  static final String QUEUE_STATS = "SELECT count(*) FILTER (WHERE state = 'pending') AS pending,"
-    + " count(*) FILTER (WHERE state = 'delivering') AS in_flight,"
-    // Paused destinations wait on purpose: they do not make callbacks look late.
-    + " coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE state = 'pending'"
-    + " AND next_attempt_at <= now()"
-    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations)))), 0)::bigint"
-    + " AS oldest_due"
-    + " FROM callbackd.deliveries d WHERE state IN ('pending', 'delivering')";
+  /*
+   * Queue depth for the gauges. Each part reads one partial index: the counts walk only the pending and in-flight
+   * entries, and the oldest due callback is the first entry of the due index that is not paused (paused destinations
+   * wait on purpose and do not make callbacks look late).
+   */
+  static final String QUEUE_STATS = "SELECT"
+    + " (SELECT count(*) FROM callbackd.deliveries WHERE state = 'pending') AS pending,"
+    + " (SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivering') AS in_flight,"
+    + " coalesce((SELECT extract(epoch FROM now() - d.next_attempt_at)::bigint FROM callbackd.deliveries d"
+    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
+    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))"
+    + " ORDER BY d.next_attempt_at LIMIT 1), 0) AS oldest_due";
 
-  static final String NEXT_DUE = "SELECT min(next_attempt_at) AS next FROM callbackd.deliveries d WHERE state = 'pending'"
-    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))";
+  /* The earliest next attempt: the first entry of the due index, however long the queue. */
+  static final String NEXT_DUE = "SELECT d.next_attempt_at AS next FROM callbackd.deliveries d WHERE d.state = 'pending'"
+    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))"
+    + " ORDER BY d.next_attempt_at LIMIT 1";
 
   static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM {runs}"
     + " WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled') AND coalesce(callback_url, '') <> ''";
@@ -193,7 +199,8 @@ public final class DeliveryStore {
 
   /** The earliest next attempt of any pending callback, or null when none is pending. */
   public Future<OffsetDateTime> nextDue() {
-    return pool.query(q(NEXT_DUE)).execute().map(rows -> rows.iterator().next().getOffsetDateTime("next"));
+    return pool.query(q(NEXT_DUE)).execute()
+      .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getOffsetDateTime("next"));
   }
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */

@@ -40,6 +40,7 @@ public class DispatchVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(DispatchVerticle.class);
   private static final int WRITE_BACK_BATCH = 1000;
+  private static final long FOLLOW_UP_MS = 3;
 
   private final CallbackdConfig config;
   private final DeliveryStore store;
@@ -67,6 +68,7 @@ public class DispatchVerticle extends VerticleBase {
   private boolean flushing;
   private long flushRetryTimer = -1;
   private long claimRetryTimer = -1;
+  private long followUpTimer = -1;
   private Promise<Void> drained;
 
   public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryMetrics metrics,
@@ -140,12 +142,28 @@ public class DispatchVerticle extends VerticleBase {
       List<ClaimedDelivery> claimed = ar.result();
       if (claimed.size() == limit) {
         moreMayBeDue = true;
+      } else if (!claimed.isEmpty()) {
+        lookAgainSoon();
       }
       for (ClaimedDelivery d : claimed) {
         accept(d);
       }
       maybeClaim();
     });
+  }
+
+  /*
+   * Work just arrived, so more may be about to: at most one transaction at a time sends the wake-up NOTIFY, and one
+   * that skipped it can commit right after this claim read the queue. A second look shortly after finds those
+   * (it costs one index probe when there are none); it is not repeated once a claim comes back empty.
+   */
+  private void lookAgainSoon() {
+    if (followUpTimer < 0 && !stopping) {
+      followUpTimer = vertx.setTimer(FOLLOW_UP_MS, t -> {
+        followUpTimer = -1;
+        wake();
+      });
+    }
   }
 
   private List<String> unavailableDestinations() {
@@ -371,6 +389,7 @@ public class DispatchVerticle extends VerticleBase {
     stopping = true;
     vertx.cancelTimer(evictionTimer);
     vertx.cancelTimer(claimRetryTimer);
+    vertx.cancelTimer(followUpTimer);
     drained = Promise.promise();
     for (ArrayDeque<ClaimedDelivery> q : waiting.values()) {
       for (ClaimedDelivery d : q) {
