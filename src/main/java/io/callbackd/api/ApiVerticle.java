@@ -47,6 +47,8 @@ public class ApiVerticle extends VerticleBase {
   private HttpServer server;
   private Router router;
   private Router apiRouter;
+  private ContractBodyValidator newRunBody;
+  private ContractBodyValidator runUpdateBody;
 
   private final java.util.function.Consumer<Router> operationsRoutes;
 
@@ -69,9 +71,13 @@ public class ApiVerticle extends VerticleBase {
   public Future<?> start() {
     return OpenAPIContract.from(vertx, CONTRACT).compose(contract -> {
       RouterBuilder api = RouterBuilder.create(vertx, contract, RequestExtractor.withBodyHandler());
-      api.getRoute("createRun").addHandler(this::createRun);
+      // The two routes called for every run check their body against the contract themselves (see
+      // ContractBodyValidator); their path parameter is checked by runId().
+      newRunBody = new ContractBodyValidator(contract, "createRun");
+      runUpdateBody = new ContractBodyValidator(contract, "updateRun");
+      api.getRoute("createRun").setDoValidation(false).addHandler(this::createRun);
       api.getRoute("getRun").addHandler(this::getRun);
-      api.getRoute("updateRun").addHandler(this::updateRun);
+      api.getRoute("updateRun").setDoValidation(false).addHandler(this::updateRun);
       api.getRoute("listAttempts").addHandler(this::listAttempts);
       new OperatorRoutes(vertx, runs, deliveries, breakers, config.redeliverRate).register(api);
       // The token is checked below for every /v1 route, set or not; the contract only documents it.
@@ -175,7 +181,11 @@ public class ApiVerticle extends VerticleBase {
     }
     Future<JsonObject> created;
     try {
+      newRunBody.check(body);
       created = runs.create(RunInput.parseNew(body, config.destinationGuard));
+    } catch (ValidatorException e) {
+      ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
+      return;
     } catch (InvalidInputException e) {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;
@@ -198,7 +208,11 @@ public class ApiVerticle extends VerticleBase {
     }
     Future<JsonObject> updated;
     try {
+      runUpdateBody.check(body);
       updated = runs.update(id, RunInput.parseUpdate(body));
+    } catch (ValidatorException e) {
+      ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
+      return;
     } catch (InvalidInputException e) {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;

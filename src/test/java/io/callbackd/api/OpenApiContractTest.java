@@ -73,5 +73,15 @@ class OpenApiContractTest {
 
     Response emptyUpdate = callbackd.call("PATCH", "/v1/runs/run-x", "{}");
     assertEquals(400, emptyUpdate.status());
+
+    // Create and update check their bodies in the handler, with the contract's schema and the same error shape.
+    Response wrongUpdate = callbackd.call("PATCH", "/v1/runs/run-x", "{\"total_duration_ns\": \"long\"}");
+    assertEquals(400, wrongUpdate.status());
+    assertEquals("total_duration_ns", wrongUpdate.json().getString("field"));
+    assertTrue(wrongUpdate.json().getString("error").contains("request body is invalid"),
+      wrongUpdate.json().getString("error"));
+    Response unknownField = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("colour", "red"));
+    assertEquals(400, unknownField.status());
+    assertEquals("colour", unknownField.json().getString("field"));
   }
 }
