@@ -25,7 +25,13 @@ public final class DeliveryStore {
    * side by side without waiting on each other or taking the same row; the lease token identifies this claim.
    * Destinations this dispatcher cannot serve right now are left for later (or for other dispatchers).
    */
-  static final String CLAIM = "WITH due AS ("
+  static final String CLAIM = "WITH"
+    // The claim's commit does not wait for its WAL flush, which would sit between a run's terminal update and its
+    // POST. A claim lost in a database crash leaves the callback pending as if never claimed; the attempt's outcome
+    // is then refused (its lease token is unknown) and the callback is sent again: at least once either way.
+    // Outcomes (WRITE_BACK) keep synchronous commits.
+    + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
+    + " due AS ("
     // A platform may finish a run without completed_at: the payload then carries the time it turned terminal.
     + " SELECT d.id, r.status, coalesce(r.completed_at, d.scheduled_at AT TIME ZONE 'UTC') AS completed_at,"
     + " r.stop_reason, r.metadata_, r.agent_id"
@@ -37,7 +43,7 @@ public final class DeliveryStore {
     + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
     + " UPDATE callbackd.deliveries d SET state = 'delivering', lease_owner = $1, lease_token = gen_random_uuid(),"
     + " lease_expires_at = now() + $3 * interval '1 millisecond'"
-    + " FROM due WHERE d.id = due.id"
+    + " FROM due, no_flush_wait WHERE d.id = due.id"
     + " RETURNING d.id, d.run_id, d.webhook_id, d.url, d.destination, d.attempts, d.lease_token, d.scheduled_at,"
     + " due.status, due.completed_at, due.stop_reason, due.metadata_, due.agent_id";
 
