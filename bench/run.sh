@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # callbackd benchmark: one command, from a clean clone, as root on Debian.
 #
-#   bash bench/run.sh            full run (about 20 minutes)
-#   bash bench/run.sh --quick    short run (about 5 minutes): shorter phases, a 100,000 backlog, no what-ifs
+#   bash bench/run.sh            full run (about 25 minutes)
+#   bash bench/run.sh --quick    short run (about 5 minutes): shorter phases, a 100,000 backlog
 #
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
-#          --only refs,fixed,max,backlog,whatif (run only these stages; the report shows what exists),
+#          --only refs,fixed,max,backlog (run only these stages; the report shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
 #          report then covers every stage found there).
 # BENCH_QUIET_TRIES (default 12, quick 0): how many 13-second looks for a quiet machine before each stage.
-# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default none: the JVM's defaults, as `java -jar` has).
+# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default -Xmx256m, as the README's "Sizing" advises).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
 # load generator (bench/pom.xml, not part of the root build), starts its own PostgreSQL as the postgres user with
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,backlog,whatif," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,backlog," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
@@ -69,11 +69,11 @@ if [ -z "$QUIET_TRIES" ]; then
   if [ "$MODE" = quick ]; then QUIET_TRIES=0; else QUIET_TRIES=12; fi
 fi
 if [ "$MODE" = quick ]; then
-  REF_SECS=3; PHASE_SECS=5; WARM_SECS=2; MAX_SECS=8; WHATIF_SECS=5
-  BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=10; BACKLOG_WORKAROUND=15
+  REF_SECS=3; PHASE_SECS=5; WARM_SECS=8; MAX_SECS=8
+  BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=30
 else
-  REF_SECS=10; PHASE_SECS=20; WARM_SECS=8; MAX_SECS=30; WHATIF_SECS=15
-  BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=60; BACKLOG_WORKAROUND=150
+  REF_SECS=10; PHASE_SECS=20; WARM_SECS=8; MAX_SECS=30
+  BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=300
 fi
 
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
@@ -156,22 +156,10 @@ fi
 cp "$CB_SRC/target/callbackd.jar" "$RUNDIR/callbackd.jar"
 cp "$BENCH/target/callbackd-bench.jar" "$RUNDIR/callbackd-bench.jar"
 LOADGEN_JAVA=(java -Xms512m -Xmx2g -XX:+UseParallelGC -jar "$RUNDIR/callbackd-bench.jar")
-# callbackd's jar as built; if it lacks SnakeYAML (needed at run time by the OpenAPI contract loader since the /v1
-# router is built from openapi.json, but declared with test scope in pom.xml), `java -jar` cannot start. The
-# benchmark then adds SnakeYAML to the class path, says so, and records it in the results.
-# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (e.g. -Xmx192m), recorded in the results; default none.
-read -r -a CB_JAVA_OPTS <<<"${BENCH_CALLBACKD_JAVA_OPTS:-}"
+# BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd, recorded in the results. The default bounds the heap as the
+# README's "Sizing" advises: callbackd holds at most max_in_flight callbacks, however long the queue.
+read -r -a CB_JAVA_OPTS <<<"${BENCH_CALLBACKD_JAVA_OPTS--Xmx256m}"
 CB_CMD=(java "${CB_JAVA_OPTS[@]}" -jar "$RUNDIR/callbackd.jar")
-RUNTIME_WORKAROUND=none
-if ! jar tf "$RUNDIR/callbackd.jar" | grep -q '^org/yaml/snakeyaml/constructor/BaseConstructor.class$' \
-   && jar tf "$RUNDIR/callbackd.jar" | grep -q '^io/vertx/openapi/'; then
-  mkdir -p "$RUNDIR/extra"
-  rm -f "$RUNDIR"/extra/*.jar
-  (cd "$ROOT" && mvn -B -q dependency:copy -Dartifact=org.yaml:snakeyaml:2.4 -DoutputDirectory="$RUNDIR/extra")
-  CB_CMD=(java "${CB_JAVA_OPTS[@]}" -cp "$RUNDIR/callbackd.jar:$RUNDIR/extra/snakeyaml-2.4.jar" io.callbackd.Main)
-  RUNTIME_WORKAROUND="callbackd.jar lacks org.yaml:snakeyaml (test scope in pom.xml; the OpenAPI contract loader needs it): started as java -cp callbackd.jar:snakeyaml-2.4.jar io.callbackd.Main"
-  log "WARNING: $RUNTIME_WORKAROUND"
-fi
 
 # ---------------------------------------------------------------- PostgreSQL, as the postgres user, own data dir
 log "starting PostgreSQL ($("$PGBIN/postgres" --version)) on 127.0.0.1:$PG_PORT, data in $PGDATA"
@@ -381,43 +369,14 @@ stage_backlog() {
     --trigger-rows "$BACKLOG_TRIGGER_ROWS" \
     --insert-seconds "$BACKLOG_INSERT_MAX" --hook "http://127.0.0.1:$RCV_PORT_LATE/hook" --out "$OUT/backlog-insert.json"
   start_callbackd backlog
-  log "backlog: callbackd up with the backlog; receiver down ${BACKLOG_PENDING}s, then up: drain ${BACKLOG_DRAIN}s as shipped, then ${BACKLOG_WORKAROUND}s after ANALYZE callbackd.paused_destinations"
+  log "backlog: callbackd up with the backlog; receiver down ${BACKLOG_PENDING}s, then up: drain for up to ${BACKLOG_DRAIN}s"
   # shellcheck disable=SC2046
   run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step run --pending-seconds "$BACKLOG_PENDING" \
-    --drain-seconds "$BACKLOG_DRAIN" --workaround-seconds "$BACKLOG_WORKAROUND" --listen-port $RCV_PORT_LATE \
+    --drain-seconds "$BACKLOG_DRAIN" --listen-port $RCV_PORT_LATE \
     --receiver "http://127.0.0.1:$RCV_PORT" --out "$OUT/backlog-run.json"
   # Where callbackd's memory is: the Java heap (committed vs used) and metaspace, after the drain.
   jcmd "$CB_PID" GC.heap_info >"$OUT/backlog-heap-info.txt" 2>&1 || true
   stop_callbackd
-}
-
-# ---------------------------------------------------------------- what-ifs: the proposed changes, measured
-# Not callbackd as shipped. (1) planfix: ANALYZE callbackd.paused_destinations, which an operator can run today: the
-# never-analyzed empty table makes the planner turn the claim into a scan and sort of every due callback. (2)
-# nonotify: also no NOTIFY in the terminal update's transaction (every transaction that NOTIFYs takes one
-# database-wide lock at commit and holds it through its WAL flush, so terminal updates cannot group-commit): the
-# triggers whose function calls pg_notify are disabled and callbackd finds SQL-written work by its poll, set to
-# 10ms. Triggers are enabled again afterwards (the ANALYZE stays: this stage runs last).
-stage_whatif() {
-  empty_tables
-  "${PSQL[@]}" -d callbackd -c "ANALYZE callbackd.paused_destinations"
-  start_callbackd planfix
-  log "what-if 1: ANALYZE callbackd.paused_destinations (SQL 2000/s and max, ${WHATIF_SECS}s each)"
-  suite "warmplanfix:sql:1000:$WARM_SECS,planfix2000:sql:2000:$WHATIF_SECS,planfixmax:sql:max:$WHATIF_SECS:64:$((WHATIF_SECS * 8000))"
-  stop_callbackd
-
-  empty_tables
-  "${PSQL[@]}" -d callbackd -At -c "SELECT format('ALTER TABLE %s DISABLE TRIGGER %I;', t.tgrelid::regclass, t.tgname)
-    FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid WHERE NOT t.tgisinternal AND p.prosrc LIKE '%pg_notify%'" \
-    >"$RUNDIR/whatif-disable.sql"
-  sed 's/DISABLE TRIGGER/ENABLE TRIGGER/' "$RUNDIR/whatif-disable.sql" >"$RUNDIR/whatif-enable.sql"
-  chmod a+r "$RUNDIR"/whatif-*.sql
-  log "what-if 2: also without NOTIFY: $(tr '\n' ' ' <"$RUNDIR/whatif-disable.sql")"
-  "${PSQL[@]}" -d callbackd -f "$RUNDIR/whatif-disable.sql"
-  CALLBACKD_POLL_INTERVAL=10ms start_callbackd nonotify
-  suite "warmnonotify:sql:1000:$WARM_SECS,nonotify2000:sql:2000:$WHATIF_SECS,nonotifymax:sql:max:$WHATIF_SECS:64:$((WHATIF_SECS * 10000))"
-  stop_callbackd
-  "${PSQL[@]}" -d callbackd -f "$RUNDIR/whatif-enable.sql"
 }
 
 # ---------------------------------------------------------------- the run
@@ -449,11 +408,9 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-# The what-ifs run in the full mode (or when named with --only); the quick mode skips them.
-for stage in refs fixed max backlog whatif; do
+for stage in refs fixed max backlog; do
   case ",$ONLY," in
-    *,$stage,*) wait_for_quiet; "stage_$stage" ;;
-    ,all,) if [ "$stage" != whatif ] || [ "$MODE" = full ]; then wait_for_quiet; "stage_$stage"; fi ;;
+    *,$stage,*|,all,) wait_for_quiet; "stage_$stage" ;;
   esac
 done
 
@@ -479,8 +436,7 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
   --arg java "$JAVA_VERSION" --arg pg "$PG_VERSION" --arg kernel "$(uname -r)" --arg commit "$GIT_COMMIT" \
   --arg dirty "$GIT_DIRTY" --arg debian "$(cat /etc/debian_version 2>/dev/null)" --argjson cbenv "$CB_ENV" \
   --argjson cbeff "$CB_EFFECTIVE" --argjson pgset "$PG_SETTINGS" --arg loadavg "$(cat /proc/loadavg)" \
-  --arg elapsed "$(( $(date +%s) - T_START ))" --arg workaround "$RUNTIME_WORKAROUND" \
-  --arg cbjava "${BENCH_CALLBACKD_JAVA_OPTS:-}" \
+  --arg elapsed "$(( $(date +%s) - T_START ))" --arg cbjava "${CB_JAVA_OPTS[*]}" \
   '{mode: $mode, started_utc: $stamp, nproc: ($nproc|tonumber), cpu_model: $cpu, memory_mb: ($mem|tonumber),
     java: $java, postgresql: $pg, kernel: $kernel, debian: $debian, callbackd_commit: $commit,
     callbackd_uncommitted_files: ($dirty|tonumber),
@@ -488,7 +444,6 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
       CALLBACKD_HTTP_HOST: "127.0.0.1", CALLBACKD_HTTP_PORT: "18080"}),
     callbackd_effective_config: $cbeff,
     callbackd_jvm: ("java " + (if $cbjava == "" then "(JVM defaults)" else $cbjava end) + " -jar callbackd.jar; JFR only in the maximum-rate runs"),
-    callbackd_runtime_workaround: $workaround,
     loadgen_and_receiver_jvm: "java -Xms512m -Xmx2g -XX:+UseParallelGC",
     postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber)}' >"$OUT/env.json"
 

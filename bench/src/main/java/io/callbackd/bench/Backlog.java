@@ -20,9 +20,7 @@ import java.util.Map;
  *       callback: its rate is reported), the rest with their callbacks written straight into the queue with
  *       generate_series (much faster); bounded by {@code --insert-seconds};</li>
  *   <li>{@code run}: callbackd restarted with the backlog: RSS while the receiver is down, then the receiver comes
- *       up and the backlog drains for {@code --drain-seconds} as shipped, then (when {@code --workaround-seconds} is
- *       above 0) {@code ANALYZE callbackd.paused_destinations} is run, an operator's workaround for the claim's
- *       query plan, and the drain goes on.</li>
+ *       up and the backlog drains for up to {@code --drain-seconds} (or until it is empty).</li>
  * </ul>
  */
 final class Backlog {
@@ -131,7 +129,6 @@ final class Backlog {
   private static JsonObject run(Monitor monitor, Map<String, String> args) throws Exception {
     int pendingSeconds = Util.intArg(args, "pending-seconds", 30);
     int drainSeconds = Util.intArg(args, "drain-seconds", 120);
-    int workaroundSeconds = Util.intArg(args, "workaround-seconds", 0);
     int listenPort = Integer.parseInt(Util.req(args, "listen-port"));
     String receiver = Util.req(args, "receiver");
     Connection c = monitor.connection();
@@ -149,14 +146,7 @@ final class Backlog {
     // The receiver comes up.
     System.out.println("backlog: receiver " + get(receiver + "/_listen?port=" + listenPort));
     monitor.resetStatements();
-    result.put("drain", drain(monitor, c, receiver, drainSeconds, "as shipped"));
-    if (workaroundSeconds > 0) {
-      Pg.exec(c, "ANALYZE callbackd.paused_destinations");
-      System.out.println("backlog: ran ANALYZE callbackd.paused_destinations (operator workaround for the claim plan)");
-      monitor.resetStatements();
-      result.put("drain_after_analyze", drain(monitor, c, receiver, workaroundSeconds,
-        "after ANALYZE callbackd.paused_destinations"));
-    }
+    result.put("drain", drain(monitor, c, receiver, drainSeconds, "drain"));
     result.put("queue_at_end", queueStates(c));
     return result;
   }

@@ -19,7 +19,7 @@ import java.util.stream.Stream;
 final class Report {
 
   private static final String[] PHASE_ORDER = {"api500", "api2000", "api10000", "apimax", "sql500", "sql2000",
-    "sql10000", "sqlmax", "planfix2000", "planfixmax", "nonotify2000", "nonotifymax"};
+    "sql10000", "sqlmax"};
 
   private Report() {
   }
@@ -46,7 +46,6 @@ final class Report {
     JsonObject backlog = new JsonObject().put("rows", insert.getValue("rows_inserted"))
       .put("idle", read(in.resolve("backlog-idle.json"))).put("insert", insert)
       .put("pending", run.getJsonObject("pending")).put("drain", run.getJsonObject("drain"))
-      .put("drain_after_analyze", run.getJsonObject("drain_after_analyze"))
       .put("queue_at_end", run.getJsonObject("queue_at_end"));
     JsonObject profile = read(in.resolve("profile-max.json"));
     JsonObject profileApi = read(in.resolve("profile-api.json"));
@@ -96,7 +95,7 @@ final class Report {
 
   private static JsonObject targets(JsonObject phases, JsonObject backlog) {
     JsonObject t = new JsonObject();
-    // Sustained: the best steady delivered rate of callbackd as shipped (not the what-if).
+    // Sustained: the best steady delivered rate of callbackd.
     double best = Double.NaN;
     String where = null;
     for (String name : new String[] {"sqlmax", "apimax", "sql10000", "api10000"}) {
@@ -111,21 +110,9 @@ final class Report {
       best = drain;
       where = "backlog drain (receiver POSTs/s)";
     }
-    double workaround = num(backlog, "drain_after_analyze", "posts_per_second");
-    double whatif = Double.NaN;
-    String whatifWhere = null;
-    for (String name : new String[] {"planfixmax", "nonotifymax"}) {
-      double v = num(phases.getJsonObject(name, new JsonObject()), "queue", "steady_delivered_per_second");
-      if (!Double.isNaN(v) && (Double.isNaN(whatif) || v > whatif)) {
-        whatif = v;
-        whatifWhere = name;
-      }
-    }
     t.put("sustained_callbacks_per_second", new JsonObject().put("target", 10_000).put("aim", 20_000)
       .put("measured", Double.isNaN(best) ? null : Util.round(best)).put("where", where)
-      .put("met", !Double.isNaN(best) && best >= 10_000)
-      .put("backlog_drain_after_analyze", Double.isNaN(workaround) ? null : workaround)
-      .put("best_what_if", Double.isNaN(whatif) ? null : whatif).put("best_what_if_where", whatifWhere));
+      .put("met", !Double.isNaN(best) && best >= 10_000));
     for (String name : new String[] {"api2000", "sql2000"}) {
       JsonObject ph = phases.getJsonObject(name, new JsonObject());
       double p99 = num(ph, "receiver", "latency_ms", "p99");
@@ -136,7 +123,7 @@ final class Report {
         .put("rate_held", rateHeld).put("met", rateHeld && !Double.isNaN(p99) && p99 < 10));
     }
     double rss = Double.NaN;
-    for (String stage : new String[] {"pending", "drain", "drain_after_analyze"}) {
+    for (String stage : new String[] {"pending", "drain"}) {
       double v = num(backlog, stage, "callbackd_rss", "max_mb");
       if (!Double.isNaN(v) && (Double.isNaN(rss) || v > rss)) {
         rss = v;
@@ -206,7 +193,8 @@ final class Report {
     sb.append("Machine: ").append(env.getValue("nproc")).append(" cores (").append(env.getString("cpu_model"))
       .append("), ").append(f0(num(env, "memory_mb"))).append(" MB RAM; ").append(env.getString("java"))
       .append("; ").append(env.getString("postgresql")).append(" (fsync, synchronous_commit, full_page_writes on); ")
-      .append("callbackd ").append(env.getString("callbackd_commit")).append(".\n\n");
+      .append("callbackd ").append(env.getString("callbackd_commit")).append(", run as `")
+      .append(env.getString("callbackd_jvm", "?")).append("`.\n\n");
     JsonObject cb = env.getJsonObject("callbackd_settings", new JsonObject());
     sb.append("callbackd settings: ");
     List<String> kv = new ArrayList<>();
@@ -216,9 +204,7 @@ final class Report {
     sb.append("## Targets\n\n| Target | Measured | |\n|---|---|---|\n");
     JsonObject s = targets.getJsonObject("sustained_callbacks_per_second");
     sb.append("| ≥ 10,000 callbacks/s sustained (aim 20,000) | ").append(f0(num(s, "measured"))).append("/s (")
-      .append(s.getString("where")).append(") as shipped; backlog drain after `ANALYZE callbackd.paused_destinations`: ")
-      .append(f0(num(s, "backlog_drain_after_analyze"))).append("/s; best what-if: ").append(f0(num(s, "best_what_if")))
-      .append("/s (").append(s.getString("best_what_if_where")).append(") | ").append(met(s)).append(" |\n");
+      .append(s.getString("where")).append(") | ").append(met(s)).append(" |\n");
     for (String k : new String[] {"api", "sql"}) {
       JsonObject p = targets.getJsonObject("p99_commit_to_post_at_2000_" + k);
       sb.append("| p99 commit→POST < 10 ms at 2,000/s (").append(k.equals("api") ? "through the API" : "through SQL")
@@ -246,8 +232,7 @@ final class Report {
         continue;
       }
       JsonObject cpu = ph.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject());
-      sb.append("| ").append(name).append(name.startsWith("planfix") || name.startsWith("nonotify")
-          ? " (what-if)" : "")
+      sb.append("| ").append(name)
         .append(" | ").append(ph.getValue("offered_rate") instanceof Number ? f0(num(ph, "offered_rate")) : "max")
         .append(" | ").append(f0(num(ph, "drive", "achieved_rate")))
         .append(" | ").append(f0(num(ph, "queue", "steady_delivered_per_second")))
@@ -288,7 +273,7 @@ final class Report {
     sb.append("Finished runs inserted with SQL (the trigger schedules each callback) towards a receiver that is not "
       + "up yet; then the receiver comes up and the backlog drains.\n\n");
     sb.append("| Stage | Seconds | callbackd RSS min / max MB | CPU callbackd / postgres / others | Detail |\n|---|---:|---|---|---|\n");
-    for (String stage : new String[] {"idle", "insert", "pending", "drain", "drain_after_analyze"}) {
+    for (String stage : new String[] {"idle", "insert", "pending", "drain"}) {
       JsonObject st = backlog.getJsonObject(stage);
       if (st == null) {
         continue;
@@ -319,7 +304,7 @@ final class Report {
     sb.append("\n");
 
     sb.append("## Where the time goes\n\n");
-    for (String name : new String[] {"sqlmax", "apimax", "sql2000", "api2000", "planfixmax", "nonotifymax"}) {
+    for (String name : new String[] {"sqlmax", "apimax", "sql2000", "api2000"}) {
       JsonObject ph = phases.getJsonObject(name);
       if (ph == null) {
         continue;
