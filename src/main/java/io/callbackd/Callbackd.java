@@ -4,6 +4,7 @@ import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTable;
+import io.callbackd.database.SchemaProbe;
 import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
@@ -101,7 +102,7 @@ public final class Callbackd {
     int instances = config.dispatcherInstances;
     api = new ApiVerticle(config, runs, deliveries, breakers, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
-      HealthRoutes.mount(router, vertx, pool, database.schemaVersion(), () -> dispatchersDeployed);
+      HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
     return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
       .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, breakers, instances),

@@ -339,22 +339,16 @@ public final class DeliveryStore {
   }
 
   static JsonObject callbackJson(Row row) {
+    JsonObject state = CallbackStateJson.of(row, "");
     return new JsonObject()
       .put("id", row.getLong("id"))
       .put("run_id", row.getString("run_id"))
-      .put("generation", row.getInteger("generation"))
-      .put("webhook_id", row.getString("webhook_id"))
-      .put("state", row.getString("state"))
+      .put("generation", state.remove("generation"))
+      .put("webhook_id", state.remove("webhook_id"))
+      .put("state", state.remove("state"))
       .put("destination", row.getString("destination"))
       .put("url", row.getString("url"))
-      .put("attempts", row.getInteger("attempts"))
-      .put("next_attempt_at", "pending".equals(row.getString("state"))
-        ? Timestamps.format(row.getOffsetDateTime("next_attempt_at")) : null)
-      .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("last_attempt_at")))
-      .put("last_status_code", row.getInteger("last_status_code"))
-      .put("last_error", row.getString("last_error"))
-      .put("scheduled_at", Timestamps.format(row.getOffsetDateTime("scheduled_at")))
-      .put("finished_at", Timestamps.format(row.getOffsetDateTime("finished_at")));
+      .mergeIn(state);
   }
 
   /** The destination (scheme://host:port) of a URL or origin, normalised as callbacks are keyed; null if it has none. */

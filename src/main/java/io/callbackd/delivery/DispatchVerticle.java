@@ -193,7 +193,7 @@ public class DispatchVerticle extends VerticleBase {
         return;
       }
     }
-    if (CallbackTarget.parse(d.url()) == null || "invalid".equals(d.destination())) {
+    if (d.target() == null || "invalid".equals(d.destination())) {
       // Written by a platform straight into the table: no attempt can ever succeed.
       AttemptResult r = AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.BLOCKED,
         "invalid callback_url (not an absolute http or https URL)");
@@ -216,7 +216,7 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending.merge(d.destination(), 1, Integer::sum);
-    CallbackTarget target = CallbackTarget.parse(d.url());
+    CallbackTarget target = d.target();
     Buffer body = CallbackPayload.body(d.runId(), d.status(), d.completedAt(), d.metadata(), d.agentId(),
       d.stopReason());
     Instant startedAt = Instant.now();

@@ -1,12 +1,12 @@
 package io.callbackd.metrics;
 
+import io.callbackd.database.SchemaProbe;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.healthchecks.HealthChecks;
 import io.vertx.ext.healthchecks.Status;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.healthchecks.HealthCheckHandler;
-import io.vertx.sqlclient.Pool;
 
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
@@ -24,18 +24,17 @@ public final class HealthRoutes {
   private HealthRoutes() {
   }
 
-  public static void mount(Router router, Vertx vertx, Pool pool, String expectedSchemaVersion,
+  public static void mount(Router router, Vertx vertx, SchemaProbe probe, String expectedSchemaVersion,
                            BooleanSupplier dispatchersDeployed) {
     router.get(LIVE).handler(ctx -> ctx.response().putHeader("content-type", "application/json")
       .end(new JsonObject().put("status", "UP").encode()));
 
     HealthChecks checks = HealthChecks.create(vertx);
-    checks.register("postgres", 3000, promise -> pool.query("SELECT 1").execute()
+    checks.register("postgres", 3000, promise -> probe.ping()
       .timeout(2, TimeUnit.SECONDS)
       .onComplete(ar -> promise.complete(ar.succeeded() ? Status.OK()
         : Status.KO(new JsonObject().put("reason", "PostgreSQL unreachable: " + ar.cause().getMessage())))));
-    checks.register("migrations", 3000, promise -> pool.query("SELECT version FROM callbackd.flyway_schema_history"
-        + " WHERE success AND version IS NOT NULL ORDER BY installed_rank DESC LIMIT 1").execute()
+    checks.register("migrations", 3000, promise -> probe.appliedVersion()
       .timeout(2, TimeUnit.SECONDS)
       .onComplete(ar -> {
         if (ar.failed()) {
@@ -43,7 +42,7 @@ public final class HealthRoutes {
             + ar.cause().getMessage())));
           return;
         }
-        String version = ar.result().size() == 0 ? null : ar.result().iterator().next().getString("version");
+        String version = ar.result();
         promise.complete(expectedSchemaVersion.equals(version) ? Status.OK(new JsonObject().put("version", version))
           : Status.KO(new JsonObject().put("reason", "schema at version " + version + ", expected "
           + expectedSchemaVersion)));

@@ -1,5 +1,6 @@
 package io.callbackd.runs;
 
+import io.callbackd.delivery.CallbackStateJson;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Row;
 
@@ -30,18 +31,7 @@ public final class RunJson {
       .put("callback_status_code", row.getInteger("callback_status_code"))
       .put("callback_error", row.getString("callback_error"));
     if (row.getColumnIndex("cb_state") >= 0 && row.getString("cb_state") != null) {
-      run.put("callback", new JsonObject()
-        .put("state", row.getString("cb_state"))
-        .put("webhook_id", row.getString("cb_webhook_id"))
-        .put("generation", row.getInteger("cb_generation"))
-        .put("attempts", row.getInteger("cb_attempts"))
-        .put("next_attempt_at", "pending".equals(row.getString("cb_state"))
-          ? Timestamps.format(row.getOffsetDateTime("cb_next_attempt_at")) : null)
-        .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("cb_last_attempt_at")))
-        .put("last_status_code", row.getInteger("cb_last_status_code"))
-        .put("last_error", row.getString("cb_last_error"))
-        .put("scheduled_at", Timestamps.format(row.getOffsetDateTime("cb_scheduled_at")))
-        .put("finished_at", Timestamps.format(row.getOffsetDateTime("cb_finished_at"))));
+      run.put("callback", CallbackStateJson.of(row, "cb_"));
     } else {
       run.putNull("callback");
     }

@@ -10,7 +10,6 @@ import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +23,7 @@ public final class CallbackdProcess implements AutoCloseable {
   private final Map<String, String> env;
   private final Path log;
   private final int httpPort;
+  private Path jar;
   private Process process;
 
   public CallbackdProcess(String name, String pgUrl, Map<String, String> settings) {
@@ -53,10 +53,17 @@ public final class CallbackdProcess implements AutoCloseable {
     }
   }
 
+  /** Runs the packaged jar ({@code java -jar}, as deployed) instead of the test class path. */
+  public CallbackdProcess fromJar(Path packagedJar) {
+    this.jar = packagedJar;
+    return this;
+  }
+
   /** Starts the process and waits until it reports ready. */
   public CallbackdProcess start() {
-    List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-      "-Xmx256m", "-cp", System.getProperty("java.class.path"), "io.callbackd.Main"));
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd = jar != null ? List.of(java, "-Xmx256m", "-jar", jar.toString())
+      : List.of(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"), "io.callbackd.Main");
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
       .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     pb.environment().keySet().removeIf(k -> k.startsWith("CALLBACKD_"));
