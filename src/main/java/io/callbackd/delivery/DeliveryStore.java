@@ -36,10 +36,12 @@ public final class DeliveryStore {
     + " SELECT d.id, r.status, coalesce(r.completed_at, d.scheduled_at AT TIME ZONE 'UTC') AS completed_at,"
     + " r.stop_reason, r.metadata_, r.agent_id"
     + " FROM callbackd.deliveries d LEFT JOIN {runs} r ON r.id = d.run_id"
-    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND d.destination <> ALL($4::varchar[])"
+    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
     // The paused list is read once per statement (an InitPlan) and filtered on the index scan: an anti-join here would
-    // be planned from the statistics of a table that is almost always empty, and could walk the whole queue.
-    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))"
+    // be planned from the statistics of a table that is almost always empty, and could walk the whole queue. The
+    // filters go through callbackd.not_listed so that the planner cannot misjudge them (see migration V9).
+    + " AND callbackd.not_listed(d.destination, $4::varchar[])"
+    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
     + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
     + " UPDATE callbackd.deliveries d SET state = 'delivering', lease_owner = $1, lease_token = gen_random_uuid(),"
     + " lease_expires_at = now() + $3 * interval '1 millisecond'"
@@ -106,12 +108,12 @@ public final class DeliveryStore {
     + " (SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivering') AS in_flight,"
     + " coalesce((SELECT extract(epoch FROM now() - d.next_attempt_at)::bigint FROM callbackd.deliveries d"
     + " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
-    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))"
+    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
     + " ORDER BY d.next_attempt_at LIMIT 1), 0) AS oldest_due";
 
   /* The earliest next attempt: the first entry of the due index, however long the queue. */
   static final String NEXT_DUE = "SELECT d.next_attempt_at AS next FROM callbackd.deliveries d WHERE d.state = 'pending'"
-    + " AND d.destination <> ALL (ARRAY(SELECT destination FROM callbackd.paused_destinations))"
+    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
     + " ORDER BY d.next_attempt_at LIMIT 1";
 
   static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM {runs}"

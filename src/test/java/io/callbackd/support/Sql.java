@@ -64,4 +64,27 @@ public final class Sql {
       throw new IllegalStateException(e);
     }
   }
+
+  /** Runs {@code setup} statements and then {@code query} on one connection (for session state such as PREPARE). */
+  public List<Map<String, Object>> inOneSession(List<String> setup, String query) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl); java.sql.Statement st = c.createStatement()) {
+      for (String s : setup) {
+        st.execute(s);
+      }
+      try (ResultSet rs = st.executeQuery(query)) {
+        ResultSetMetaData md = rs.getMetaData();
+        List<Map<String, Object>> rows = new ArrayList<>();
+        while (rs.next()) {
+          Map<String, Object> row = new LinkedHashMap<>();
+          for (int i = 1; i <= md.getColumnCount(); i++) {
+            row.put(md.getColumnLabel(i), rs.getObject(i));
+          }
+          rows.add(row);
+        }
+        return rows;
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 }
