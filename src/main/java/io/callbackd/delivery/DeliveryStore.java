@@ -128,6 +128,7 @@ public final class DeliveryStore {
 
   private final Pool pool;
   private final String runsTable;
+  private final java.util.Map<String, String> statements = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
   public DeliveryStore(Pool pool, String runsTable) {
@@ -137,7 +138,8 @@ public final class DeliveryStore {
 
   /** The named query with the configured runs table in place of {@code {runs}}. */
   private String q(String sql) {
-    return sql.replace("{runs}", runsTable);
+    // Built once per statement: the substitution would otherwise copy the SQL text on every call.
+    return statements.computeIfAbsent(sql, text -> text.replace("{runs}", runsTable));
   }
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, List<String> excluded) {

@@ -58,6 +58,7 @@ public final class RunStore {
   private final int maxPayload;
 
   private final String runsTable;
+  private final java.util.Map<String, String> statements = new java.util.concurrent.ConcurrentHashMap<>();
 
   /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
   public RunStore(Pool pool, int maxPayload, String runsTable) {
@@ -68,7 +69,8 @@ public final class RunStore {
 
   /** The named query with the configured runs table in place of {@code {runs}}. */
   private String q(String sql) {
-    return sql.replace("{runs}", runsTable);
+    // Built once per statement: the substitution would otherwise copy the SQL text on every call.
+    return statements.computeIfAbsent(sql, text -> text.replace("{runs}", runsTable));
   }
 
   /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
