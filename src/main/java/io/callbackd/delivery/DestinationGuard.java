@@ -18,9 +18,9 @@ import java.util.Optional;
  * submitted.
  *
  * <p>Blocked by default: loopback, private (RFC 1918), shared address space (CGNAT), link-local, multicast,
- * unspecified, reserved/documentation ranges, IPv6 unique local and site-local. IPv6 addresses that embed an IPv4
- * address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by the
- * embedded IPv4 address, because that is where the packets end up.
+ * unspecified, reserved/documentation ranges, 6to4 relay anycast, IPv6 unique local, site-local and Teredo. IPv6
+ * addresses that embed an IPv4 address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 64:ff9b::/96, 6to4
+ * 2002::/16) are judged by the embedded IPv4 address, because that is where the packets end up.
  *
  * <p>{@code allowPrivate} switches the guard off (for local development). Networks in {@code allowed_networks} are
  * allowed even when they fall in a blocked range, to reach deliberate internal receivers.
@@ -45,6 +45,8 @@ public final class DestinationGuard {
       blocked("172.16.0.0/12", "private"),
       blocked("192.0.0.0/24", "reserved"),
       blocked("192.0.2.0/24", "reserved"),
+      // Deprecated 6to4 relays (RFC 7526): whoever answers there unwraps the packets towards any IPv4 host.
+      blocked("192.88.99.0/24", "6to4 relay anycast"),
       blocked("192.168.0.0/16", "private"),
       blocked("198.18.0.0/15", "reserved"),
       blocked("198.51.100.0/24", "reserved"),
@@ -57,6 +59,8 @@ public final class DestinationGuard {
       blocked("::1/128", LOOPBACK),
       blocked("64:ff9b:1::/48", "reserved"), // local-use NAT64 (RFC 8215): may translate to internal IPv4 hosts
       blocked("100::/64", "reserved"),
+      // Teredo tunnels carry the client's IPv4 address obfuscated; no receiver has a reason to live behind one.
+      blocked("2001::/32", "Teredo tunnel"),
       blocked("2001:db8::/32", "reserved"),
       blocked("fc00::/7", "unique local"),
       blocked("fe80::/10", "link-local"),

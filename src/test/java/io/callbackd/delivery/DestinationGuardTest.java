@@ -95,6 +95,10 @@ class DestinationGuardTest {
       // extras: deprecated site-local, local-use NAT64
       "fec0::1, site-local",
       "64:ff9b:1::a00:1, reserved",
+      // tunnels that end at an IPv4 host of someone else's choosing
+      "192.88.99.1, 6to4 relay anycast",
+      "2001::1, Teredo tunnel",
+      "2001:0:4136:e378:8000:63bf:3fff:fdd2, Teredo tunnel",
   })
   void blocksSpecialRangesByDefault(String address, String expectedReason) {
     assertEquals(reason(expectedReason), defaults.blockReason(ip(address)));
@@ -111,6 +115,7 @@ class DestinationGuardTest {
       "203.0.112.255", "203.0.114.0", "223.255.255.255",
       "2606:4700::1111", "2001:4860:4860::8888", "2a00:1450:4001:82b::200e",
       "100:0:0:1::", "2001:db9::1", "fbff:ffff::1", "fe7f::1", "64:ff9b:2::1",
+      "192.88.98.255", "192.88.100.0", "2001:1::1",
   })
   void allowsPublicAddresses(String address) {
     assertEquals(Optional.empty(), defaults.blockReason(ip(address)));
