@@ -24,6 +24,7 @@ public final class CallbackdProcess implements AutoCloseable {
   private final Path log;
   private final int httpPort;
   private Path jar;
+  private final List<String> jvmOptions = new java.util.ArrayList<>(List.of("-Xmx256m"));
   private Process process;
 
   public CallbackdProcess(String name, String pgUrl, Map<String, String> settings) {
@@ -59,11 +60,19 @@ public final class CallbackdProcess implements AutoCloseable {
     return this;
   }
 
+  /** More JVM options (system properties such as a trust store), as JAVA_TOOL_OPTIONS would give them. */
+  public CallbackdProcess withJvmOptions(String... options) {
+    jvmOptions.addAll(List.of(options));
+    return this;
+  }
+
   /** Starts the process and waits until it reports ready. */
   public CallbackdProcess start() {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd = jar != null ? List.of(java, "-Xmx256m", "-jar", jar.toString())
-      : List.of(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"), "io.callbackd.Main");
+    List<String> cmd = new java.util.ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(jvmOptions);
+    cmd.addAll(jar != null ? List.of("-jar", jar.toString())
+      : List.of("-cp", System.getProperty("java.class.path"), "io.callbackd.Main"));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
       .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     pb.environment().keySet().removeIf(k -> k.startsWith("CALLBACKD_"));
