@@ -231,10 +231,23 @@ public class ApiVerticle extends VerticleBase {
 
   private void getRun(RoutingContext ctx) {
     String id = runId(ctx);
-    if (id == null) {
-      return;
+    if (id != null) {
+      respondWithRun(ctx, id, runs.find(id));
     }
-    runs.find(id).onComplete(ar -> {
+  }
+
+  private void listAttempts(RoutingContext ctx) {
+    String id = runId(ctx);
+    if (id != null) {
+      respondWithRun(ctx, id, runs.find(id).compose(run -> run == null ? Future.succeededFuture(null)
+        : deliveries.attemptsForRun(id).map(attempts -> new JsonObject().put("run_id", id)
+          .put("callback", run.getValue("callback")).put("attempts", attempts))));
+    }
+  }
+
+  /** 200 with what was read about run {@code id}, 404 when there is no such run (null), or the failure's status. */
+  private static void respondWithRun(RoutingContext ctx, String id, Future<JsonObject> read) {
+    read.onComplete(ar -> {
       if (ar.failed()) {
         failed(ctx, ar.cause());
       } else if (ar.result() == null) {
@@ -243,25 +256,6 @@ public class ApiVerticle extends VerticleBase {
         respond(ctx, 200, ar.result());
       }
     });
-  }
-
-  private void listAttempts(RoutingContext ctx) {
-    String id = runId(ctx);
-    if (id == null) {
-      return;
-    }
-    runs.find(id).compose(run -> run == null ? Future.succeededFuture(null) : deliveries.attemptsForRun(id)
-        .map(attempts -> new JsonObject().put("run_id", id).put("callback", run.getValue("callback"))
-          .put("attempts", attempts)))
-      .onComplete(ar -> {
-        if (ar.failed()) {
-          failed(ctx, ar.cause());
-        } else if (ar.result() == null) {
-          ApiError.send(ctx, 404, "id", "unknown run " + id);
-        } else {
-          respond(ctx, 200, ar.result());
-        }
-      });
   }
 
   private void wakeIfTerminal(JsonObject run) {

@@ -26,16 +26,7 @@ public final class Sql {
         ps.setObject(i + 1, params[i]);
       }
       try (ResultSet rs = ps.executeQuery()) {
-        ResultSetMetaData md = rs.getMetaData();
-        List<Map<String, Object>> rows = new ArrayList<>();
-        while (rs.next()) {
-          Map<String, Object> row = new LinkedHashMap<>();
-          for (int i = 1; i <= md.getColumnCount(); i++) {
-            row.put(md.getColumnLabel(i), rs.getObject(i));
-          }
-          rows.add(row);
-        }
-        return rows;
+        return rows(rs);
       }
     } catch (SQLException e) {
       throw new IllegalStateException(e);
@@ -72,19 +63,23 @@ public final class Sql {
         st.execute(s);
       }
       try (ResultSet rs = st.executeQuery(query)) {
-        ResultSetMetaData md = rs.getMetaData();
-        List<Map<String, Object>> rows = new ArrayList<>();
-        while (rs.next()) {
-          Map<String, Object> row = new LinkedHashMap<>();
-          for (int i = 1; i <= md.getColumnCount(); i++) {
-            row.put(md.getColumnLabel(i), rs.getObject(i));
-          }
-          rows.add(row);
-        }
-        return rows;
+        return rows(rs);
       }
     } catch (SQLException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  private static List<Map<String, Object>> rows(ResultSet rs) throws SQLException {
+    ResultSetMetaData md = rs.getMetaData();
+    List<Map<String, Object>> rows = new ArrayList<>();
+    while (rs.next()) {
+      Map<String, Object> row = new LinkedHashMap<>();
+      for (int i = 1; i <= md.getColumnCount(); i++) {
+        row.put(md.getColumnLabel(i), rs.getObject(i));
+      }
+      rows.add(row);
+    }
+    return rows;
   }
 }
