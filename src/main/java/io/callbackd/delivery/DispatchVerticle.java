@@ -41,6 +41,7 @@ public class DispatchVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(DispatchVerticle.class);
   private static final int WRITE_BACK_BATCH = 1000;
   private static final long FOLLOW_UP_MS = 3;
+  private static final long EXCLUSION_PAUSE_MS = 100;
 
   private final CallbackdConfig config;
   private final DeliveryStore store;
@@ -69,6 +70,8 @@ public class DispatchVerticle extends VerticleBase {
   private long flushRetryTimer = -1;
   private long claimRetryTimer = -1;
   private long followUpTimer = -1;
+  private long exclusionTimer = -1;
+  private long quietExclusionsUntil = System.nanoTime();
   private Promise<Void> drained;
 
   public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryMetrics metrics,
@@ -113,13 +116,29 @@ public class DispatchVerticle extends VerticleBase {
       return;
     }
     int limit = Math.min(config.claimBatch, room);
+    List<String> excluded = unavailableDestinations();
+    long now = System.nanoTime();
+    if (!excluded.isEmpty() && now - quietExclusionsUntil < 0) {
+      // The last claim that had to leave destinations out found nothing else: looking again at once would walk past
+      // all of their due callbacks for nothing. Other destinations' work is looked for when the pause ends.
+      if (exclusionTimer < 0) {
+        exclusionTimer = vertx.setTimer(Math.max(1, TimeUnit.NANOSECONDS.toMillis(quietExclusionsUntil - now)), t -> {
+          exclusionTimer = -1;
+          maybeClaim();
+        });
+      }
+      return;
+    }
     claiming = true;
     moreMayBeDue = false;
-    List<String> excluded = unavailableDestinations();
     excludedInLastClaim.clear();
     excludedInLastClaim.addAll(excluded);
     store.claim(owner, limit, config.lease.toMillis(), excluded).onComplete(ar -> {
       claiming = false;
+      if (ar.succeeded()) {
+        quietExclusionsUntil = !excluded.isEmpty() && ar.result().isEmpty()
+          ? System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(EXCLUSION_PAUSE_MS) : System.nanoTime();
+      }
       if (stopping) {
         // Claimed while shutting down: every one goes straight back (accept() releases them).
         if (ar.succeeded()) {
@@ -140,13 +159,21 @@ public class DispatchVerticle extends VerticleBase {
         return;
       }
       List<ClaimedDelivery> claimed = ar.result();
-      if (claimed.size() == limit) {
-        moreMayBeDue = true;
-      } else if (!claimed.isEmpty()) {
-        lookAgainSoon();
-      }
       for (ClaimedDelivery d : claimed) {
         accept(d);
+      }
+      // Destinations this claim filled up: claim again as soon as one of them has room (see next()).
+      List<String> fullNow = unavailableDestinations();
+      excludedInLastClaim.addAll(fullNow);
+      // When every callback claimed went to destinations that are now at their limit, another claim right away would
+      // have to walk past all of their due callbacks to find other work: with one busy receiver and a long queue
+      // that walk is the whole queue, again and again. Such a claim waits for the next wake-up (new work, the
+      // scheduler) or for room at those destinations instead.
+      boolean fedOnlyFull = !claimed.isEmpty() && claimed.stream().allMatch(d -> fullNow.contains(d.destination()));
+      if (claimed.size() == limit && !fedOnlyFull) {
+        moreMayBeDue = true;
+      } else if (!claimed.isEmpty() && !fedOnlyFull) {
+        lookAgainSoon();
       }
       maybeClaim();
     });
@@ -390,6 +417,7 @@ public class DispatchVerticle extends VerticleBase {
     vertx.cancelTimer(evictionTimer);
     vertx.cancelTimer(claimRetryTimer);
     vertx.cancelTimer(followUpTimer);
+    vertx.cancelTimer(exclusionTimer);
     drained = Promise.promise();
     for (ArrayDeque<ClaimedDelivery> q : waiting.values()) {
       for (ClaimedDelivery d : q) {
