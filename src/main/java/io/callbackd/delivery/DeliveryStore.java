@@ -1,6 +1,7 @@
 package io.callbackd.delivery;
 
 import io.callbackd.runs.Timestamps;
+import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -127,19 +128,17 @@ public final class DeliveryStore {
     + " JOIN callbackd.deliveries d ON d.id = a.delivery_id WHERE a.run_id = $1 ORDER BY d.generation, a.attempt, a.id";
 
   private final Pool pool;
-  private final String runsTable;
-  private final java.util.Map<String, String> statements = new java.util.concurrent.ConcurrentHashMap<>();
+  private final RunsTableStatements statements;
 
   /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
   public DeliveryStore(Pool pool, String runsTable) {
     this.pool = pool;
-    this.runsTable = runsTable;
+    this.statements = new RunsTableStatements(runsTable);
   }
 
   /** The named query with the configured runs table in place of {@code {runs}}. */
   private String q(String sql) {
-    // Built once per statement: the substitution would otherwise copy the SQL text on every call.
-    return statements.computeIfAbsent(sql, text -> text.replace("{runs}", runsTable));
+    return statements.of(sql);
   }
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, List<String> excluded) {
@@ -343,16 +342,12 @@ public final class DeliveryStore {
   }
 
   static JsonObject callbackJson(Row row) {
-    JsonObject state = CallbackStateJson.of(row, "");
     return new JsonObject()
       .put("id", row.getLong("id"))
       .put("run_id", row.getString("run_id"))
-      .put("generation", state.remove("generation"))
-      .put("webhook_id", state.remove("webhook_id"))
-      .put("state", state.remove("state"))
       .put("destination", row.getString("destination"))
       .put("url", row.getString("url"))
-      .mergeIn(state);
+      .mergeIn(CallbackStateJson.of(row, ""));
   }
 
   /** The destination (scheme://host:port) of a URL or origin, normalised as callbacks are keyed; null if it has none. */

@@ -63,7 +63,8 @@ public class DispatchVerticle extends VerticleBase {
   private boolean moreMayBeDue;
   private boolean stopping;
   private final Map<String, Integer> sending = new HashMap<>();
-  private final java.util.Set<String> excludedInLastClaim = new java.util.HashSet<>();
+  // Destinations that were full at the last claim: room at one of them is a reason to claim again.
+  private final java.util.Set<String> claimWhenRoomAt = new java.util.HashSet<>();
   private final Map<String, ArrayDeque<ClaimedDelivery>> waiting = new HashMap<>();
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
@@ -131,8 +132,8 @@ public class DispatchVerticle extends VerticleBase {
     }
     claiming = true;
     moreMayBeDue = false;
-    excludedInLastClaim.clear();
-    excludedInLastClaim.addAll(excluded);
+    claimWhenRoomAt.clear();
+    claimWhenRoomAt.addAll(excluded);
     store.claim(owner, limit, config.lease.toMillis(), excluded).onComplete(ar -> {
       claiming = false;
       if (ar.succeeded()) {
@@ -164,7 +165,7 @@ public class DispatchVerticle extends VerticleBase {
       }
       // Destinations this claim filled up: claim again as soon as one of them has room (see next()).
       List<String> fullNow = unavailableDestinations();
-      excludedInLastClaim.addAll(fullNow);
+      claimWhenRoomAt.addAll(fullNow);
       // When every callback claimed went to destinations that are now at their limit, another claim right away would
       // have to walk past all of their due callbacks to find other work: with one busy receiver and a long queue
       // that walk is the whole queue, again and again. Such a claim waits for the next wake-up (new work, the
@@ -309,11 +310,11 @@ public class DispatchVerticle extends VerticleBase {
         }
       }
     }
-    // Claim again only with reason to: work was signalled, the last claim came back full, or it had to leave this
-    // destination out and it has room again. Claiming after every attempt would cost a round trip per callback.
-    if (excludedInLastClaim.contains(destination) && sending.getOrDefault(destination, 0)
+    // Claim again only with reason to: work was signalled, the last claim came back full, or this destination was
+    // full at the last claim (left out of it, or filled by it) and has room again. Claiming after every attempt would cost a round trip per callback.
+    if (claimWhenRoomAt.contains(destination) && sending.getOrDefault(destination, 0)
       + (waiting.containsKey(destination) ? waiting.get(destination).size() : 0) < config.maxInFlightPerDestination) {
-      excludedInLastClaim.remove(destination);
+      claimWhenRoomAt.remove(destination);
       moreMayBeDue = true;
     }
     if (!claiming && !stopping) {

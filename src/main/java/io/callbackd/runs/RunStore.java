@@ -1,6 +1,7 @@
 package io.callbackd.runs;
 
 import io.callbackd.delivery.CallbackPayload;
+import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;
 import io.vertx.pgclient.PgException;
@@ -57,20 +58,18 @@ public final class RunStore {
   private final Pool pool;
   private final int maxPayload;
 
-  private final String runsTable;
-  private final java.util.Map<String, String> statements = new java.util.concurrent.ConcurrentHashMap<>();
+  private final RunsTableStatements statements;
 
   /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
   public RunStore(Pool pool, int maxPayload, String runsTable) {
     this.pool = pool;
     this.maxPayload = maxPayload;
-    this.runsTable = runsTable;
+    this.statements = new RunsTableStatements(runsTable);
   }
 
   /** The named query with the configured runs table in place of {@code {runs}}. */
   private String q(String sql) {
-    // Built once per statement: the substitution would otherwise copy the SQL text on every call.
-    return statements.computeIfAbsent(sql, text -> text.replace("{runs}", runsTable));
+    return statements.of(sql);
   }
 
   /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
