@@ -5,6 +5,9 @@ import io.callbackd.config.ConfigException;
 import io.vertx.pgclient.PgConnectOptions;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.MigrationInfo;
+import org.flywaydb.core.api.MigrationInfoService;
+import org.flywaydb.core.api.MigrationState;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,6 +21,7 @@ import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -30,6 +34,7 @@ import java.util.Set;
 public final class Database implements AutoCloseable {
 
   private static final Logger LOG = LoggerFactory.getLogger(Database.class);
+  private static final String MIGRATIONS = "classpath:db/migration";
 
   private final PgConnectOptions connectOptions;
   private final EmbeddedPostgres embedded;
@@ -127,21 +132,52 @@ public final class Database implements AutoCloseable {
     String jdbcUrl = jdbcUrl();
     Flyway flyway = Flyway.configure()
       .dataSource(jdbcUrl, connectOptions.getUser(), connectOptions.getPassword())
-      .locations("classpath:db/migration")
+      .locations(MIGRATIONS)
       // callbackd's history table lives in its own schema, beside the platform's tables.
       .schemas("callbackd")
       .defaultSchema("callbackd")
       .createSchemas(true)
       .placeholders(java.util.Map.of("runs_table", runsTable))
+      // Migrations applied by a newer release (a rolling upgrade in progress, or this build rolled back) are not an
+      // error: validation passes over them and this build runs on the newer schema, which the migrations keep
+      // compatible with the previous release. This is Flyway's default, stated here because start-up relies on it.
+      .ignoreMigrationPatterns("*:future")
       .load();
     var result = flyway.migrate();
-    var current = flyway.info().current();
-    schemaVersion = current == null ? null : current.getVersion().getVersion();
-    LOG.info("Database schema at version {} ({} migrations applied now)", result.targetSchemaVersion,
-      result.migrationsExecuted);
+    MigrationInfoService info = flyway.info();
+    SchemaVersion own = buildVersion(info.all());
+    schemaVersion = own.toString();
+    MigrationInfo current = info.current();
+    String applied = current == null || current.getVersion() == null ? null : current.getVersion().getVersion();
+    List<String> ahead = Arrays.stream(info.all())
+      .filter(m -> m.getState() == MigrationState.FUTURE_SUCCESS && m.getVersion() != null)
+      .map(m -> m.getVersion().getVersion())
+      .toList();
+    if (ahead.isEmpty()) {
+      LOG.info("Database schema at version {}, this build's own ({} migrations applied now)", own,
+        result.migrationsExecuted);
+    } else {
+      LOG.info("Database schema at version {}, ahead of this build's version {}: migration(s) {} were applied by a "
+        + "newer release; this build runs on that schema ({} migrations applied now)", applied, own, ahead,
+        result.migrationsExecuted);
+    }
   }
 
-  /** The schema version after the migrations, which readiness expects to find. */
+  /** The highest versioned migration packaged in this build, whatever the database has applied. */
+  static SchemaVersion buildVersion(MigrationInfo[] all) {
+    return Arrays.stream(all)
+      .filter(m -> m.isVersioned() && m.getVersion() != null)
+      // Resolved: found in this build's migrations. Not the baseline marker, which is no migration of the build.
+      .filter(m -> m.getState().isResolved() && m.getState() != MigrationState.BASELINE)
+      .map(m -> SchemaVersion.parse(m.getVersion().getVersion()))
+      .max(SchemaVersion::compareTo)
+      .orElseThrow(() -> new IllegalStateException("no versioned migration found in " + MIGRATIONS));
+  }
+
+  /**
+   * This build's own schema version: the highest migration packaged in it. Readiness expects the database at this
+   * version or above (a newer release may have migrated further).
+   */
   public String schemaVersion() {
     return schemaVersion;
   }

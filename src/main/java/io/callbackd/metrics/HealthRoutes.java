@@ -1,6 +1,7 @@
 package io.callbackd.metrics;
 
 import io.callbackd.database.SchemaProbe;
+import io.callbackd.database.SchemaVersion;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.healthchecks.HealthChecks;
@@ -12,9 +13,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 /**
- * {@code /health/live}: the process answers. {@code /health/ready}: PostgreSQL answers, the migrations are applied,
- * and the dispatchers are deployed; 503 with the failing check's reason otherwise. Readiness follows PostgreSQL by
- * itself: it drops while the database is unreachable and comes back when it is.
+ * {@code /health/live}: the process answers. {@code /health/ready}: PostgreSQL answers, the schema is at or above
+ * this build's version, and the dispatchers are deployed; 503 with the failing check's reason otherwise. Readiness
+ * follows PostgreSQL by itself: it drops while the database is unreachable and comes back when it is.
  */
 public final class HealthRoutes {
 
@@ -24,8 +25,14 @@ public final class HealthRoutes {
   private HealthRoutes() {
   }
 
-  public static void mount(Router router, Vertx vertx, SchemaProbe probe, String expectedSchemaVersion,
+  /**
+   * {@code buildSchemaVersion}: the highest migration packaged in this build. The "migrations" check is UP while the
+   * database's latest applied migration is at or above it (a newer release may have migrated further during a
+   * rolling upgrade, or before a rollback), and DOWN while it is below.
+   */
+  public static void mount(Router router, Vertx vertx, SchemaProbe probe, String buildSchemaVersion,
                            BooleanSupplier dispatchersDeployed) {
+    SchemaVersion build = SchemaVersion.parse(buildSchemaVersion);
     router.get(LIVE).handler(ctx -> ctx.response().putHeader("content-type", "application/json")
       .end(new JsonObject().put("status", "UP").encode()));
 
@@ -43,9 +50,10 @@ public final class HealthRoutes {
           return;
         }
         String version = ar.result();
-        promise.complete(expectedSchemaVersion.equals(version) ? Status.OK(new JsonObject().put("version", version))
-          : Status.KO(new JsonObject().put("reason", "schema at version " + version + ", expected "
-          + expectedSchemaVersion)));
+        JsonObject data = new JsonObject().put("version", version).put("build_version", build.toString());
+        promise.complete(build.shortfall(version)
+          .map(reason -> Status.KO(data.put("reason", reason)))
+          .orElseGet(() -> Status.OK(data)));
       }));
     checks.register("dispatchers", promise -> promise.complete(dispatchersDeployed.getAsBoolean() ? Status.OK()
       : Status.KO(new JsonObject().put("reason", "dispatchers are not deployed"))));
