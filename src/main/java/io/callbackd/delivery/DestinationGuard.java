@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
@@ -26,7 +27,7 @@ import java.util.Optional;
  * allowed even when they fall in a blocked range, to reach deliberate internal receivers.
  *
  * <p>Instances are immutable and thread-safe. Nothing here ever performs a DNS lookup: addresses are only built from
- * bytes parsed by this class.
+ * bytes parsed from literals, by this class or by Netty's {@code NetUtil}.
  */
 public final class DestinationGuard {
 
@@ -252,8 +253,9 @@ public final class DestinationGuard {
   }
 
   // ---------------------------------------------------------------------------------------------------------------
-  // Parsing. Hand-written rather than InetAddress.getByName, which falls back to a DNS lookup for anything that is
-  // not a literal; these parsers only ever turn text into bytes.
+  // Parsing. Never InetAddress.getByName, which falls back to a DNS lookup for anything that is not a literal: text
+  // only ever becomes bytes here. Dotted-quad IPv4 and IPv6 are read by Netty's NetUtil (pure parsing, no lookup);
+  // what is still done by hand is where NetUtil reads a form differently or not at all, each place saying why.
 
   /** The WHATWG URL rule: a host whose last label is a number is an IPv4 address (or invalid), never a DNS name. */
   private static boolean endsInNumber(String host) {
@@ -270,6 +272,10 @@ public final class DestinationGuard {
   /**
    * IPv4 in all the forms {@code inet_aton} accepts: 1 to 4 parts, each decimal, octal (leading 0) or hex (0x); the
    * last part fills the remaining bytes. Returns null when invalid.
+   *
+   * <p>Hand-written on purpose: NetUtil knows only the dotted quad and reads a leading zero as decimal, so it would
+   * take {@code 012.0.0.1} for the public 12.0.0.1 where URL parsers and inet_aton mean the private 10.0.0.1, and it
+   * refuses {@code 127.1}, {@code 0x7f.0.0.1} and {@code 2130706433}, which those still reach loopback with.
    */
   static byte[] parseIpv4Lenient(String text) {
     String[] parts = text.split("\\.", -1);
@@ -326,101 +332,71 @@ public final class DestinationGuard {
     return value;
   }
 
-  /** Dotted quad only, decimal, no leading zeros (which some parsers read as octal). Returns null when invalid. */
+  /**
+   * Dotted quad only, decimal, no leading zeros. Returns null when invalid.
+   *
+   * <p>NetUtil accepts leading zeros and reads them as decimal ({@code 010.0.0.0} is 10.0.0.0 to it, 8.0.0.0 to
+   * {@code inet_aton}); such an entry is ambiguous, so it stays refused rather than silently meaning one of the two.
+   */
   static byte[] parseIpv4Strict(String text) {
-    String[] parts = text.split("\\.", -1);
-    if (parts.length != 4) {
+    if (!NetUtil.isValidIpV4Address(text) || hasLeadingZero(text)) {
       return null;
     }
-    byte[] address = new byte[4];
-    for (int i = 0; i < 4; i++) {
-      String part = parts[i];
-      if (part.isEmpty() || part.length() > 3 || (part.length() > 1 && part.charAt(0) == '0')
-          || !part.chars().allMatch(c -> c >= '0' && c <= '9')) {
-        return null;
+    return NetUtil.createByteArrayFromIpAddressString(text);
+  }
+
+  /** Whether a part of a (valid) dotted quad has more than one digit and starts with 0. */
+  private static boolean hasLeadingZero(String dottedQuad) {
+    for (int i = 0; i < dottedQuad.length() - 1; i++) {
+      boolean partStart = i == 0 || dottedQuad.charAt(i - 1) == '.';
+      if (partStart && dottedQuad.charAt(i) == '0' && dottedQuad.charAt(i + 1) != '.') {
+        return true;
       }
-      int value = Integer.parseInt(part);
-      if (value > 255) {
-        return null;
-      }
-      address[i] = (byte) value;
     }
-    return address;
+    return false;
   }
 
   /**
-   * RFC 4291 text form without zone: up to 8 groups of 1-4 hex digits, at most one "::", optionally ending in a
-   * dotted IPv4 address. Returns the 16 bytes, or null when invalid.
+   * RFC 4291 text form without brackets or zone: up to 8 groups of 1-4 hex digits, at most one "::", optionally
+   * ending in a dotted IPv4 address. Returns the 16 bytes, or null when invalid.
+   *
+   * <p>Two things are kept from NetUtil on purpose:
+   * <ul>
+   *   <li>Brackets and a zone ({@code %eth0}) are refused: NetUtil would strip them, but an allow-list entry has no
+   *       use for either, and URL hosts have them removed by {@link #blockReasonForLiteral} before they get here.
+   *   <li>A dotted IPv4 tail is turned into two hex groups before NetUtil sees the text. NetUtil accepts such a tail
+   *       only in the IPv4-mapped and IPv4-compatible forms, returns both as IPv4-mapped ({@code ::10.0.0.0} comes
+   *       back as {@code ::ffff:10.0.0.0}, which would change what an allow-list entry covers) and reads a leading
+   *       zero in it as decimal. Written as hex, the tail means what it says: IPv4-compatible stays IPv4-compatible,
+   *       and the IPv4-translated ({@code ::ffff:0:a.b.c.d}), NAT64 ({@code 64:ff9b::a.b.c.d}) and full
+   *       ({@code 1:2:3:4:5:6:a.b.c.d}) forms keep being judged rather than refused. The tail itself gets the strict
+   *       dotted-quad rule: no leading zeros, and only at the very end.
+   * </ul>
    */
   static byte[] parseIpv6(String text) {
-    int gap = text.indexOf("::");
-    if (gap >= 0 && text.indexOf("::", gap + 1) >= 0) {
+    if (text.indexOf('[') >= 0 || text.indexOf(']') >= 0 || text.indexOf('%') >= 0) {
       return null;
     }
-    List<Integer> head;
-    List<Integer> tail;
-    if (gap < 0) {
-      head = parseGroups(text, true);
-      tail = List.of();
-      if (head == null || head.size() != 8) {
+    String hex = text;
+    int dot = text.indexOf('.');
+    if (dot >= 0) {
+      int lastColon = text.lastIndexOf(':');
+      if (lastColon < 0 || dot < lastColon) {
+        return null; // an IPv4 tail can only come last
+      }
+      byte[] ipv4 = parseIpv4Strict(text.substring(lastColon + 1));
+      if (ipv4 == null) {
         return null;
       }
-    } else {
-      String after = text.substring(gap + 2);
-      head = parseGroups(text.substring(0, gap), false); // an IPv4 tail can only come last
-      tail = parseGroups(after, true);
-      if (head == null || tail == null || head.size() + tail.size() > 7) { // "::" stands for at least one group
-        return null;
-      }
+      hex = text.substring(0, lastColon + 1)
+          + Integer.toHexString(((ipv4[0] & 0xff) << 8) | (ipv4[1] & 0xff)) + ":"
+          + Integer.toHexString(((ipv4[2] & 0xff) << 8) | (ipv4[3] & 0xff));
     }
-    byte[] address = new byte[16];
-    for (int i = 0; i < head.size(); i++) {
-      putGroup(address, i, head.get(i));
+    if (!NetUtil.isValidIpV6Address(hex)) {
+      return null;
     }
-    for (int i = 0; i < tail.size(); i++) {
-      putGroup(address, 8 - tail.size() + i, tail.get(i));
-    }
-    return address;
-  }
-
-  private static void putGroup(byte[] address, int index, int group) {
-    address[2 * index] = (byte) (group >>> 8);
-    address[2 * index + 1] = (byte) group;
-  }
-
-  /** Colon-separated 16-bit groups; an IPv4 tail counts as two groups. Empty text is no groups. Null if invalid. */
-  private static List<Integer> parseGroups(String text, boolean mayEndWithIpv4) {
-    List<Integer> groups = new ArrayList<>();
-    if (text.isEmpty()) {
-      return groups;
-    }
-    String[] parts = text.split(":", -1);
-    for (int i = 0; i < parts.length; i++) {
-      String part = parts[i];
-      if (mayEndWithIpv4 && i == parts.length - 1 && part.indexOf('.') >= 0) {
-        byte[] ipv4 = parseIpv4Strict(part);
-        if (ipv4 == null) {
-          return null;
-        }
-        groups.add(((ipv4[0] & 0xff) << 8) | (ipv4[1] & 0xff));
-        groups.add(((ipv4[2] & 0xff) << 8) | (ipv4[3] & 0xff));
-        continue;
-      }
-      if (part.isEmpty() || part.length() > 4) {
-        return null;
-      }
-      int value = 0;
-      for (int j = 0; j < part.length(); j++) {
-        char c = part.charAt(j);
-        int digit = c > 0x7f ? -1 : Character.digit(c, 16);
-        if (digit < 0) {
-          return null;
-        }
-        value = value * 16 + digit;
-      }
-      groups.add(value);
-    }
-    return groups;
+    byte[] address = NetUtil.createByteArrayFromIpAddressString(hex);
+    return address != null && address.length == 16 ? address : null;
   }
 
   private static BlockedRange blocked(String cidr, String reason) {

@@ -372,6 +372,70 @@ class DestinationGuardTest {
     assertEquals(Optional.empty(), defaults.blockReasonForLiteral(host));
   }
 
+  // The next three tests pin forms that Netty's NetUtil (which reads dotted quads and IPv6 for the guard) reads
+  // differently from URL parsers, from inet_aton or from what an allow-list entry says; the guard keeps its own reading.
+
+  @ParameterizedTest(name = "{0} -> {1}")
+  @CsvSource({
+      // a leading zero is octal to URL parsers and inet_aton; NetUtil would read 12.0.0.1 and 10.0.0.1
+      "012.0.0.1, private",
+      "0251.0376.0251.0376, link-local",
+      "010.0.0.1,",
+      // a zone is dropped whatever it is: it picks an interface, not an address (NetUtil's InetAddress factory
+      // returns null for a zone that is not a number)
+      "[::1%lo], loopback",
+      "fe80::1%, link-local",
+      "[::ffff:10.0.0.1%1], private",
+      // IPv4-compatible stays IPv4-compatible; NetUtil would return ::ffff:0.0.0.1 (judged "unspecified")
+      "[::0.0.0.1], loopback",
+      "[::10.0.0.1], private",
+      // dotted tails NetUtil refuses are judged by what they embed, or by their own range
+      "[::ffff:0:169.254.169.254], link-local",
+      "[64:ff9b::127.0.0.1], loopback",
+      "[64:ff9b::8.8.8.8],",
+      "[fd00:0:0:0:0:0:8.8.8.8], unique local",
+      // a leading zero in a dotted tail is ambiguous (NetUtil would read it as decimal), so refused
+      "[::010.0.0.1], invalid address literal",
+      "[::ffff:10.0.0.01], invalid address literal",
+      "[64:ff9b::010.0.0.1], invalid address literal",
+      // brackets only once, around the whole literal
+      "[[::1]], invalid address literal",
+      "[::1]], invalid address literal",
+      "::1], invalid address literal",
+  })
+  void literalFormsNetUtilReadsDifferentlyKeepTheGuardsReading(String host, String expectedReason) {
+    assertEquals(reason(expectedReason), defaults.blockReasonForLiteral(host));
+  }
+
+  @ParameterizedTest
+  @ValueSource(strings = {
+      // NetUtil reads these leading zeros as decimal, inet_aton as octal: an entry cannot mean both, so none is taken
+      "10.0.0.01", "00.0.0.0/0", "192.168.001.0/24", "::ffff:010.0.0.0/104", "64:ff9b::10.0.0.01/128",
+      // NetUtil strips brackets and zones; neither has a place in an allow-list entry
+      "[fd00::1]", "[10.0.0.1]", "fe80::1%1/64", "fe80::%eth0/10", "::1%",
+  })
+  void ambiguousAllowListEntriesAreRefused(String bad) {
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> DestinationGuard.fromConfig(false, bad));
+
+    assertTrue(e.getMessage().contains("'" + bad + "'"), e.getMessage());
+  }
+
+  @Test
+  void allowListEntriesWithDottedTailsMeanWhatTheySay() {
+    // NetUtil would read ::10.20.0.0 as ::ffff:10.20.0.0, so the entry would open IPv4-mapped addresses it does not
+    // name, and it refuses the NAT64 form outright.
+    DestinationGuard guard = DestinationGuard.fromConfig(false, "::10.20.0.0/112, 64:ff9b::10.30.0.0/112");
+
+    assertEquals("DestinationGuard[allowPrivate=false, allowedNetworks=[::a14:0/112, 64:ff9b::a1e:0/112]]",
+        guard.toString());
+    assertEquals(Optional.empty(), guard.blockReasonForLiteral("[::10.20.0.5]"));
+    assertEquals(Optional.of("private"), guard.blockReasonForLiteral("[::ffff:10.20.0.5]"));
+    assertEquals(Optional.of("private"), guard.blockReasonForLiteral("10.20.0.5"));
+    assertEquals(Optional.empty(), guard.blockReasonForLiteral("[64:ff9b::10.30.0.5]"));
+    assertEquals(Optional.of("private"), guard.blockReasonForLiteral("10.30.0.5"));
+  }
+
   @ParameterizedTest
   @ValueSource(strings = {
       // Names are left for the post-resolution check, whatever they might resolve to. None of these exist, so a DNS
