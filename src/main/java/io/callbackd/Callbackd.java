@@ -5,7 +5,6 @@ import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
-import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
@@ -52,15 +51,13 @@ public final class Callbackd {
   private volatile boolean dispatchersDeployed;
   private ApiVerticle api;
 
-  private final BreakerDirectory breakers = new BreakerDirectory();
-
   private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool,
                     PrometheusMeterRegistry registry) {
     this.vertx = vertx;
     this.config = config;
     this.database = database;
     this.pool = pool;
-    this.metrics = new DeliveryMetrics(registry, breakers);
+    this.metrics = new DeliveryMetrics(registry);
   }
 
   /** Starts with a registry of its own (Vert.x's own metrics then go elsewhere, or nowhere). */
@@ -100,12 +97,14 @@ public final class Callbackd {
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, runs, deliveries, breakers, router -> {
+    api = new ApiVerticle(config, runs, deliveries, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
-    return record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries)))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, breakers, instances),
+    // The outbox trigger gives new callbacks this deployment's first delay and lifetime.
+    return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
+      .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries))))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, instances),
         new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,

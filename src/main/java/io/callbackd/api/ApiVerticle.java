@@ -1,7 +1,6 @@
 package io.callbackd.api;
 
 import io.callbackd.config.CallbackdConfig;
-import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.runs.InvalidInputException;
@@ -56,12 +55,10 @@ public class ApiVerticle extends VerticleBase {
    * @param operationsRoutes mounts the routes that stay open without a token (health, metrics): they reveal no run
    *                         data
    */
-  private final BreakerDirectory breakers;
 
-  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries, BreakerDirectory breakers,
+  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.config = config;
-    this.breakers = breakers;
     this.runs = runs;
     this.deliveries = deliveries;
     this.operationsRoutes = operationsRoutes;
@@ -79,7 +76,7 @@ public class ApiVerticle extends VerticleBase {
       api.getRoute("getRun").addHandler(this::getRun);
       api.getRoute("updateRun").setDoValidation(false).addHandler(this::updateRun);
       api.getRoute("listAttempts").addHandler(this::listAttempts);
-      new OperatorRoutes(vertx, runs, deliveries, breakers, config.redeliverRate).register(api);
+      new OperatorRoutes(vertx, runs, deliveries, config.redeliverRate).register(api);
       // The token is checked below for every /v1 route, set or not; the contract only documents it.
       api.getRoutes().forEach(r -> r.setDoSecurity(false));
       apiRouter = api.createRouter();

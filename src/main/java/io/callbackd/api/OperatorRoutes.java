@@ -1,6 +1,5 @@
 package io.callbackd.api;
 
-import io.callbackd.delivery.BreakerDirectory;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.runs.InvalidInputException;
@@ -33,14 +32,12 @@ final class OperatorRoutes {
   private final Vertx vertx;
   private final RunStore runs;
   private final DeliveryStore deliveries;
-  private final BreakerDirectory breakers;
   private final double redeliverRate;
 
-  OperatorRoutes(Vertx vertx, RunStore runs, DeliveryStore deliveries, BreakerDirectory breakers, double redeliverRate) {
+  OperatorRoutes(Vertx vertx, RunStore runs, DeliveryStore deliveries, double redeliverRate) {
     this.vertx = vertx;
     this.runs = runs;
     this.deliveries = deliveries;
-    this.breakers = breakers;
     this.redeliverRate = redeliverRate;
   }
 
@@ -81,7 +78,9 @@ final class OperatorRoutes {
       if (run == null) {
         return Future.failedFuture(new ApiException(404, "id", "unknown run " + id));
       }
-      return deliveries.cancelRun(id).compose(cancelled -> cancelled ? runs.find(id)
+      // The run's row says so at once unless the platform holds it locked (then a moment later).
+      return deliveries.cancelRun(id).compose(cancelled -> cancelled
+        ? deliveries.writeBackRuns(500).transform(ignored -> runs.find(id))
         : Future.failedFuture(new ApiException(409, "id", "run " + id + " has no pending callback to cancel")));
     }).onComplete(ar -> respond(ctx, 200, ar.map(run -> run.getJsonObject("callback")), false));
   }
@@ -162,13 +161,8 @@ final class OperatorRoutes {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;
     }
-    deliveries.destinations(limit).onComplete(ar -> respond(ctx, 200, ar.map(list -> {
-      for (int i = 0; i < list.size(); i++) {
-        JsonObject d = list.getJsonObject(i);
-        d.put("breaker", breakers.stateOf(d.getString("destination")));
-      }
-      return new JsonObject().put("destinations", list);
-    }), false));
+    deliveries.destinations(limit).onComplete(ar -> respond(ctx, 200,
+      ar.map(list -> new JsonObject().put("destinations", list)), false));
   }
 
   private void pause(RoutingContext ctx, boolean pause) {

@@ -187,6 +187,23 @@ public final class CallbackdConfig {
     return retryDelays.size();
   }
 
+  /** The delay before a callback's first attempt (the schedule's first entry, usually 0s). */
+  public Duration firstDelay() {
+    return retryDelays.get(0);
+  }
+
+  /**
+   * How long a callback may live: the schedule's span (the sum of its delays) stretched by the jitter. Its last
+   * attempt starts by then; a callback still waiting then (an open breaker, a paused destination) fails, saying why.
+   */
+  public Duration callbackLifetime() {
+    long spanMs = 0;
+    for (Duration d : retryDelays) {
+      spanMs += d.toMillis();
+    }
+    return Duration.ofMillis((long) Math.ceil(spanMs * (1 + retryJitter)));
+  }
+
   private static String redactUrl(String url) {
     return url.replaceAll("://[^@/]*@", "://***@").replaceAll("(?i)([?&]password=)[^&]*", "$1***");
   }

@@ -50,7 +50,7 @@ public final class Database implements AutoCloseable {
     Database db = config.embeddedDatabase() ? startEmbedded(config.dataDir.resolve("postgres")) : external(config.pgUrl);
     try {
       db.checkRunsTable(config.runsTable);
-      db.migrate(RunsTable.qualified(config.runsTable));
+      db.migrate(RunsTable.qualified(config.runsTable), config);
     } catch (RuntimeException e) {
       db.close();
       throw e;
@@ -128,7 +128,7 @@ public final class Database implements AutoCloseable {
     }
   }
 
-  private void migrate(String runsTable) {
+  private void migrate(String runsTable, CallbackdConfig config) {
     String jdbcUrl = jdbcUrl();
     Flyway flyway = Flyway.configure()
       .dataSource(jdbcUrl, connectOptions.getUser(), connectOptions.getPassword())
@@ -137,7 +137,10 @@ public final class Database implements AutoCloseable {
       .schemas("callbackd")
       .defaultSchema("callbackd")
       .createSchemas(true)
-      .placeholders(java.util.Map.of("runs_table", runsTable))
+      .placeholders(java.util.Map.of("runs_table", runsTable,
+        // Seed values of callbackd.settings; start-up writes the configured ones again before any dispatcher runs.
+        "first_delay_ms", String.valueOf(config.firstDelay().toMillis()),
+        "lifetime_ms", String.valueOf(config.callbackLifetime().toMillis())))
       // Migrations applied by a newer release (a rolling upgrade in progress, or this build rolled back) are not an
       // error: validation passes over them and this build runs on the newer schema, which the migrations keep
       // compatible with the previous release. This is Flyway's default, stated here because start-up relies on it.

@@ -1,15 +1,15 @@
 package io.callbackd.delivery;
 
 import java.time.Duration;
-import java.time.Instant;
 import java.util.Optional;
 import java.util.function.DoubleSupplier;
 
 /**
- * What becomes of a callback after an attempt: delivered, tried again later, or finished as failed with the reason
- * written to the run's {@code callback_error}.
+ * What becomes of a callback after an attempt: delivered, tried again after a delay, or finished as failed with the
+ * reason written to the run's {@code callback_error}. The delay is relative: PostgreSQL turns it into the due time
+ * with its own clock, and fails the callback instead when that time would fall after the callback's expiry.
  */
-public record DeliveryDecision(String state, Instant nextAttemptAt, String runError) {
+public record DeliveryDecision(String state, Duration retryDelay, String runError) {
 
   public static final String PENDING = "pending";
   public static final String DELIVERED = "delivered";
@@ -22,7 +22,7 @@ public record DeliveryDecision(String state, Instant nextAttemptAt, String runEr
   /**
    * @param attemptNumber the number of the attempt that produced {@code result}, starting at 1
    */
-  public static DeliveryDecision decide(AttemptResult result, int attemptNumber, RetryPolicy policy, Instant now,
+  public static DeliveryDecision decide(AttemptResult result, int attemptNumber, RetryPolicy policy,
                                         DoubleSupplier random) {
     if (result.succeeded()) {
       return new DeliveryDecision(DELIVERED, null, null);
@@ -38,6 +38,6 @@ public record DeliveryDecision(String state, Instant nextAttemptAt, String runEr
     if (delay.isEmpty()) {
       return new DeliveryDecision(FAILED, null, "gave up after " + attemptNumber + " attempts: " + result.error());
     }
-    return new DeliveryDecision(PENDING, now.plus(delay.get()), result.error());
+    return new DeliveryDecision(PENDING, delay.get(), result.error());
   }
 }

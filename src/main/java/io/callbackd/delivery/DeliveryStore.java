@@ -9,116 +9,308 @@ import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.Tuple;
 
+import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
 /**
- * Every statement on callbackd's delivery queue ({@code callbackd.deliveries}) and attempt log
- * ({@code callbackd.attempts}). Claims and write-backs take whole batches in one round trip.
+ * Every statement on callbackd's delivery tables: the live queue ({@code callbackd.queue}), the history of final
+ * callbacks ({@code callbackd.history}), the shared destination rows ({@code callbackd.destinations}), the attempt
+ * log ({@code callbackd.attempts}) and the write-backs waiting for the platform's runs rows
+ * ({@code callbackd.run_writebacks}). Claims and outcomes take whole batches in one round trip, and every time they
+ * compare or compute (due, lease, expiry, breaker) is PostgreSQL's {@code now()}.
  */
 public final class DeliveryStore {
 
-
   /*
-   * Claims the oldest due callbacks. SKIP LOCKED lets any number of dispatchers, in any number of processes, claim
-   * side by side without waiting on each other or taking the same row; the lease token identifies this claim.
-   * Destinations this dispatcher cannot serve right now are left for later (or for other dispatchers).
+   * Claims due callbacks for this dispatcher. Only destinations that can take more right now are considered: not
+   * paused, breaker closed (or open with its wait over, which lets exactly one trial through and makes it
+   * half-open), and fewer callbacks in flight across the deployment than the limit. Their rows are locked (SKIP
+   * LOCKED: a destination another claim holds is left to it), so the in-flight count read here is the latest and no
+   * two claims can both fill the same room. Destinations are served round-robin: the least recently served come
+   * first, each takes a share of the batch, and nothing is walked past: a claim reads the first due entries of the
+   * destinations it serves and nothing of those it does not.
+   *
+   * $1 owner, $2 batch size, $3 lease in ms, $4 limit per destination, $5 poll interval in ms.
    */
   static final String CLAIM = "WITH"
     // The claim's commit does not wait for its WAL flush, which would sit between a run's terminal update and its
-    // POST. A claim lost in a database crash leaves the callback pending as if never claimed; the attempt's outcome
-    // is then refused (its lease token is unknown) and the callback is sent again: at least once either way.
-    // Outcomes (WRITE_BACK) keep synchronous commits.
+    // POST. A claim lost in a database crash leaves the callback pending as if never claimed (and the destination's
+    // count as it was): at least once either way. Outcomes keep synchronous commits.
     + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
-    + " due AS ("
-    // A platform may finish a run without completed_at: the payload then carries the time it turned terminal.
-    + " SELECT d.id, r.status, coalesce(r.completed_at, d.scheduled_at AT TIME ZONE 'UTC') AS completed_at,"
-    + " r.stop_reason, r.metadata_, r.agent_id"
-    + " FROM callbackd.deliveries d LEFT JOIN {runs} r ON r.id = d.run_id"
-    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
-    // The paused list is read once per statement (an InitPlan) and filtered on the index scan: an anti-join here would
-    // be planned from the statistics of a table that is almost always empty, and could walk the whole queue. The
-    // filters go through callbackd.not_listed so that the planner cannot misjudge them (see migration V9).
-    + " AND callbackd.not_listed(d.destination, $4::varchar[])"
-    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
-    + " ORDER BY d.next_attempt_at LIMIT $2 FOR UPDATE OF d SKIP LOCKED)"
-    + " UPDATE callbackd.deliveries d SET state = 'delivering', lease_owner = $1, lease_token = gen_random_uuid(),"
+    + " eligible AS (SELECT d.destination FROM callbackd.destinations d"
+    + " WHERE d.paused_at IS NULL AND d.in_flight < $4"
+    + " AND (d.breaker = 'closed' OR (d.breaker = 'open' AND d.open_until <= now()))"
+    + " AND EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.next_attempt_at <= now() AND q.lease_token IS NULL)"
+    + " ORDER BY d.served_at NULLS FIRST LIMIT $2),"
+    + " locked AS (SELECT d.destination, d.breaker, d.in_flight FROM callbackd.destinations d"
+    + " WHERE d.destination IN (SELECT destination FROM eligible)"
+    + " AND d.paused_at IS NULL AND d.in_flight < $4"
+    + " AND (d.breaker = 'closed' OR (d.breaker = 'open' AND d.open_until <= now()))"
+    + " FOR UPDATE SKIP LOCKED),"
+    + " shares AS (SELECT l.destination, CASE WHEN l.breaker = 'open' THEN 1"
+    + " ELSE least($4 - l.in_flight, greatest(1, ceil($2::float8 / count(*) OVER ())::int)) END AS take FROM locked l),"
+    + " picked AS (SELECT c.id, c.destination, c.next_attempt_at FROM shares s CROSS JOIN LATERAL ("
+    + " SELECT q.id, q.destination, q.next_attempt_at FROM callbackd.queue q"
+    + " WHERE q.destination = s.destination AND q.next_attempt_at <= now() AND q.lease_token IS NULL"
+    // An attempt may start until one poll interval after the expiry, the time the sweep takes to end the callback.
+    + " AND q.expires_at + $5 * interval '1 millisecond' > now()"
+    + " ORDER BY q.next_attempt_at LIMIT s.take FOR UPDATE SKIP LOCKED) c),"
+    + " chosen AS (SELECT p.id FROM (SELECT p.*, row_number() OVER (PARTITION BY p.destination"
+    + " ORDER BY p.next_attempt_at) AS rn FROM picked p) p ORDER BY p.rn, p.next_attempt_at LIMIT $2),"
+    + " claimed AS (UPDATE callbackd.queue q SET lease_owner = $1, lease_token = gen_random_uuid(),"
     + " lease_expires_at = now() + $3 * interval '1 millisecond'"
-    + " FROM due, no_flush_wait WHERE d.id = due.id"
-    + " RETURNING d.id, d.run_id, d.webhook_id, d.url, d.destination, d.attempts, d.lease_token, d.scheduled_at,"
-    + " due.status, due.completed_at, due.stop_reason, due.metadata_, due.agent_id";
+    + " FROM chosen, no_flush_wait WHERE q.id = chosen.id"
+    + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
+    + " q.scheduled_at, q.body),"
+    + " taken AS (SELECT destination, count(*) AS n, min(id) AS first_id FROM claimed GROUP BY destination),"
+    + " served AS (UPDATE callbackd.destinations d SET in_flight = d.in_flight + t.n, served_at = now(),"
+    + " breaker = CASE WHEN d.breaker = 'open' THEN 'half_open' ELSE d.breaker END,"
+    + " trial_id = CASE WHEN d.breaker = 'open' THEN t.first_id ELSE d.trial_id END"
+    + " FROM taken t WHERE d.destination = t.destination)"
+    + " SELECT * FROM claimed";
 
   /*
-   * Applies a batch of write-backs: the callback's new state, its attempt log row, and the run's callback columns,
-   * all in one statement (one transaction). Rows whose lease token no longer matches are skipped whole.
+   * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,
+   * or an outage longer than the lease, makes a late outcome void). A retry stays in the live queue with its next
+   * attempt computed here, at the latest at the callback's expiry (a callback whose attempt started after its expiry
+   * is not retried: it fails, saying so); a final
+   * outcome moves the callback to history. The destinations' rows get their in-flight counts back and their breaker
+   * advanced; the runs' columns are queued for the write-back, which never waits on the platform's row locks.
+   *
+   * Per outcome: $1 id, $2 claim token, $3 counts as an attempt (false: handed back unattempted), $4 attempt number,
+   * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
+   * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
+   * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
+   * $16 how long a breaker stays open in ms.
    */
-  static final String WRITE_BACK = "WITH o AS ("
-    + " SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::varchar[], $4::boolean[], $5::int[], $6::timestamptz[],"
-    + " $7::int[], $8::int[], $9::varchar[], $10::varchar[], $11::timestamptz[], $12::varchar[])"
-    + " AS o(id, token, state, counts, attempt, started_at, duration_ms, status_code, error, excerpt, next_at, run_error)),"
-    + " upd AS (UPDATE callbackd.deliveries d SET state = o.state,"
-    + " attempts = CASE WHEN o.counts THEN o.attempt ELSE d.attempts END,"
-    + " next_attempt_at = coalesce(o.next_at, d.next_attempt_at),"
-    + " last_attempt_at = CASE WHEN o.counts THEN o.started_at ELSE d.last_attempt_at END,"
-    + " last_status_code = CASE WHEN o.counts THEN o.status_code ELSE d.last_status_code END,"
-    + " last_error = CASE WHEN o.counts THEN o.run_error ELSE d.last_error END,"
-    + " finished_at = CASE WHEN o.state IN ('delivered', 'failed') THEN now() END,"
+  static final String RECORD_OUTCOMES = "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[],"
+    + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
+    + " $11::varchar[], $12::varchar[], $13::varchar[]) WITH ORDINALITY AS o(id, token, counts, attempt, started_at,"
+    + " duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health, ord)),"
+    + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
+    + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
+    + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
+    + " WHEN h.counts AND now() >= h.expires_at THEN 'failed' END AS end_state,"
+    + " CASE WHEN h.final_state IS NULL AND h.counts AND now() >= h.expires_at"
+    + " THEN 'expired after ' || h.attempt || ' attempts: ' || coalesce(h.error, '') ELSE h.run_error END AS end_error"
+    + " FROM held h),"
+    + " retried AS (UPDATE callbackd.queue q SET"
+    + " attempts = CASE WHEN c.counts THEN c.attempt ELSE q.attempts END,"
+    // A retry that would fall after the expiry is moved to it: the budget's last attempts are not lost to the time
+    // the earlier ones took.
+    + " next_attempt_at = CASE WHEN c.counts THEN least(now() + c.delay_ms * interval '1 millisecond', c.expires_at)"
+    + " ELSE q.next_attempt_at END,"
+    + " last_attempt_at = CASE WHEN c.counts THEN c.started_at ELSE q.last_attempt_at END,"
+    + " last_status_code = CASE WHEN c.counts THEN c.status_code ELSE q.last_status_code END,"
+    + " last_error = CASE WHEN c.counts THEN c.end_error ELSE q.last_error END,"
     + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
-    + " FROM o WHERE d.id = o.id AND d.lease_token = o.token"
-    + " RETURNING d.id, d.run_id, o.counts, o.attempt, o.started_at, o.duration_ms, o.status_code, o.error, o.excerpt,"
-    + " o.run_error),"
+    + " FROM cur c WHERE q.id = c.id AND c.end_state IS NULL RETURNING q.id),"
+    + " finished AS (DELETE FROM callbackd.queue q USING cur c WHERE q.id = c.id AND c.end_state IS NOT NULL"
+    + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.body, q.scheduled_at,"
+    + " c.end_state, c.end_error, c.counts, c.attempt, q.attempts, c.started_at, q.last_attempt_at, c.status_code,"
+    + " q.last_status_code),"
+    + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " SELECT f.id, f.run_id, f.generation, f.webhook_id, f.url, f.destination, f.body, f.end_state,"
+    + " CASE WHEN f.counts THEN f.attempt ELSE f.attempts END, f.scheduled_at,"
+    + " CASE WHEN f.counts THEN f.started_at ELSE f.last_attempt_at END,"
+    + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error FROM finished f),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
     + " error, response_excerpt, dispatcher)"
-    + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $13 FROM upd WHERE counts),"
-    + " written AS (UPDATE {runs} r SET callback_sent_at = upd.started_at AT TIME ZONE 'UTC',"
-    + " callback_status_code = upd.status_code, callback_error = upd.run_error"
-    + " FROM upd WHERE r.id = upd.run_id AND upd.counts)"
-    + " SELECT id FROM upd";
+    + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14 FROM cur WHERE counts),"
+    + " marks AS (SELECT c.*, max(c.ord) FILTER (WHERE c.health = 'healthy') OVER (PARTITION BY c.destination)"
+    + " AS last_healthy FROM cur c),"
+    + " per_dest AS (SELECT m.destination, count(*) AS done, array_agg(m.id) AS ids,"
+    + " bool_or(m.health = 'healthy') AS any_healthy,"
+    + " count(*) FILTER (WHERE m.health = 'unwell' AND m.ord > coalesce(m.last_healthy, 0)) AS trailing_unwell,"
+    + " (array_agg(m.started_at ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_at,"
+    + " (array_agg(m.status_code ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_status,"
+    + " (array_agg(m.error ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_error,"
+    + " (array_agg(coalesce(m.end_state, 'retrying') ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_outcome"
+    + " FROM marks m GROUP BY m.destination),"
+    // Destination rows are locked in one order, so that two writers never wait on each other in a cycle.
+    + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"
+    + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
+    + " nxt AS (SELECT l.destination, p.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
+    + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN per_dest p ON p.destination = l.destination"
+    + " CROSS JOIN LATERAL (SELECT CASE WHEN p.any_healthy THEN p.trailing_unwell"
+    + " ELSE l.consecutive_failures + p.trailing_unwell END AS failures,"
+    + " (l.breaker = 'half_open' AND l.trial_id = ANY (p.ids)) AS trial_done,"
+    + " (SELECT m.health FROM marks m WHERE m.id = l.trial_id) AS trial_health) x"
+    + " CROSS JOIN LATERAL (SELECT CASE"
+    + " WHEN x.trial_done THEN CASE WHEN x.trial_health = 'healthy' THEN 'closed' ELSE 'open' END"
+    + " WHEN l.breaker <> 'closed' THEN CASE WHEN p.any_healthy THEN 'closed' ELSE l.breaker END"
+    + " WHEN x.failures >= $15 THEN 'open' ELSE 'closed' END AS breaker) b),"
+    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - n.done),"
+    + " consecutive_failures = n.failures, breaker = n.breaker,"
+    + " opened_at = CASE WHEN n.breaker = 'closed' THEN NULL WHEN d.breaker = 'closed' THEN now() ELSE d.opened_at END,"
+    + " open_until = CASE WHEN n.breaker = 'closed' THEN NULL"
+    + " WHEN n.trial_done AND n.trial_health = 'unwell' THEN now() + $16 * interval '1 millisecond'"
+    // A trial that was handed back or refused by the guard said nothing: another may go at once.
+    + " WHEN n.trial_done THEN now()"
+    + " WHEN d.breaker = 'closed' THEN now() + $16 * interval '1 millisecond' ELSE d.open_until END,"
+    + " trial_id = CASE WHEN n.trial_done OR n.breaker = 'closed' THEN NULL ELSE d.trial_id END,"
+    + " last_attempt_at = coalesce(n.last_at, d.last_attempt_at),"
+    + " last_status_code = CASE WHEN n.last_at IS NULL THEN d.last_status_code ELSE n.last_status END,"
+    + " last_error = CASE WHEN n.last_at IS NULL THEN d.last_error ELSE n.last_error END,"
+    + " last_outcome = coalesce(n.last_outcome, d.last_outcome)"
+    + " FROM nxt n WHERE d.destination = n.destination),"
+    + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
+    + " SELECT DISTINCT ON (run_id) run_id, started_at, status_code, end_error FROM cur WHERE counts"
+    + " ORDER BY run_id, ord DESC"
+    + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = EXCLUDED.sent_at,"
+    + " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
+    + " SELECT count(*) AS n FROM cur";
+
+  /*
+   * Copies queued outcomes into the platform's runs rows: callback_sent_at, callback_status_code, callback_error.
+   * A run row the platform holds locked right now is skipped (SKIP LOCKED) and written on a later pass; a write-back
+   * for a run that no longer exists is dropped. $1 batch size.
+   */
+  static final String WRITE_BACK_RUNS = "WITH w AS (SELECT * FROM callbackd.run_writebacks ORDER BY seq LIMIT $1"
+    + " FOR UPDATE SKIP LOCKED),"
+    + " free AS (SELECT r.id FROM {runs} r JOIN w ON r.id = w.run_id FOR UPDATE OF r SKIP LOCKED),"
+    + " written AS (UPDATE {runs} r SET callback_sent_at = coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at),"
+    + " callback_status_code = w.status_code, callback_error = w.error"
+    + " FROM w JOIN free f ON f.id = w.run_id WHERE r.id = w.run_id RETURNING r.id),"
+    + " done AS (DELETE FROM callbackd.run_writebacks x USING w WHERE x.run_id = w.run_id"
+    + " AND (w.run_id IN (SELECT id FROM written)"
+    + " OR NOT EXISTS (SELECT 1 FROM {runs} r WHERE r.id = w.run_id)) RETURNING x.run_id)"
+    + " SELECT (SELECT count(*) FROM w) AS taken, (SELECT count(*) FROM done) AS done";
 
   /*
    * Takes back callbacks whose dispatcher stopped reporting (killed, partitioned) once their lease expired. The lost
-   * attempt counts, so a callback that kills its dispatcher every time still ends; it is retried at once.
+   * attempt counts, so a callback that kills its dispatcher every time still ends; it is retried at once. Leases are
+   * not indexed (a claim must stay a heap-only update), so this reads the live queue: the scheduler runs it every
+   * quarter lease, not at every look. $1 attempts budget.
    */
-  static final String RECLAIM = "WITH expired AS ("
-    + " SELECT id FROM callbackd.deliveries WHERE state = 'delivering' AND lease_expires_at < now()"
-    + " ORDER BY lease_expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
-    + " upd AS (UPDATE callbackd.deliveries d SET"
-    + " state = CASE WHEN d.attempts + 1 >= $1 THEN 'failed' ELSE 'pending' END,"
-    + " attempts = d.attempts + 1, next_attempt_at = now(), last_attempt_at = d.lease_expires_at, last_status_code = NULL,"
-    + " last_error = CASE WHEN d.attempts + 1 >= $1 THEN 'gave up after ' || (d.attempts + 1) || ' attempts: ' ELSE '' END"
-    + " || 'lease expired, dispatcher ' || coalesce(d.lease_owner, '?') || ' did not report',"
-    + " finished_at = CASE WHEN d.attempts + 1 >= $1 THEN now() END,"
-    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
-    + " FROM expired WHERE d.id = expired.id"
-    + " RETURNING d.id, d.run_id, d.attempts, d.last_attempt_at, d.last_error),"
+  static final String RECLAIM = "WITH expired AS (SELECT q.id FROM callbackd.queue q"
+    + " WHERE q.lease_token IS NOT NULL AND q.lease_expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+    + " lost AS (SELECT q.*, q.attempts + 1 >= $1 AS last,"
+    + " CASE WHEN q.attempts + 1 >= $1 THEN 'gave up after ' || (q.attempts + 1) || ' attempts: ' ELSE '' END"
+    + " || 'lease expired, dispatcher ' || coalesce(q.lease_owner, '?') || ' did not report' AS why"
+    + " FROM callbackd.queue q JOIN expired e ON e.id = q.id),"
+    + " retried AS (UPDATE callbackd.queue q SET attempts = q.attempts + 1, next_attempt_at = now(),"
+    + " last_attempt_at = l.lease_expires_at, last_status_code = NULL, last_error = l.why,"
+    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM lost l WHERE q.id = l.id AND NOT l.last),"
+    + " finished AS (DELETE FROM callbackd.queue q USING lost l WHERE q.id = l.id AND l.last),"
+    + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " SELECT l.id, l.run_id, l.generation, l.webhook_id, l.url, l.destination, l.body, 'failed', l.attempts + 1,"
+    + " l.scheduled_at, l.lease_expires_at, NULL, l.why FROM lost l WHERE l.last),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
-    + " SELECT id, run_id, attempts, last_attempt_at, last_error FROM upd),"
-    + " written AS (UPDATE {runs} r SET callback_status_code = NULL, callback_error = upd.last_error"
-    + " FROM upd WHERE r.id = upd.run_id)"
-    + " SELECT count(*) AS n FROM upd";
+    + " SELECT id, run_id, attempts + 1, lease_expires_at, why FROM lost),"
+    + " per_dest AS (SELECT destination, count(*) AS n, array_agg(id) AS ids FROM lost GROUP BY destination),"
+    + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
+    + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
+    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - p.n),"
+    + " breaker = CASE WHEN d.breaker = 'half_open' AND d.trial_id = ANY (p.ids) THEN 'open' ELSE d.breaker END,"
+    + " open_until = CASE WHEN d.breaker = 'half_open' AND d.trial_id = ANY (p.ids) THEN now() ELSE d.open_until END,"
+    + " trial_id = CASE WHEN d.trial_id = ANY (p.ids) THEN NULL ELSE d.trial_id END"
+    + " FROM per_dest p JOIN locked_dest ld ON ld.destination = p.destination WHERE d.destination = p.destination),"
+    + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
+    + " SELECT run_id, NULL, NULL, why FROM lost"
+    + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = coalesce(EXCLUDED.sent_at,"
+    + " callbackd.run_writebacks.sent_at), status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
+    + " SELECT count(*) AS n FROM lost";
 
   /*
-   * Queue depth for the gauges. Each part reads one partial index: the counts walk only the pending and in-flight
-   * entries, and the oldest due callback is the first entry of the due index that is not paused (paused destinations
-   * wait on purpose and do not make callbacks look late).
+   * Ends callbacks whose lifetime is over (the schedule's span stretched by the jitter), whatever held them back,
+   * with a reason that says what did. A callback gets one poll interval after its expiry for an attempt due then to
+   * start; one in flight is left to its attempt, whose outcome cannot retry past the expiry. Reads the expiry index
+   * only. $1 poll interval in ms.
+   */
+  static final String EXPIRE = "WITH gone AS (SELECT q.id FROM callbackd.queue q"
+    + " WHERE q.expires_at <= now() - $1 * interval '1 millisecond' AND q.lease_token IS NULL ORDER BY q.expires_at"
+    + " LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+    + " finished AS (DELETE FROM callbackd.queue q USING gone g WHERE q.id = g.id RETURNING q.*),"
+    + " why AS (SELECT f.*, CASE"
+    + " WHEN d.paused_at IS NOT NULL THEN 'expired: destination paused since ' || callbackd.utc_text(d.paused_at)"
+    + " WHEN d.breaker <> 'closed' THEN 'expired: breaker open since ' || callbackd.utc_text(d.opened_at)"
+    + " WHEN f.attempts = 0 THEN 'expired: not attempted within its lifetime'"
+    + " ELSE 'expired after ' || f.attempts || ' attempts: ' || coalesce(f.last_error, '') END AS reason"
+    + " FROM finished f LEFT JOIN callbackd.destinations d ON d.destination = f.destination),"
+    + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'failed', attempts, scheduled_at,"
+    + " last_attempt_at, last_status_code, reason FROM why),"
+    + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
+    + " SELECT run_id, NULL, last_status_code, reason FROM why"
+    + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = coalesce(EXCLUDED.sent_at,"
+    + " callbackd.run_writebacks.sent_at), status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
+    + " SELECT count(*) AS n FROM why";
+
+  /*
+   * Destination rows nobody needs any more: breaker closed, not paused, nothing in flight or waiting, no attempt for
+   * the idle time. Keeps the rows claims read to the destinations in use. $1 idle time in ms.
+   */
+  static final String FORGET_IDLE_DESTINATIONS = "WITH gone AS (DELETE FROM callbackd.destinations d"
+    + " WHERE d.breaker = 'closed' AND d.paused_at IS NULL AND d.in_flight = 0"
+    + " AND coalesce(d.last_attempt_at, d.created_at) < now() - $1 * interval '1 millisecond'"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination) RETURNING 1)"
+    + " SELECT count(*) AS n FROM gone";
+
+  /*
+   * A callback scheduled while its idle destination row was being forgotten would have no row to be claimed
+   * through: every destination of the live queue gets its row back. A skip scan of the due index, one probe per
+   * destination.
+   */
+  static final String RESTORE_DESTINATIONS = "WITH RECURSIVE seen AS ("
+    + " (SELECT destination FROM callbackd.queue ORDER BY destination LIMIT 1)"
+    + " UNION ALL SELECT (SELECT q.destination FROM callbackd.queue q WHERE q.destination > s.destination"
+    + " ORDER BY q.destination LIMIT 1) FROM seen s WHERE s.destination IS NOT NULL)"
+    + " INSERT INTO callbackd.destinations (destination) SELECT destination FROM seen WHERE destination IS NOT NULL"
+    + " ON CONFLICT (destination) DO NOTHING";
+
+  /* What the outbox trigger reads: the first delay and the lifetime of every callback scheduled from now on. */
+  static final String SAVE_SETTINGS = "INSERT INTO callbackd.settings (id, first_delay, lifetime)"
+    + " VALUES (true, $1 * interval '1 millisecond', $2 * interval '1 millisecond')"
+    + " ON CONFLICT (id) DO UPDATE SET first_delay = EXCLUDED.first_delay, lifetime = EXCLUDED.lifetime";
+
+  /*
+   * Queue depth for the gauges: waiting and in-flight callbacks, how long the longest-waiting due callback of a
+   * claimable destination has been due (paused destinations wait on purpose), and the breakers of the deployment.
    */
   static final String QUEUE_STATS = "SELECT"
-    + " (SELECT count(*) FROM callbackd.deliveries WHERE state = 'pending') AS pending,"
-    + " (SELECT count(*) FROM callbackd.deliveries WHERE state = 'delivering') AS in_flight,"
-    + " coalesce((SELECT extract(epoch FROM now() - d.next_attempt_at)::bigint FROM callbackd.deliveries d"
-    + " WHERE d.state = 'pending' AND d.next_attempt_at <= now()"
-    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
-    + " ORDER BY d.next_attempt_at LIMIT 1), 0) AS oldest_due";
+    + " (SELECT count(*) FROM callbackd.queue WHERE lease_token IS NULL) AS pending,"
+    + " (SELECT count(*) FROM callbackd.queue WHERE lease_token IS NOT NULL) AS in_flight,"
+    + " coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint FROM callbackd.destinations d"
+    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
+    + " WHERE d.paused_at IS NULL), 0) AS oldest_due,"
+    + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'closed') AS closed,"
+    + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'open') AS open,"
+    + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'half_open') AS half_open";
 
-  /* The earliest next attempt: the first entry of the due index, however long the queue. */
-  static final String NEXT_DUE = "SELECT d.next_attempt_at AS next FROM callbackd.deliveries d WHERE d.state = 'pending'"
-    + " AND callbackd.not_listed(d.destination, ARRAY(SELECT destination FROM callbackd.paused_destinations))"
-    + " ORDER BY d.next_attempt_at LIMIT 1";
+  /*
+   * When the next claim can find something: the earliest waiting callback of each destination that is not paused,
+   * not awaiting a trial's outcome, and, while its breaker is open, not before the breaker lets a trial through.
+   */
+  static final String NEXT_DUE = "SELECT min(greatest(f.next_attempt_at,"
+    + " CASE WHEN d.breaker = 'open' THEN d.open_until END)) AS next FROM callbackd.destinations d"
+    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.lease_token IS NULL ORDER BY q.next_attempt_at LIMIT 1) f"
+    + " WHERE d.paused_at IS NULL AND d.breaker <> 'half_open'";
 
-  static final String SCHEDULE_FOR_RUN = "SELECT callbackd.schedule_callback(id, callback_url) FROM {runs}"
-    + " WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled') AND coalesce(callback_url, '') <> ''";
+  /*
+   * Schedules the callback of a run that is terminal but has none (it turned terminal before callbackd was there to
+   * see it), as the outbox trigger would have. A no-op for any other run.
+   */
+  static final String SCHEDULE_FOR_RUN = "WITH ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id,"
+    + " url, destination, body, next_attempt_at, expires_at)"
+    + " SELECT r.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
+    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), callbackd.payload(r.id, r.status,"
+    + " r.completed_at::timestamp, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
+    + " now() + s.lifetime FROM {runs} r CROSS JOIN callbackd.settings s"
+    + " WHERE r.id = $1 AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING destination)"
+    + " INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
+    + " ON CONFLICT (destination) DO NOTHING";
 
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
@@ -141,9 +333,10 @@ public final class DeliveryStore {
     return statements.of(sql);
   }
 
-  public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, List<String> excluded) {
-    return pool.preparedQuery(q(CLAIM))
-      .execute(Tuple.of(owner, limit, leaseMillis, excluded.toArray(new String[0])))
+  public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
+                                             Duration pollInterval) {
+    return pool.preparedQuery(CLAIM)
+      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, pollInterval.toMillis()))
       .map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
         for (Row row : rows) {
@@ -153,12 +346,15 @@ public final class DeliveryStore {
       });
   }
 
-  /** Applies the batch; the result is how many write-backs still held their lease. */
-  public Future<Integer> writeBack(List<WriteBack> batch, String dispatcher) {
+  /** How a destination's breaker reacts to outcomes: failures in a row that open it, and for how long. */
+  public record BreakerRule(int failures, Duration openFor) {
+  }
+
+  /** Applies the batch; the result is how many outcomes still held their claim. */
+  public Future<Integer> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker) {
     int n = batch.size();
     Long[] ids = new Long[n];
     UUID[] tokens = new UUID[n];
-    String[] states = new String[n];
     Boolean[] counts = new Boolean[n];
     Integer[] attempts = new Integer[n];
     OffsetDateTime[] started = new OffsetDateTime[n];
@@ -166,13 +362,14 @@ public final class DeliveryStore {
     Integer[] statuses = new Integer[n];
     String[] errors = new String[n];
     String[] excerpts = new String[n];
-    OffsetDateTime[] next = new OffsetDateTime[n];
+    Long[] delays = new Long[n];
+    String[] finals = new String[n];
     String[] runErrors = new String[n];
+    String[] health = new String[n];
     for (int i = 0; i < n; i++) {
       WriteBack w = batch.get(i);
       ids[i] = w.deliveryId();
       tokens[i] = w.leaseToken();
-      states[i] = w.state();
       counts[i] = w.countsAsAttempt();
       attempts[i] = w.attempt();
       started[i] = w.startedAt();
@@ -180,42 +377,80 @@ public final class DeliveryStore {
       statuses[i] = w.statusCode();
       errors[i] = w.error();
       excerpts[i] = w.responseExcerpt();
-      next[i] = w.nextAttemptAt();
+      delays[i] = w.retryDelayMs();
+      finals[i] = w.finalState();
       runErrors[i] = w.runError();
+      health[i] = w.health();
     }
-    Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(states).addValue(counts).addValue(attempts)
-      .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(next)
-      .addValue(runErrors).addValue(dispatcher);
-    return pool.preparedQuery(q(WRITE_BACK)).execute(params).map(rows -> rows.size());
+    Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
+      .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
+      .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
+      .addValue(breaker.openFor().toMillis());
+    return pool.preparedQuery(RECORD_OUTCOMES).execute(params)
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */
+  public record RunWriteBackPass(long taken, long done) {
+  }
+
+  public Future<RunWriteBackPass> writeBackRuns(int batch) {
+    return pool.preparedQuery(q(WRITE_BACK_RUNS)).execute(Tuple.of(batch)).map(rows -> {
+      Row r = rows.iterator().next();
+      return new RunWriteBackPass(r.getLong("taken"), r.getLong("done"));
+    });
   }
 
   /** Puts callbacks with expired leases back in line; the result is how many. */
   public Future<Integer> reclaimExpired(int maxAttempts) {
-    return pool.preparedQuery(q(RECLAIM)).execute(Tuple.of(maxAttempts))
+    return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
       .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 
-  /** Depth of the queue, for the gauges. */
-  public record QueueStats(long pending, long inFlight, long oldestDueSeconds) {
+  /** Fails callbacks whose lifetime is over; the result is how many. */
+  public Future<Integer> expire(Duration pollInterval) {
+    return pool.preparedQuery(EXPIRE).execute(Tuple.of(pollInterval.toMillis()))
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  /** Forgets destinations idle for {@code idle}; the result is how many. */
+  public Future<Integer> forgetIdleDestinations(Duration idle) {
+    return pool.preparedQuery(FORGET_IDLE_DESTINATIONS).execute(Tuple.of(idle.toMillis()))
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  public Future<Void> restoreDestinations() {
+    return pool.query(RESTORE_DESTINATIONS).execute().mapEmpty();
+  }
+
+  /** Records the first delay and the lifetime that the outbox trigger gives new callbacks. */
+  public Future<Void> saveSettings(Duration firstDelay, Duration lifetime) {
+    return pool.preparedQuery(SAVE_SETTINGS).execute(Tuple.of(firstDelay.toMillis(), lifetime.toMillis())).mapEmpty();
+  }
+
+  /** Depth of the queue and the deployment's breakers, for the gauges. */
+  public record QueueStats(long pending, long inFlight, long oldestDueSeconds, long breakersClosed, long breakersOpen,
+                           long breakersHalfOpen) {
   }
 
   public Future<QueueStats> queueStats() {
-    return pool.query(q(QUEUE_STATS)).execute().map(rows -> {
+    return pool.query(QUEUE_STATS).execute().map(rows -> {
       Row r = rows.iterator().next();
-      return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"));
+      return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"),
+        r.getLong("closed"), r.getLong("open"), r.getLong("half_open"));
     });
   }
 
-  /** The earliest next attempt of any pending callback, or null when none is pending. */
+  /** The earliest time a claim can find a waiting callback, or null when none waits. */
   public Future<OffsetDateTime> nextDue() {
-    return pool.query(q(NEXT_DUE)).execute()
+    return pool.query(NEXT_DUE).execute()
       .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getOffsetDateTime("next"));
   }
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */
   public Future<JsonObject> scheduleForRun(String runId) {
     return pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
-      .compose(ignored -> pool.preparedQuery(q(LATEST_FOR_RUN)).execute(Tuple.of(runId)))
+      .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
       .map(rows -> {
         if (rows.size() == 0) {
           return null;
@@ -229,7 +464,7 @@ public final class DeliveryStore {
 
   /** Every attempt for the run, oldest first. */
   public Future<JsonArray> attemptsForRun(String runId) {
-    return pool.preparedQuery(q(ATTEMPTS_FOR_RUN)).execute(Tuple.of(runId)).map(rows -> {
+    return pool.preparedQuery(ATTEMPTS_FOR_RUN).execute(Tuple.of(runId)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(new JsonObject()
@@ -252,41 +487,69 @@ public final class DeliveryStore {
     + " d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status_code, d.last_error, d.scheduled_at,"
     + " d.finished_at";
 
-  /* A new callback for a run whose latest one is finished: next generation, fresh attempt budget, same run. */
-  static final String REDELIVER_RUN = "WITH latest AS (SELECT * FROM callbackd.deliveries WHERE run_id = $1"
-    + " ORDER BY generation DESC LIMIT 1)"
-    + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination)"
-    + " SELECT l.run_id, l.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
-    + " coalesce(callbackd.origin(r.callback_url), 'invalid')"
-    + " FROM latest l JOIN {runs} r ON r.id = l.run_id"
-    + " WHERE l.state IN ('delivered', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
-    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
+  /*
+   * Sends the run's final callback again: the same message (webhook-id, URL and body) with a fresh attempt budget
+   * and lifetime, as the next generation. A callback archived before bodies were kept gets its body rebuilt from
+   * the run.
+   */
+  static final String REDELIVER_RUN = "WITH latest AS (SELECT * FROM callbackd.history WHERE run_id = $1"
+    + " ORDER BY generation DESC LIMIT 1),"
+    + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
+    + " expires_at)"
+    + " SELECT l.run_id, l.generation + 1, l.webhook_id, l.url, l.destination,"
+    + " coalesce(l.body, callbackd.payload(r.id, r.status, r.completed_at::timestamp, r.metadata_::json, r.agent_id,"
+    + " r.stop_reason)), now(), now() + s.lifetime"
+    + " FROM latest l CROSS JOIN callbackd.settings s LEFT JOIN {runs} r ON r.id = l.run_id"
+    + " WHERE NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
+    + " AND (l.body IS NOT NULL OR r.id IS NOT NULL)"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, destination),"
+    + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
+    + " ON CONFLICT (destination) DO NOTHING)"
+    + " SELECT id FROM ins";
 
   /*
    * Replays many at once: the latest callback of each matching run, spread over time per destination
-   * ($6 per second) so that a receiver that just came back is not flooded.
+   * ($6 per second) so that a receiver that just came back is not flooded. Same messages, fresh budgets.
    */
   static final String REDELIVER_MANY = "WITH latest AS ("
-    + " SELECT DISTINCT ON (run_id) id, run_id, generation, state, destination, finished_at"
-    + " FROM callbackd.deliveries WHERE ($1::varchar IS NULL OR destination = $1)"
+    + " SELECT DISTINCT ON (run_id) * FROM callbackd.history WHERE ($1::varchar IS NULL OR destination = $1)"
     + " ORDER BY run_id, generation DESC),"
-    + " chosen AS (SELECT * FROM latest WHERE state = ANY($2::varchar[])"
-    + " AND ($3::timestamptz IS NULL OR finished_at >= $3) AND ($4::timestamptz IS NULL OR finished_at < $4)"
-    + " ORDER BY id LIMIT $5),"
-    + " numbered AS (SELECT c.*, row_number() OVER (PARTITION BY c.destination ORDER BY c.id) - 1 AS n FROM chosen c)"
-    + " INSERT INTO callbackd.deliveries (run_id, generation, webhook_id, url, destination, next_attempt_at)"
-    + " SELECT n.run_id, n.generation + 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
-    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), now() + (n.n / $6::float8) * interval '1 second'"
-    + " FROM numbered n JOIN {runs} r ON r.id = n.run_id WHERE coalesce(r.callback_url, '') <> ''"
-    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id";
+    + " chosen AS (SELECT * FROM latest l WHERE l.state = ANY($2::varchar[])"
+    + " AND ($3::timestamptz IS NULL OR l.finished_at >= $3) AND ($4::timestamptz IS NULL OR l.finished_at < $4)"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
+    + " ORDER BY l.id LIMIT $5),"
+    + " numbered AS (SELECT c.*, row_number() OVER (PARTITION BY c.destination ORDER BY c.id) - 1 AS n FROM chosen c),"
+    + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
+    + " expires_at)"
+    + " SELECT n.run_id, n.generation + 1, n.webhook_id, n.url, n.destination,"
+    + " coalesce(n.body, callbackd.payload(r.id, r.status, r.completed_at::timestamp, r.metadata_::json, r.agent_id,"
+    + " r.stop_reason)), t.at, t.at + s.lifetime"
+    + " FROM numbered n CROSS JOIN callbackd.settings s"
+    + " CROSS JOIN LATERAL (SELECT now() + (n.n / $6::float8) * interval '1 second' AS at) t"
+    + " LEFT JOIN {runs} r ON r.id = n.run_id WHERE n.body IS NOT NULL OR r.id IS NOT NULL"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, destination),"
+    + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT DISTINCT destination FROM ins"
+    + " ON CONFLICT (destination) DO NOTHING)"
+    + " SELECT count(*) AS n FROM ins";
 
-  /* Stops retrying the run's latest callback; an attempt in flight loses its lease, so its outcome is dropped. */
-  static final String CANCEL_RUN = "WITH c AS (UPDATE callbackd.deliveries SET state = 'cancelled', finished_at = now(),"
-    + " last_error = 'cancelled by operator', lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
-    + " WHERE id = (SELECT id FROM callbackd.deliveries WHERE run_id = $1 ORDER BY generation DESC LIMIT 1)"
-    + " AND state IN ('pending', 'delivering') RETURNING id, run_id),"
-    + " w AS (UPDATE {runs} r SET callback_error = 'cancelled by operator' FROM c WHERE r.id = c.run_id)"
-    + " SELECT id FROM c";
+  /*
+   * Stops the run's live callback: it moves to history as cancelled. A dispatcher that holds it loses its claim, so
+   * its outcome is dropped, and the NOTIFY tells every replica to drop it before it is sent if it has not started.
+   */
+  static final String CANCEL_RUN = "WITH c AS (DELETE FROM callbackd.queue WHERE run_id = $1 RETURNING *),"
+    + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'cancelled', attempts, scheduled_at,"
+    + " last_attempt_at, last_status_code, 'cancelled by operator' FROM c),"
+    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - 1),"
+    + " breaker = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN 'open' ELSE d.breaker END,"
+    + " open_until = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN now() ELSE d.open_until END,"
+    + " trial_id = CASE WHEN d.trial_id = c.id THEN NULL ELSE d.trial_id END"
+    + " FROM c WHERE d.destination = c.destination AND c.lease_token IS NOT NULL),"
+    + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
+    + " SELECT run_id, NULL, last_status_code, 'cancelled by operator' FROM c"
+    + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, error = EXCLUDED.error)"
+    + " SELECT c.id, pg_notify('callbackd_cancel', c.id::text) FROM c";
 
   static final String LIST = "SELECT " + CALLBACK_COLUMNS + " FROM callbackd.deliveries d"
     + " WHERE ($1::varchar IS NULL OR d.state = $1) AND ($2::varchar IS NULL OR d.destination = $2)"
@@ -295,44 +558,48 @@ public final class DeliveryStore {
 
   static final String ORIGIN = "SELECT callbackd.origin($1) AS origin";
 
-  static final String PAUSE = "INSERT INTO callbackd.paused_destinations (destination) VALUES ($1)"
-    + " ON CONFLICT (destination) DO NOTHING";
+  static final String PAUSE = "INSERT INTO callbackd.destinations (destination, paused_at) VALUES ($1, now())"
+    + " ON CONFLICT (destination) DO UPDATE SET paused_at = coalesce(callbackd.destinations.paused_at, now())";
 
-  static final String RESUME = "DELETE FROM callbackd.paused_destinations WHERE destination = $1";
+  /* A resumed destination wakes every replica's dispatchers: its callbacks may all be due. */
+  static final String RESUME = "WITH r AS (UPDATE callbackd.destinations SET paused_at = NULL"
+    + " WHERE destination = $1 AND paused_at IS NOT NULL RETURNING destination)"
+    + " SELECT r.destination, pg_notify('callbackd_work', '') FROM r";
 
-  static final String DESTINATIONS = "SELECT coalesce(x.destination, p.destination) AS destination,"
-    + " coalesce(x.pending, 0) AS pending, coalesce(x.delivering, 0) AS delivering, coalesce(x.failed, 0) AS failed,"
-    + " x.last_error, x.last_attempt_at, p.paused_at"
-    + " FROM (SELECT destination, count(*) FILTER (WHERE state = 'pending') AS pending,"
-    + " count(*) FILTER (WHERE state = 'delivering') AS delivering, count(*) FILTER (WHERE state = 'failed') AS failed,"
-    + " (array_agg(last_error ORDER BY last_attempt_at DESC NULLS LAST))[1] AS last_error,"
-    + " max(last_attempt_at) AS last_attempt_at FROM callbackd.deliveries GROUP BY destination) x"
-    + " FULL JOIN callbackd.paused_destinations p ON p.destination = x.destination"
-    + " ORDER BY coalesce(x.pending, 0) DESC, 1 LIMIT $1";
+  /*
+   * The destinations as the deployment sees them: breaker, pause, in flight and last outcome from their shared
+   * rows, with the callbacks waiting for each and its failed callbacks.
+   */
+  static final String DESTINATIONS = "SELECT d.destination, d.paused_at, d.breaker, d.opened_at, d.open_until,"
+    + " d.consecutive_failures, d.in_flight, d.last_outcome, d.last_status_code, d.last_error, d.last_attempt_at,"
+    + " (SELECT count(*) FROM callbackd.queue q WHERE q.destination = d.destination AND q.lease_token IS NULL)"
+    + " AS pending,"
+    + " (SELECT count(*) FROM callbackd.history h WHERE h.destination = d.destination AND h.state = 'failed') AS failed"
+    + " FROM callbackd.destinations d ORDER BY pending DESC, d.destination LIMIT $1";
 
-  /** Redelivers the run's finished callback; the result is the new callback's id, or null when there is none. */
+  /** Redelivers the run's final callback; the result is the new callback's id, or null when there is none. */
   public Future<Long> redeliverRun(String runId) {
     return pool.preparedQuery(q(REDELIVER_RUN)).execute(Tuple.of(runId))
       .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getLong("id"));
   }
 
-  /** Redelivers every matching finished callback, throttled per destination; the result is how many. */
+  /** Redelivers every matching final callback, throttled per destination; the result is how many. */
   public Future<Integer> redeliverMany(String destination, List<String> states, OffsetDateTime since,
                                        OffsetDateTime until, int limit, double perSecondPerDestination) {
     return pool.preparedQuery(q(REDELIVER_MANY)).execute(Tuple.tuple().addValue(destination)
         .addValue(states.toArray(new String[0])).addValue(since).addValue(until).addValue(limit)
         .addValue(perSecondPerDestination))
-      .map(rows -> rows.size());
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 
-  /** Cancels the run's pending callback; the result tells whether there was one to cancel. */
+  /** Cancels the run's live callback; the result tells whether there was one to cancel. */
   public Future<Boolean> cancelRun(String runId) {
-    return pool.preparedQuery(q(CANCEL_RUN)).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
+    return pool.preparedQuery(CANCEL_RUN).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
   }
 
   /** Callbacks, newest first, filtered by state, destination and run; {@code beforeId} pages through them. */
   public Future<JsonArray> list(String state, String destination, String runId, Long beforeId, int limit) {
-    return pool.preparedQuery(q(LIST)).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
+    return pool.preparedQuery(LIST).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(callbackJson(row));
@@ -352,31 +619,37 @@ public final class DeliveryStore {
 
   /** The destination (scheme://host:port) of a URL or origin, normalised as callbacks are keyed; null if it has none. */
   public Future<String> origin(String urlOrOrigin) {
-    return pool.preparedQuery(q(ORIGIN)).execute(Tuple.of(urlOrOrigin))
+    return pool.preparedQuery(ORIGIN).execute(Tuple.of(urlOrOrigin))
       .map(rows -> rows.iterator().next().getString("origin"));
   }
 
   public Future<Void> pause(String destination) {
-    return pool.preparedQuery(q(PAUSE)).execute(Tuple.of(destination)).mapEmpty();
+    return pool.preparedQuery(PAUSE).execute(Tuple.of(destination)).mapEmpty();
   }
 
   /** The result tells whether the destination was paused. */
   public Future<Boolean> resume(String destination) {
-    return pool.preparedQuery(q(RESUME)).execute(Tuple.of(destination)).map(rows -> rows.rowCount() > 0);
+    return pool.preparedQuery(RESUME).execute(Tuple.of(destination)).map(rows -> rows.size() > 0);
   }
 
-  /** Destinations with their pending, in-flight and failed counts, last error and pause state. */
+  /** Destinations with their breaker, pause state, in-flight and waiting counts, failures and last outcome. */
   public Future<JsonArray> destinations(int limit) {
-    return pool.preparedQuery(q(DESTINATIONS)).execute(Tuple.of(limit)).map(rows -> {
+    return pool.preparedQuery(DESTINATIONS).execute(Tuple.of(limit)).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(new JsonObject()
           .put("destination", row.getString("destination"))
           .put("paused", row.getOffsetDateTime("paused_at") != null)
           .put("paused_at", Timestamps.format(row.getOffsetDateTime("paused_at")))
+          .put("breaker", row.getString("breaker"))
+          .put("breaker_opened_at", Timestamps.format(row.getOffsetDateTime("opened_at")))
+          .put("breaker_open_until", Timestamps.format(row.getOffsetDateTime("open_until")))
+          .put("consecutive_failures", row.getInteger("consecutive_failures"))
           .put("pending", row.getLong("pending"))
-          .put("delivering", row.getLong("delivering"))
+          .put("delivering", (long) row.getInteger("in_flight"))
           .put("failed", row.getLong("failed"))
+          .put("last_outcome", row.getString("last_outcome"))
+          .put("last_status_code", row.getInteger("last_status_code"))
           .put("last_error", row.getString("last_error"))
           .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("last_attempt_at"))));
       }

@@ -10,27 +10,39 @@ import java.time.Duration;
 import java.time.OffsetDateTime;
 
 /**
- * Keeps time for the queue: wakes the dispatchers when the earliest retry falls due (so idle dispatchers never poll),
- * and takes back callbacks whose dispatcher stopped reporting before its lease expired.
+ * Keeps time for the queue, with PostgreSQL's clock: ends callbacks whose lifetime is over, wakes the dispatchers
+ * when the earliest waiting callback falls due (so idle dispatchers never poll), writes back outcomes that runs rows
+ * locked by the platform held up, takes back callbacks whose dispatcher stopped reporting before its lease expired,
+ * and forgets destinations nobody has used for a while.
  */
 public class SchedulerVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(SchedulerVerticle.class);
   private static final long MIN_DELAY_MS = 5;
+  private static final long RESTORE_AFTER_MS = 2000;
 
   private final CallbackdConfig config;
   private final DeliveryStore store;
+  private final long reclaimEveryMs;
   private long timer = -1;
+  private long janitorTimer = -1;
+  private long lastReclaim;
   private boolean stopped;
 
   public SchedulerVerticle(CallbackdConfig config, DeliveryStore store) {
     this.config = config;
     this.store = store;
+    // Leases are not indexed (claims stay heap-only updates), so looking for expired ones reads the live queue:
+    // often enough that a lost claim waits at most a quarter lease more, rarely enough to cost nothing.
+    this.reclaimEveryMs = Math.max(config.pollInterval.toMillis(), config.lease.toMillis() / 4);
   }
 
   @Override
   public Future<?> start() {
+    lastReclaim = System.nanoTime();
     tick();
+    long janitorMs = Math.max(1000, config.breakerIdleEviction.toMillis() / 2);
+    janitorTimer = vertx.setPeriodic(janitorMs, t -> forgetIdleDestinations());
     return Future.succeededFuture();
   }
 
@@ -39,12 +51,14 @@ public class SchedulerVerticle extends VerticleBase {
     if (stopped) {
       return;
     }
-    store.reclaimExpired(config.maxAttempts())
+    store.expire(config.pollInterval)
       .onSuccess(n -> {
         if (n > 0) {
-          LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; they will be attempted again", n);
+          LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", n);
         }
       })
+      .compose(n -> reclaimIfDue())
+      .compose(n -> store.writeBackRuns(500))
       .compose(n -> store.nextDue())
       .onComplete(ar -> {
         long poll = config.pollInterval.toMillis();
@@ -65,12 +79,37 @@ public class SchedulerVerticle extends VerticleBase {
       });
   }
 
+  private Future<Integer> reclaimIfDue() {
+    if (System.nanoTime() - lastReclaim < reclaimEveryMs * 1_000_000L) {
+      return Future.succeededFuture(0);
+    }
+    lastReclaim = System.nanoTime();
+    return store.reclaimExpired(config.maxAttempts()).onSuccess(n -> {
+      if (n > 0) {
+        LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; they will be attempted again", n);
+        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+      }
+    });
+  }
+
+  private void forgetIdleDestinations() {
+    store.forgetIdleDestinations(config.breakerIdleEviction).onComplete(ar -> {
+      if (ar.failed()) {
+        LOG.debug("Could not forget idle destinations: {}", ar.cause().getMessage());
+      } else if (ar.result() > 0 && !stopped) {
+        // A callback scheduled for one of them just then would have no row: give such destinations theirs back
+        // once those transactions have committed.
+        vertx.setTimer(RESTORE_AFTER_MS, t -> store.restoreDestinations()
+          .onFailure(err -> LOG.debug("Could not restore destinations: {}", err.getMessage())));
+      }
+    });
+  }
+
   @Override
   public Future<?> stop() {
     stopped = true;
-    if (timer >= 0) {
-      vertx.cancelTimer(timer);
-    }
+    vertx.cancelTimer(timer);
+    vertx.cancelTimer(janitorTimer);
     return Future.succeededFuture();
   }
 }

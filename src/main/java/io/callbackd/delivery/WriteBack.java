@@ -7,13 +7,16 @@ import java.util.UUID;
 
 /**
  * One change a dispatcher reports for a claimed callback: the outcome of an attempt, or a release that hands the
- * callback back without spending an attempt (open breaker, shutdown). Applied in batches, and only while the
- * claim token still matches, so a dispatcher whose lease was taken over cannot overwrite the newer state.
+ * callback back without spending an attempt (shutdown). Applied in batches, and only while the claim token still
+ * matches, so a dispatcher whose claim was voided (cancel, lease taken over) cannot overwrite the newer state.
+ *
+ * @param retryDelayMs the delay before the next attempt, for a callback that is retried; null otherwise
+ * @param finalState {@code delivered} or {@code failed} for a final outcome; null otherwise
+ * @param health what the attempt says of the destination ({@link DestinationHealth#label()})
  */
 public record WriteBack(
   long deliveryId,
   UUID leaseToken,
-  String state,
   boolean countsAsAttempt,
   int attempt,
   OffsetDateTime startedAt,
@@ -21,21 +24,25 @@ public record WriteBack(
   Integer statusCode,
   String error,
   String responseExcerpt,
-  OffsetDateTime nextAttemptAt,
-  String runError) {
+  Long retryDelayMs,
+  String finalState,
+  String runError,
+  String health) {
 
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision) {
-    return new WriteBack(d.id(), d.leaseToken(), decision.state(), true, d.attemptNumber(),
-      utc(r.startedAt()), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(), r.error(),
-      r.responseExcerpt(), decision.nextAttemptAt() == null ? null : utc(decision.nextAttemptAt()), decision.runError());
+    return new WriteBack(d.id(), d.leaseToken(), true, d.attemptNumber(),
+      r.startedAt().atOffset(ZoneOffset.UTC), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(),
+      r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
+      decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label());
   }
 
-  public static WriteBack release(ClaimedDelivery d, Instant nextAttemptAt) {
-    return new WriteBack(d.id(), d.leaseToken(), DeliveryDecision.PENDING, false, d.attemptsMade(), null, null, null,
-      null, null, utc(nextAttemptAt), null);
+  /** Hands the callback back unattempted: it stays due as it was. */
+  public static WriteBack release(ClaimedDelivery d) {
+    return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
+      null, null);
   }
 
-  private static OffsetDateTime utc(Instant t) {
+  static OffsetDateTime utc(Instant t) {
     return t.atOffset(ZoneOffset.UTC);
   }
 }

@@ -12,7 +12,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Wake-ups from other writers: PostgreSQL sends a NOTIFY on {@code callbackd_work} when a statement commits new
  * callbacks (a terminal update by any replica, or by the platform writing the runs table itself) or resumes a
- * destination. This listener turns it into a local wake-up, so an idle dispatcher claims within milliseconds.
+ * destination. This listener turns it into a local wake-up, so an idle dispatcher claims within milliseconds. A
+ * NOTIFY on {@code callbackd_cancel} names a cancelled callback, which a dispatcher holding it unstarted drops.
  *
  * <p>PgSubscriber never reconnects unless given a policy: this one retries forever with a capped backoff. While it
  * is disconnected, notifications are lost; the scheduler's periodic look is the safety net, and every reconnection
@@ -21,6 +22,8 @@ import org.slf4j.LoggerFactory;
 public class WorkNotificationVerticle extends VerticleBase {
 
   public static final String CHANNEL = "callbackd_work";
+  /** Carries the id of a callback an operator cancelled, for the dispatcher that may hold it unstarted. */
+  public static final String CANCEL_CHANNEL = "callbackd_cancel";
 
   private static final Logger LOG = LoggerFactory.getLogger(WorkNotificationVerticle.class);
 
@@ -48,6 +51,14 @@ public class WorkNotificationVerticle extends VerticleBase {
       wake();
     });
     channel.handler(payload -> wake());
+    PgChannel cancels = subscriber.channel(CANCEL_CHANNEL);
+    cancels.handler(payload -> {
+      try {
+        vertx.eventBus().publish(DispatchVerticle.CANCEL_ADDRESS, Long.parseLong(payload));
+      } catch (NumberFormatException e) {
+        LOG.debug("Ignored a cancel notification without a callback id: {}", payload);
+      }
+    });
     connect();
     // Start-up does not wait for the listener: the scheduler's periodic look works without it.
     return Future.succeededFuture();

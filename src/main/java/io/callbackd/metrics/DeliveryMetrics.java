@@ -1,7 +1,7 @@
 package io.callbackd.metrics;
 
 import io.callbackd.delivery.AttemptResult;
-import io.callbackd.delivery.BreakerDirectory;
+import io.callbackd.delivery.DeliveryEvents;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * callbackd's own metrics. Labels take a handful of fixed values only: never a run id, URL or host, which would
  * make the number of series grow without limit.
  */
-public final class DeliveryMetrics {
+public final class DeliveryMetrics implements DeliveryEvents {
 
   public static final String DELIVERIES = "callbackd_deliveries";
   public static final String ATTEMPTS = "callbackd_attempts";
@@ -30,26 +30,25 @@ public final class DeliveryMetrics {
   public static final String CIRCUIT_BREAKERS = "callbackd_circuit_breakers";
 
   /** The {@code result} label of attempts: one value per class of outcome. */
-  public static final List<String> RESULTS = List.of("2xx", "3xx", "4xx", "5xx", "timeout", "connect_error", "blocked",
-    "circuit_open");
+  public static final List<String> RESULTS = List.of("2xx", "3xx", "4xx", "5xx", "timeout", "connect_error",
+    "blocked");
 
   private final MeterRegistry registry;
   private final Counter delivered;
   private final Counter failed;
   private final Counter gone;
   private final Map<AttemptResult.Kind, Counter> attemptsByKind = new EnumMap<>(AttemptResult.Kind.class);
-  private final Counter circuitOpen;
   private final Timer attemptDuration;
   private final Timer deliveryLag;
   private final Timer endToEnd;
   private final AtomicLong pending = new AtomicLong();
   private final AtomicLong inFlight = new AtomicLong();
   private final AtomicLong oldestPendingSeconds = new AtomicLong();
-  private final BreakerDirectory breakers;
+  private final Map<String, AtomicLong> breakers = Map.of("closed", new AtomicLong(), "open", new AtomicLong(),
+    "half_open", new AtomicLong());
 
-  public DeliveryMetrics(MeterRegistry registry, BreakerDirectory breakers) {
+  public DeliveryMetrics(MeterRegistry registry) {
     this.registry = registry;
-    this.breakers = breakers;
     delivered = deliveries("delivered");
     failed = deliveries("failed");
     gone = deliveries("gone");
@@ -60,7 +59,6 @@ public final class DeliveryMetrics {
     attemptsByKind.put(AttemptResult.Kind.TIMEOUT, attempts("timeout"));
     attemptsByKind.put(AttemptResult.Kind.CONNECT_ERROR, attempts("connect_error"));
     attemptsByKind.put(AttemptResult.Kind.BLOCKED, attempts("blocked"));
-    circuitOpen = attempts("circuit_open");
     attemptDuration = Timer.builder(ATTEMPT_DURATION)
       .description("Duration of callback attempts, from the start (DNS included) to the response or the error")
       .serviceLevelObjectives(ms(5), ms(10), ms(25), ms(50), ms(100), ms(250), ms(500), ms(1000), ms(2500), ms(5000),
@@ -86,8 +84,9 @@ public final class DeliveryMetrics {
       .description("How long the longest-waiting due callback has been due (0 when none is), in seconds")
       .register(registry);
     for (String state : List.of("closed", "open", "half_open")) {
-      Gauge.builder(CIRCUIT_BREAKERS, () -> breakers(state))
-        .description("Destinations whose circuit breaker is in this state")
+      Gauge.builder(CIRCUIT_BREAKERS, breakers.get(state), AtomicLong::get)
+        .description("Destinations whose circuit breaker is in this state, across the deployment (read from "
+          + "PostgreSQL every few seconds)")
         .tag("state", state)
         .register(registry);
     }
@@ -111,6 +110,7 @@ public final class DeliveryMetrics {
     return registry;
   }
 
+  @Override
   public void attempted(AttemptResult r, boolean first, Duration sinceTerminalUpdate) {
     attemptsByKind.get(r.kind()).increment();
     attemptDuration.record(Duration.ofMillis(r.durationMs()));
@@ -119,11 +119,8 @@ public final class DeliveryMetrics {
     }
   }
 
-  public void postponedByOpenCircuit() {
-    circuitOpen.increment();
-  }
-
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */
+  @Override
   public void finished(String outcome, Duration sinceTerminalUpdate) {
     switch (outcome) {
       case "delivered" -> delivered.increment();
@@ -141,7 +138,10 @@ public final class DeliveryMetrics {
     oldestPendingSeconds.set(oldestPendingSecondsNow);
   }
 
-  private double breakers(String state) {
-    return breakers.countByState().getOrDefault(state, 0);
+  /** The deployment's breakers by state, as read from the destination rows. */
+  public void breakers(long closed, long open, long halfOpen) {
+    breakers.get("closed").set(closed);
+    breakers.get("open").set(open);
+    breakers.get("half_open").set(halfOpen);
   }
 }

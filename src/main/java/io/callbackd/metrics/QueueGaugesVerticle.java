@@ -39,7 +39,9 @@ public class QueueGaugesVerticle extends VerticleBase {
     long t0 = System.nanoTime();
     store.queueStats().onComplete(ar -> {
       if (ar.succeeded()) {
-        metrics.queue(ar.result().pending(), ar.result().inFlight(), ar.result().oldestDueSeconds());
+        DeliveryStore.QueueStats q = ar.result();
+        metrics.queue(q.pending(), q.inFlight(), q.oldestDueSeconds());
+        metrics.breakers(q.breakersClosed(), q.breakersOpen(), q.breakersHalfOpen());
       } else {
         LOG.debug("Could not read the queue's depth: {}", ar.cause().getMessage());
       }

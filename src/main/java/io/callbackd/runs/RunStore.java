@@ -48,12 +48,18 @@ public final class RunStore {
   static final String EXISTS = "SELECT 1 FROM {runs} WHERE id = $1";
 
   // The run with its latest callback (highest generation), for GET /v1/runs/{id}.
-  static final String FIND = "SELECT r.*, d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
+  // Outcomes not yet copied into the run's row (it was locked by the platform a moment ago) are shown as they will be:
+  // these columns come before r.*, so that reading a column by name finds them first.
+  static final String FIND = "SELECT coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at) AS callback_sent_at, "
+    + "CASE WHEN w.run_id IS NULL THEN r.callback_status_code ELSE w.status_code END AS callback_status_code, "
+    + "CASE WHEN w.run_id IS NULL THEN r.callback_error ELSE w.error END AS callback_error, r.*, "
+    + "d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
     + "d.generation AS cb_generation, d.attempts AS cb_attempts, d.next_attempt_at AS cb_next_attempt_at, "
     + "d.last_attempt_at AS cb_last_attempt_at, d.last_status_code AS cb_last_status_code, "
     + "d.last_error AS cb_last_error, d.scheduled_at AS cb_scheduled_at, d.finished_at AS cb_finished_at "
     + "FROM {runs} r LEFT JOIN LATERAL (SELECT * FROM callbackd.deliveries x WHERE x.run_id = r.id "
-    + "ORDER BY x.generation DESC LIMIT 1) d ON true WHERE r.id = $1";
+    + "ORDER BY x.generation DESC LIMIT 1) d ON true LEFT JOIN callbackd.run_writebacks w ON w.run_id = r.id "
+    + "WHERE r.id = $1";
 
   private final Pool pool;
   private final int maxPayload;

@@ -20,7 +20,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Per-destination circuit breakers: a dead receiver is left alone, the others keep receiving. */
+/**
+ * Per-destination circuit breakers, shared by the deployment in the destination rows: a dead receiver is left alone,
+ * the others keep receiving.
+ */
 @ExtendWith(VertxExtension.class)
 class CircuitBreakerEndToEndTest {
 
@@ -33,17 +36,25 @@ class CircuitBreakerEndToEndTest {
   }
 
   @Test
-  void anOpenBreakerPostponesOneDestinationWithoutSpendingAttempts(Vertx vertx) throws Exception {
+  void anOpenBreakerHoldsOneDestinationBackWithoutSpendingAttemptsOrWrites(Vertx vertx) throws Exception {
     try (TestReceiver live = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject()
-           .put("breaker_failures", 3).put("breaker_reset", "30s")
+           .put("breaker_failures", 3).put("breaker_reset", "60s")
            .put("max_in_flight_per_destination", 1)
-           .put("retry_delays", "0s,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms"))) {
+           // Ten attempts, over a lifetime of about 6 s: far more than the three failures that open the breaker.
+           .put("retry_delays", "0s,50ms,50ms,50ms,50ms,50ms,50ms,50ms,50ms,5s"))) {
       String dead = "http://127.0.0.1:" + closedPort() + "/hook";
       List<String> deadRuns = new ArrayList<>();
       for (int i = 0; i < 4; i++) {
         deadRuns.add(callbackd.completeRun(dead, null));
       }
+      // One in flight at a time: the third failure is written, and opens the breaker, before a fourth can start.
+      Await.until("the dead destination's breaker is open", WAIT, () -> "open".equals(callbackd.sql.one(
+        "SELECT breaker FROM callbackd.destinations WHERE destination = callbackd.origin(?)", dead).get("breaker")));
+      String rowVersions = "SELECT string_agg(xmin::text || ':' || attempts, ',' ORDER BY id) AS v FROM callbackd.queue"
+        + " WHERE destination = callbackd.origin(?)";
+      Object before = callbackd.sql.one(rowVersions, dead).get("v");
+
       List<String> liveRuns = new ArrayList<>();
       for (int i = 0; i < 5; i++) {
         liveRuns.add(callbackd.completeRun(live.url("/alive"), null));
@@ -51,15 +62,29 @@ class CircuitBreakerEndToEndTest {
       for (String id : liveRuns) {
         Await.until("live callback delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
       }
-      // Three failures open the breaker; from then on every due callback is postponed to the reset time.
-      Await.until("dead destination's callbacks postponed behind the open breaker", WAIT, () ->
-        callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE destination = callbackd.origin(?)"
-          + " AND state = 'pending' AND next_attempt_at > now() + interval '20 seconds'", dead) == deadRuns.size());
-      assertEquals(3L, callbackd.sql.count("SELECT coalesce(sum(attempts), 0) FROM callbackd.deliveries"
-        + " WHERE destination = callbackd.origin(?)", dead));
+      assertEquals(5, live.count("/alive"));
+      // While the breaker is open nothing claims the dead destination's callbacks: their rows are not written at all.
+      if (callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE destination = callbackd.origin(?)", dead)
+        == deadRuns.size()) {
+        assertEquals(before, callbackd.sql.one(rowVersions, dead).get("v"));
+      }
       assertEquals(3L, callbackd.sql.count("SELECT count(*) FROM callbackd.attempts a JOIN callbackd.deliveries d"
         + " ON d.id = a.delivery_id WHERE d.destination = callbackd.origin(?)", dead));
-      assertEquals(5, live.count("/alive"));
+
+      // Their lifetime still bounds them: each fails, saying the breaker held it, without another attempt.
+      for (String id : deadRuns) {
+        Await.until("held callback expired", WAIT, () -> "failed".equals(callbackd.callbackState(id)));
+        String error = (String) callbackd.sql.one("SELECT callback_error FROM runs WHERE id = ?", id)
+          .get("callback_error");
+        assertTrue(error.startsWith("expired: breaker open since "), error);
+      }
+      assertEquals(3L, callbackd.sql.count("SELECT coalesce(sum(attempts), 0) FROM callbackd.deliveries"
+        + " WHERE destination = callbackd.origin(?)", dead));
+      // No later than its lifetime (the span, 5.4 s) plus one request timeout and one poll interval, with room for
+      // a busy machine.
+      long longestMs = callbackd.sql.count("SELECT max(extract(epoch FROM finished_at - scheduled_at) * 1000)::bigint"
+        + " FROM callbackd.history WHERE destination = callbackd.origin(?)", dead);
+      assertTrue(longestMs <= 5_400 + 2_000 + 100 + 2_000, "lived " + longestMs + " ms");
     }
   }
 
@@ -68,7 +93,8 @@ class CircuitBreakerEndToEndTest {
     try (TestReceiver receiver = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject()
            .put("breaker_failures", 2).put("breaker_reset", "1s")
-           .put("retry_delays", "0s,50ms,50ms,50ms,50ms"))) {
+           // The lifetime (5.15 s) outlasts the breaker's reset.
+           .put("retry_delays", "0s,50ms,50ms,50ms,5s"))) {
       receiver.script("/recovering", Answer.status(503), Answer.status(503));
       String id = callbackd.completeRun(receiver.url("/recovering"), null);
       Await.until("delivered after the breaker's reset", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));

@@ -28,7 +28,7 @@ class DeliveryDecisionTest {
   }
 
   private DeliveryDecision decide(AttemptResult r, int attemptNumber) {
-    return DeliveryDecision.decide(r, attemptNumber, policy, NOW, NO_JITTER);
+    return DeliveryDecision.decide(r, attemptNumber, policy, NO_JITTER);
   }
 
   @ParameterizedTest
@@ -36,7 +36,7 @@ class DeliveryDecisionTest {
   void twoHundredsAreDelivered(int status) {
     DeliveryDecision d = decide(http(status), 1);
     assertEquals(DeliveryDecision.DELIVERED, d.state());
-    assertNull(d.nextAttemptAt());
+    assertNull(d.retryDelay());
     assertNull(d.runError());
     assertTrue(d.finished());
   }
@@ -51,7 +51,7 @@ class DeliveryDecisionTest {
     DeliveryDecision d = decide(http(410), 1);
     assertEquals(DeliveryDecision.FAILED, d.state());
     assertEquals("receiver answered 410 Gone", d.runError());
-    assertNull(d.nextAttemptAt());
+    assertNull(d.retryDelay());
     assertTrue(d.finished());
   }
 
@@ -61,22 +61,22 @@ class DeliveryDecisionTest {
   }
 
   @Test
-  void serviceUnavailableMidScheduleStaysPendingUntilNowPlusTheNextDelay() {
+  void serviceUnavailableMidScheduleStaysPendingForTheNextDelay() {
     DeliveryDecision first = decide(http(503), 1);
     assertEquals(DeliveryDecision.PENDING, first.state());
     assertFalse(first.finished());
-    assertEquals(NOW.plusSeconds(5), first.nextAttemptAt());
+    assertEquals(Duration.ofSeconds(5), first.retryDelay());
     assertEquals("HTTP 503", first.runError());
 
     DeliveryDecision second = decide(http(503), 2);
     assertEquals(DeliveryDecision.PENDING, second.state());
-    assertEquals(NOW.plus(Duration.ofMinutes(5)), second.nextAttemptAt());
+    assertEquals(Duration.ofMinutes(5), second.retryDelay());
   }
 
   @Test
-  void nextAttemptAtCarriesTheJitter() {
-    DeliveryDecision d = DeliveryDecision.decide(http(503), 1, policy, NOW, () -> 0.0);
-    assertEquals(NOW.plusSeconds(4), d.nextAttemptAt());
+  void theDelayCarriesTheJitter() {
+    DeliveryDecision d = DeliveryDecision.decide(http(503), 1, policy, () -> 0.0);
+    assertEquals(Duration.ofSeconds(4), d.retryDelay());
   }
 
   @Test
@@ -84,7 +84,7 @@ class DeliveryDecisionTest {
     AttemptResult r = AttemptResult.response(STARTED, 40, 429, "slow down", Duration.ofMinutes(2));
     DeliveryDecision d = decide(r, 1);
     assertEquals(DeliveryDecision.PENDING, d.state());
-    assertEquals(NOW.plus(Duration.ofMinutes(2)), d.nextAttemptAt());
+    assertEquals(Duration.ofMinutes(2), d.retryDelay());
     assertEquals("HTTP 429", d.runError());
   }
 
@@ -93,14 +93,14 @@ class DeliveryDecisionTest {
     DeliveryDecision d = decide(http(503), 3);
     assertEquals(DeliveryDecision.FAILED, d.state());
     assertTrue(d.finished());
-    assertNull(d.nextAttemptAt());
+    assertNull(d.retryDelay());
     assertEquals("gave up after 3 attempts: HTTP 503", d.runError());
   }
 
   @Test
   void singleAttemptBudgetGivesUpAfterTheFirstFailure() {
     RetryPolicy once = new RetryPolicy(List.of(Duration.ZERO), 0.2);
-    DeliveryDecision d = DeliveryDecision.decide(http(500), 1, once, NOW, NO_JITTER);
+    DeliveryDecision d = DeliveryDecision.decide(http(500), 1, once, NO_JITTER);
     assertEquals("gave up after 1 attempts: HTTP 500", d.runError());
     assertEquals(DeliveryDecision.FAILED, d.state());
   }
@@ -111,7 +111,7 @@ class DeliveryDecisionTest {
     DeliveryDecision pending = decide(timeout, 1);
     assertEquals(DeliveryDecision.PENDING, pending.state());
     assertEquals("timeout after 10s", pending.runError());
-    assertEquals(NOW.plusSeconds(5), pending.nextAttemptAt());
+    assertEquals(Duration.ofSeconds(5), pending.retryDelay());
 
     DeliveryDecision failed = decide(timeout, 3);
     assertEquals(DeliveryDecision.FAILED, failed.state());
@@ -132,7 +132,7 @@ class DeliveryDecisionTest {
       "destination 10.0.0.1 is a private address");
     DeliveryDecision d = decide(blocked, 1);
     assertEquals(DeliveryDecision.FAILED, d.state());
-    assertNull(d.nextAttemptAt());
+    assertNull(d.retryDelay());
     assertEquals("destination 10.0.0.1 is a private address", d.runError());
   }
 

@@ -181,9 +181,13 @@ class DeliveryEndToEndTest {
     // The run has no callback_url of its own here, so that only the hand-made, leased delivery row exists.
     callbackd.sql.update("INSERT INTO runs (id, status, agent_id, completed_at) VALUES ('run-orphan', 'completed', 'a',"
       + " now() AT TIME ZONE 'UTC')");
-    callbackd.sql.update("INSERT INTO callbackd.deliveries (run_id, webhook_id, url, destination, state, lease_owner,"
-      + " lease_token, lease_expires_at) VALUES ('run-orphan', 'msg_orphan', ?, callbackd.origin(?), 'delivering',"
+    callbackd.sql.update("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+      + " next_attempt_at, expires_at, lease_owner, lease_token, lease_expires_at) VALUES ('run-orphan', 1,"
+      + " 'msg_orphan', ?, callbackd.origin(?), '{\"run_id\": \"run-orphan\"}', now(), now() + interval '1 minute',"
       + " 'ghost-dispatcher', gen_random_uuid(), now() + interval '1 second')", receiver.url("/orphan"),
+      receiver.url("/orphan"));
+    callbackd.sql.update("INSERT INTO callbackd.destinations (destination, in_flight) VALUES (callbackd.origin(?), 1)"
+      + " ON CONFLICT (destination) DO UPDATE SET in_flight = callbackd.destinations.in_flight + 1",
       receiver.url("/orphan"));
     awaitState("run-orphan", "delivered");
     assertEquals(1, receiver.count("/orphan"));

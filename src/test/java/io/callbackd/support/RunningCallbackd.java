@@ -21,7 +21,8 @@ public final class RunningCallbackd implements AutoCloseable {
       .put("http_host", "127.0.0.1")
       .put("http_port", 0)
       .put("request_timeout", "2s")
-      .put("retry_delays", "0s,100ms,100ms,100ms,100ms")
+      // The last delay leaves room: a callback's lifetime is the schedule's span, and the attempts take time too.
+      .put("retry_delays", "0s,100ms,100ms,100ms,1s")
       .put("retry_jitter", 0.0)
       .put("lease", "10s")
       .put("poll_interval", "100ms")
@@ -146,10 +147,17 @@ public final class RunningCallbackd implements AutoCloseable {
     return id;
   }
 
+  /**
+   * The state of the run's latest callback, once its outcome has also reached the run's row (outcomes are written
+   * to the runs table just after callbackd's own tables); null while it has none or the row is not written yet.
+   */
   public String callbackState(String runId) {
     JsonObject run = get("/v1/runs/" + runId).json();
     JsonObject cb = run.getJsonObject("callback");
-    return cb == null ? null : cb.getString("state");
+    if (cb == null || sql.count("SELECT count(*) FROM callbackd.run_writebacks WHERE run_id = ?", runId) > 0) {
+      return null;
+    }
+    return cb.getString("state");
   }
 
   @Override

@@ -1,0 +1,64 @@
+package io.callbackd.delivery;
+
+import io.vertx.core.Future;
+import io.vertx.core.MultiMap;
+import io.vertx.core.Vertx;
+
+import java.net.InetAddress;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/**
+ * One attempt at one callback: resolve the destination's name and vet the address with the guard, sign the body,
+ * POST it. Every attempt ends in an {@link AttemptResult}, or in null when it was called off before anything was
+ * sent ({@code stillWanted} said no after resolution: the callback was cancelled meanwhile). One per dispatcher: it
+ * owns the dispatcher's HTTP client.
+ */
+public final class CallbackAttempt {
+
+  private final CallbackSender sender;
+  private final DestinationResolver resolver;
+  private final CallbackSigner signer;
+  private final Duration timeout;
+
+  public CallbackAttempt(Vertx vertx, DestinationGuard guard, CallbackSigner signer, Duration timeout,
+                         int maxPerDestination, int maxHeld) {
+    this.sender = new CallbackSender(vertx, timeout, maxPerDestination, maxHeld);
+    this.resolver = new DestinationResolver(vertx, guard);
+    this.signer = signer;
+    this.timeout = timeout;
+  }
+
+  public Future<AttemptResult> make(ClaimedDelivery d, BooleanSupplier stillWanted) {
+    Instant startedAt = Instant.now();
+    long t0 = System.nanoTime();
+    if (d.target() == null || "invalid".equals(d.destination())) {
+      // Written by a platform straight into the table: no attempt can ever succeed.
+      return Future.succeededFuture(AttemptResult.failure(startedAt, 0, AttemptResult.Kind.BLOCKED,
+        "invalid callback_url (not an absolute http or https URL)"));
+    }
+    CallbackTarget target = d.target();
+    // Resolution shares the attempt's deadline; its address is the one connected to, vetted first.
+    Future<InetAddress> address = resolver.resolve(target.host()).timeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    return address.transform(resolved -> {
+      if (resolved.failed()) {
+        Throwable err = resolved.cause();
+        return Future.succeededFuture(err instanceof BlockedDestinationException
+          ? AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0), AttemptResult.Kind.BLOCKED, err.getMessage())
+          : sender.failedBeforeConnect(err, startedAt, t0));
+      }
+      if (!stillWanted.getAsBoolean()) {
+        return Future.succeededFuture(null);
+      }
+      MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+      signer.headers(d.webhookId(), startedAt.getEpochSecond(), d.body().getBytes()).forEach(headers::add);
+      return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0);
+    });
+  }
+
+  public Future<Void> close() {
+    return sender.close();
+  }
+}

@@ -1,0 +1,119 @@
+package io.callbackd.delivery;
+
+import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.function.IntSupplier;
+
+/**
+ * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes gave room
+ * back, and right again while claims come back full. One claim at a time; a wake-up during a claim makes another
+ * follow it. Claims take only what destinations can take right now, so an empty claim means there is nothing to do
+ * until the next wake-up.
+ */
+final class ClaimLoop {
+
+  private static final Logger LOG = LoggerFactory.getLogger(ClaimLoop.class);
+  private static final long FOLLOW_UP_MS = 3;
+  private static final long RETRY_MS = 1000;
+
+  private final Vertx vertx;
+  private final DeliveryStore store;
+  private final String owner;
+  private final int batch;
+  private final long leaseMs;
+  private final int perDestination;
+  private final java.time.Duration pollInterval;
+  private final IntSupplier room;
+  private final Consumer<List<ClaimedDelivery>> claimedHandler;
+
+  private boolean claiming;
+  private boolean wanted;
+  private boolean stopped;
+  private long followUpTimer = -1;
+  private long retryTimer = -1;
+
+  /**
+   * @param room how many more callbacks the dispatcher can hold now (0: none until something is reported)
+   */
+  ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
+            java.time.Duration pollInterval, IntSupplier room, Consumer<List<ClaimedDelivery>> claimedHandler) {
+    this.vertx = vertx;
+    this.store = store;
+    this.owner = owner;
+    this.batch = batch;
+    this.leaseMs = leaseMs;
+    this.perDestination = perDestination;
+    this.pollInterval = pollInterval;
+    this.room = room;
+    this.claimedHandler = claimedHandler;
+  }
+
+  /** Something may be claimable: claim unless a claim is running (then claim again right after it). */
+  void wake() {
+    wanted = true;
+    maybeClaim();
+  }
+
+  boolean claiming() {
+    return claiming;
+  }
+
+  private void maybeClaim() {
+    if (stopped || claiming || !wanted) {
+      return;
+    }
+    int limit = Math.min(batch, room.getAsInt());
+    if (limit <= 0) {
+      // Full: reporting an outcome gives room back and wakes the loop.
+      return;
+    }
+    claiming = true;
+    wanted = false;
+    store.claim(owner, limit, leaseMs, perDestination, pollInterval).onComplete(ar -> {
+      claiming = false;
+      if (ar.failed()) {
+        LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());
+        // PostgreSQL is away (or a claim met a conflict): try again shortly rather than spin.
+        if (retryTimer < 0 && !stopped) {
+          retryTimer = vertx.setTimer(RETRY_MS, t -> {
+            retryTimer = -1;
+            wake();
+          });
+        }
+        return;
+      }
+      List<ClaimedDelivery> claimed = ar.result();
+      claimedHandler.accept(claimed);
+      if (claimed.size() == limit) {
+        wanted = true;
+      } else if (!claimed.isEmpty()) {
+        lookAgainSoon();
+      }
+      maybeClaim();
+    });
+  }
+
+  /*
+   * Work just arrived, so more may be about to: at most one transaction at a time sends the wake-up NOTIFY, and one
+   * that skipped it can commit right after this claim read the queue. A second look shortly after finds those; it is
+   * not repeated once a claim comes back empty.
+   */
+  private void lookAgainSoon() {
+    if (followUpTimer < 0 && !stopped) {
+      followUpTimer = vertx.setTimer(FOLLOW_UP_MS, t -> {
+        followUpTimer = -1;
+        wake();
+      });
+    }
+  }
+
+  void stop() {
+    stopped = true;
+    vertx.cancelTimer(followUpTimer);
+    vertx.cancelTimer(retryTimer);
+  }
+}

@@ -1,0 +1,148 @@
+package io.callbackd.delivery;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Writes a dispatcher's outcomes: first into callbackd's own tables, in batches (one statement, one synchronous
+ * commit per batch), then, as a separate step, into the platform's runs rows. A runs row the platform holds locked
+ * is written on a later pass, so the platform's transactions never hold callbackd's commits back. Nothing answered
+ * is forgotten: a batch that could not be written is kept and tried again.
+ */
+final class OutcomeWriter {
+
+  private static final Logger LOG = LoggerFactory.getLogger(OutcomeWriter.class);
+  static final int BATCH = 1000;
+  private static final int RUN_WRITE_BACK_BATCH = 500;
+  private static final long RETRY_MS = 500;
+  private static final long LOCKED_RUNS_RETRY_MS = 200;
+
+  private final Vertx vertx;
+  private final DeliveryStore store;
+  private final String dispatcher;
+  private final DeliveryStore.BreakerRule breaker;
+  private final Runnable written;
+
+  private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
+  private boolean flushing;
+  private long retryTimer = -1;
+  private boolean runsWanted;
+  private boolean runsWriting;
+  private long runsTimer = -1;
+  private Promise<Void> drained;
+
+  /** @param written called after each batch is committed: the destinations have room again */
+  OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
+                Runnable written) {
+    this.vertx = vertx;
+    this.store = store;
+    this.dispatcher = dispatcher;
+    this.breaker = breaker;
+    this.written = written;
+  }
+
+  void add(WriteBack w) {
+    outcomes.add(w);
+    flush();
+  }
+
+  int backlog() {
+    return outcomes.size();
+  }
+
+  private void flush() {
+    if (flushing || outcomes.isEmpty() || retryTimer >= 0) {
+      checkDrained();
+      return;
+    }
+    List<WriteBack> batch = new ArrayList<>(Math.min(outcomes.size(), BATCH));
+    while (batch.size() < BATCH && !outcomes.isEmpty()) {
+      batch.add(outcomes.poll());
+    }
+    flushing = true;
+    store.recordOutcomes(batch, dispatcher, breaker).onComplete(ar -> {
+      flushing = false;
+      if (ar.failed()) {
+        // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
+        for (int i = batch.size() - 1; i >= 0; i--) {
+          outcomes.addFirst(batch.get(i));
+        }
+        LOG.warn("Dispatcher {} could not write {} outcomes, retrying: {}", dispatcher, batch.size(),
+          ar.cause().getMessage());
+        retryTimer = vertx.setTimer(RETRY_MS, t -> {
+          retryTimer = -1;
+          flush();
+        });
+        return;
+      }
+      if (ar.result() < batch.size()) {
+        LOG.info("Dispatcher {}: {} of {} outcomes came after their claim was voided (cancelled, or taken back "
+          + "after the lease) and were dropped", dispatcher, batch.size() - ar.result(), batch.size());
+      }
+      writeRuns();
+      flush();
+      written.run();
+    });
+  }
+
+  /** Copies queued outcomes into the runs rows, pass after pass while there is more. */
+  private void writeRuns() {
+    runsWanted = true;
+    if (runsWriting || runsTimer >= 0) {
+      return;
+    }
+    runsWanted = false;
+    runsWriting = true;
+    store.writeBackRuns(RUN_WRITE_BACK_BATCH).onComplete(ar -> {
+      runsWriting = false;
+      if (ar.failed()) {
+        LOG.warn("Dispatcher {} could not write outcomes into the runs table, retrying: {}", dispatcher,
+          ar.cause().getMessage());
+        laterRuns(RETRY_MS);
+      } else if (ar.result().taken() == RUN_WRITE_BACK_BATCH && ar.result().done() > 0) {
+        runsWanted = true;
+      } else if (ar.result().done() < ar.result().taken()) {
+        // Rows the platform holds locked right now: written a little later, never waited for.
+        laterRuns(LOCKED_RUNS_RETRY_MS);
+      }
+      if (runsWanted && runsTimer < 0) {
+        writeRuns();
+      }
+      checkDrained();
+    });
+  }
+
+  private void laterRuns(long ms) {
+    if (runsTimer < 0) {
+      runsTimer = vertx.setTimer(ms, t -> {
+        runsTimer = -1;
+        writeRuns();
+      });
+    }
+  }
+
+  /** Completes once every outcome is written to callbackd's tables (runs rows may follow later, by any replica). */
+  Future<Void> drain() {
+    drained = Promise.promise();
+    checkDrained();
+    return drained.future();
+  }
+
+  private void checkDrained() {
+    if (drained != null && !flushing && outcomes.isEmpty()) {
+      drained.tryComplete();
+    }
+  }
+
+  void stop() {
+    vertx.cancelTimer(runsTimer);
+    runsTimer = -1;
+  }
+}
