@@ -6,6 +6,8 @@ import io.callbackd.database.Database;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
 import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.webhook.CallbackSigner;
+import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
@@ -71,8 +73,9 @@ public final class Callbackd {
    */
   public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config, PrometheusMeterRegistry registry) {
     LOG.info("Starting callbackd with {}", config.effective().encode());
-    if (config.signer.isEnabled()) {
-      LOG.info("Callbacks are signed (Standard Webhooks) with {} secret(s)", config.signer.secretCount());
+    CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
+    if (signer.isEnabled()) {
+      LOG.info("Callbacks are signed (Standard Webhooks) with {} secret(s)", signer.secretCount());
     } else {
       LOG.warn("CALLBACKD_SIGNING_SECRETS is not set: callbacks go out unsigned, receivers cannot verify them");
     }
@@ -93,25 +96,28 @@ public final class Callbackd {
   }
 
   private Future<Void> deploy() {
+    // The configuration is plain values; the webhook primitives built from them are shared by the verticles.
+    CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
+    DestinationGuard guard = DestinationGuard.fromConfig(config.allowPrivateDestinations, config.allowedNetworks);
     String runsTable = RunsTable.qualified(config.runsTable);
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, runs, deliveries, router -> {
+    api = new ApiVerticle(config, guard, runs, deliveries, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
     // The outbox trigger gives new callbacks this deployment's first delay and lifetime.
     return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
-      .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries))))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, deliveries, metrics, instances),
+      .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, guard, deliveries, metrics, instances),
         new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
       .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions()))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
-        config.destinationGuard))))
+        guard))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
   }

@@ -1,5 +1,6 @@
 package io.callbackd.api;
 
+import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
@@ -41,6 +42,7 @@ public class ApiVerticle extends VerticleBase {
   public static final String OPENAPI = "/openapi.json";
 
   private final CallbackdConfig config;
+  private final DestinationGuard guard;
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private HttpServer server;
@@ -56,9 +58,10 @@ public class ApiVerticle extends VerticleBase {
    *                         data
    */
 
-  public ApiVerticle(CallbackdConfig config, RunStore runs, DeliveryStore deliveries,
+  public ApiVerticle(CallbackdConfig config, DestinationGuard guard, RunStore runs, DeliveryStore deliveries,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.config = config;
+    this.guard = guard;
     this.runs = runs;
     this.deliveries = deliveries;
     this.operationsRoutes = operationsRoutes;
@@ -179,7 +182,7 @@ public class ApiVerticle extends VerticleBase {
     Future<JsonObject> created;
     try {
       newRunBody.check(body);
-      created = runs.create(RunInput.parseNew(body, config.destinationGuard));
+      created = runs.create(RunInput.parseNew(body, guard));
     } catch (ValidatorException e) {
       ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
       return;

@@ -1,7 +1,7 @@
 package io.callbackd.config;
 
-import io.callbackd.delivery.CallbackSigner;
-import io.callbackd.delivery.DestinationGuard;
+import io.callbackd.webhook.CallbackSigner;
+import io.callbackd.webhook.DestinationGuard;
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
 import io.vertx.config.ConfigStoreOptions;
@@ -60,8 +60,11 @@ public final class CallbackdConfig {
   public final List<String> clusterMembers;
   public final String clusterKubernetesService;
   public final String clusterKubernetesNamespace;
-  public final CallbackSigner signer;
-  public final DestinationGuard destinationGuard;
+  /** {@code whsec_} secrets, comma-separated, newest first (empty: unsigned); checked here, used by the signer. */
+  public final String signingSecrets;
+  public final boolean allowPrivateDestinations;
+  /** CIDRs, comma-separated; checked here, used by the destination guard. */
+  public final String allowedNetworks;
   public final List<String> apiTokens;
 
   private CallbackdConfig(JsonObject values) {
@@ -103,14 +106,18 @@ public final class CallbackdConfig {
     clusterMembers = list("cluster_members");
     clusterKubernetesService = string("cluster_kubernetes_service", true);
     clusterKubernetesNamespace = string("cluster_kubernetes_namespace", true);
+    signingSecrets = string("signing_secrets", true);
+    allowPrivateDestinations = bool("allow_private_destinations");
+    allowedNetworks = string("allowed_networks", true);
+    // Plain values here; the signer and the guard are built where callbackd is wired. Both are parsed once now, so
+    // that a value that cannot be used stops start-up naming its key.
     try {
-      signer = CallbackSigner.fromConfig(string("signing_secrets", true));
+      CallbackSigner.fromConfig(signingSecrets);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("signing_secrets (" + env("signing_secrets") + "): " + e.getMessage());
     }
     try {
-      destinationGuard = DestinationGuard.fromConfig(bool("allow_private_destinations"),
-        string("allowed_networks", true));
+      DestinationGuard.fromConfig(allowPrivateDestinations, allowedNetworks);
     } catch (IllegalArgumentException e) {
       throw new ConfigException("allowed_networks (" + env("allowed_networks") + "): " + e.getMessage());
     }
@@ -171,7 +178,7 @@ public final class CallbackdConfig {
   /** The effective values, for the start-up log: secrets are replaced by how many there are. */
   public JsonObject effective() {
     JsonObject copy = values.copy();
-    copy.put("signing_secrets", signer.secretCount() + " secret(s)");
+    copy.put("signing_secrets", CallbackSigner.fromConfig(signingSecrets).secretCount() + " secret(s)");
     copy.put("api_tokens", apiTokens.size() + " token(s)");
     if (!pgUrl.isEmpty()) {
       copy.put("pg_url", redactUrl(pgUrl));

@@ -1,5 +1,9 @@
 package io.callbackd.delivery;
 
+import io.callbackd.webhook.BlockedDestinationException;
+import io.callbackd.webhook.DestinationGuard;
+import io.callbackd.webhook.CallbackSigner;
+import io.callbackd.webhook.CallbackTarget;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;

@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.callbackd.webhook.CallbackTarget;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.sqlclient.Row;
 

@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.callbackd.runs.CallbackStateJson;
 import io.callbackd.runs.Timestamps;
 import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
@@ -242,7 +243,7 @@ public final class DeliveryStore {
     + " SELECT run_id, NULL, last_status_code, reason FROM why"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = coalesce(EXCLUDED.sent_at,"
     + " callbackd.run_writebacks.sent_at), status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
-    + " SELECT count(*) AS n FROM why";
+    + " SELECT (extract(epoch FROM now() - scheduled_at) * 1000)::bigint AS lived_ms FROM why";
 
   /*
    * Destination rows nobody needs any more: breaker closed, not paused, nothing in flight or waiting, no attempt for
@@ -407,10 +408,15 @@ public final class DeliveryStore {
       .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 
-  /** Fails callbacks whose lifetime is over; the result is how many. */
-  public Future<Integer> expire(Duration pollInterval) {
-    return pool.preparedQuery(EXPIRE).execute(Tuple.of(pollInterval.toMillis()))
-      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  /** Fails callbacks whose lifetime is over; the result is how long each lived, from scheduling to now. */
+  public Future<List<Duration>> expire(Duration pollInterval) {
+    return pool.preparedQuery(EXPIRE).execute(Tuple.of(pollInterval.toMillis())).map(rows -> {
+      List<Duration> lived = new ArrayList<>(rows.size());
+      for (Row row : rows) {
+        lived.add(Duration.ofMillis(row.getLong("lived_ms")));
+      }
+      return lived;
+    });
   }
 
   /** Forgets destinations idle for {@code idle}; the result is how many. */

@@ -1,5 +1,7 @@
 package io.callbackd.delivery;
 
+import io.callbackd.webhook.BlockedDestinationException;
+import io.callbackd.webhook.DestinationGuard;
 import io.vertx.core.Future;
 import io.netty.util.NetUtil;
 import io.vertx.core.Vertx;

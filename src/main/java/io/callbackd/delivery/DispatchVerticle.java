@@ -1,5 +1,8 @@
 package io.callbackd.delivery;
 
+import io.callbackd.webhook.DestinationGuard;
+import io.callbackd.webhook.CallbackSigner;
+import io.callbackd.webhook.SafeUrls;
 import io.callbackd.config.CallbackdConfig;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -31,6 +34,8 @@ public class DispatchVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(DispatchVerticle.class);
 
   private final CallbackdConfig config;
+  private final CallbackSigner signer;
+  private final DestinationGuard guard;
   private final DeliveryStore store;
   private final RetryPolicy policy;
   private final int maxHeld;
@@ -47,8 +52,11 @@ public class DispatchVerticle extends VerticleBase {
   private int sending;
   private Promise<Void> attemptsDone;
 
-  public DispatchVerticle(CallbackdConfig config, DeliveryStore store, DeliveryEvents events, int instances) {
+  public DispatchVerticle(CallbackdConfig config, CallbackSigner signer, DestinationGuard guard, DeliveryStore store,
+                          DeliveryEvents events, int instances) {
     this.config = config;
+    this.signer = signer;
+    this.guard = guard;
     this.store = store;
     this.events = events;
     this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
@@ -58,7 +66,7 @@ public class DispatchVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
-    attempts = new CallbackAttempt(vertx, config.destinationGuard, config.signer, config.requestTimeout,
+    attempts = new CallbackAttempt(vertx, guard, signer, config.requestTimeout,
       config.maxInFlightPerDestination, maxHeld);
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), this::roomGiven);

@@ -23,15 +23,17 @@ public class SchedulerVerticle extends VerticleBase {
 
   private final CallbackdConfig config;
   private final DeliveryStore store;
+  private final DeliveryEvents events;
   private final long reclaimEveryMs;
   private long timer = -1;
   private long janitorTimer = -1;
   private long lastReclaim;
   private boolean stopped;
 
-  public SchedulerVerticle(CallbackdConfig config, DeliveryStore store) {
+  public SchedulerVerticle(CallbackdConfig config, DeliveryStore store, DeliveryEvents events) {
     this.config = config;
     this.store = store;
+    this.events = events;
     // Leases are not indexed (claims stay heap-only updates), so looking for expired ones reads the live queue:
     // often enough that a lost claim waits at most a quarter lease more, rarely enough to cost nothing.
     this.reclaimEveryMs = Math.max(config.pollInterval.toMillis(), config.lease.toMillis() / 4);
@@ -52,9 +54,10 @@ public class SchedulerVerticle extends VerticleBase {
       return;
     }
     store.expire(config.pollInterval)
-      .onSuccess(n -> {
-        if (n > 0) {
-          LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", n);
+      .onSuccess(lived -> {
+        if (!lived.isEmpty()) {
+          LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", lived.size());
+          lived.forEach(d -> events.finished("failed", d));
         }
       })
       .compose(n -> reclaimIfDue())

@@ -2,7 +2,7 @@ package io.callbackd.ingest;
 
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
-import io.callbackd.delivery.DestinationGuard;
+import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunInput;

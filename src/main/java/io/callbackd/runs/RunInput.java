@@ -1,6 +1,6 @@
 package io.callbackd.runs;
 
-import io.callbackd.delivery.DestinationGuard;
+import io.callbackd.webhook.DestinationGuard;
 import io.vertx.core.json.JsonObject;
 
 import java.time.DateTimeException;

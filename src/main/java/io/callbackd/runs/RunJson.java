@@ -1,6 +1,6 @@
 package io.callbackd.runs;
 
-import io.callbackd.delivery.CallbackStateJson;
+import io.callbackd.runs.CallbackStateJson;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Row;
 

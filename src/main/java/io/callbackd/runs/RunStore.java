@@ -1,6 +1,6 @@
 package io.callbackd.runs;
 
-import io.callbackd.delivery.CallbackPayload;
+import io.callbackd.webhook.CallbackPayload;
 import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonObject;

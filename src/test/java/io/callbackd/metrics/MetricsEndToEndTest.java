@@ -45,7 +45,8 @@ class MetricsEndToEndTest {
       .withMetrics(new MicrometerMetricsFactory(registry)).build();
     receiver = new TestReceiver(vertx);
     callbackd = new RunningCallbackd(vertx, TestPostgres.newDatabase(), new JsonObject()
-      .put("retry_delays", "0s,50ms,50ms").put("breaker_failures", 3).put("breaker_reset", "60s")
+      // Four attempts over a lifetime of about 5 s; a breaker, once open, stays open for the whole test.
+      .put("retry_delays", "0s,50ms,50ms,5s").put("breaker_failures", 3).put("breaker_reset", "60s")
       .put("max_in_flight_per_destination", 1).put("queue_gauge_interval", "100ms"), registry);
   }
 
@@ -72,6 +73,7 @@ class MetricsEndToEndTest {
       Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
     }
     String down = callbackd.completeRun(receiver.url("/down"), null);
+    // Three 500s in a row open the receiver's breaker: /down's last attempt is held until its lifetime ends.
     Await.until("failed", WAIT, () -> "failed".equals(callbackd.callbackState(down)));
     // Another destination (same server, other host name): its own breaker.
     String gone = callbackd.completeRun("http://localhost:" + receiver.port() + "/gone", null);
@@ -86,13 +88,16 @@ class MetricsEndToEndTest {
     for (int i = 0; i < 3; i++) {
       deadRuns.add(callbackd.completeRun(deadUrl, null));
     }
-    // Three connection failures open its breaker; the retries are then postponed without an attempt.
-    Await.until("the dead destination's breaker opens and postpones", WAIT,
-      () -> metric("callbackd_attempts_total", "result=\"circuit_open\"") >= 1
-        && metric("callbackd_attempts_total", "result=\"connect_error\"") == 3);
+    // Three connection failures open its breaker; its callbacks then wait, unclaimed, and end with their lifetime.
+    Await.until("the dead destination's breaker opens", WAIT,
+      () -> metric("callbackd_attempts_total", "result=\"connect_error\"") == 3
+        && metric("callbackd_circuit_breakers", "state=\"open\"") == 2);
+    Await.until("queue gauges", WAIT, () -> metric("callbackd_queue_pending", "") == 3
+      && metric("callbackd_queue_in_flight", "") == 0);
+    assertTrue(metric("callbackd_queue_oldest_pending_seconds", "") >= 0);
 
     Await.until("counters", WAIT, () -> metric("callbackd_deliveries_total", "outcome=\"delivered\"") == 2
-      && metric("callbackd_deliveries_total", "outcome=\"failed\"") == 1
+      && metric("callbackd_deliveries_total", "outcome=\"failed\"") == 4
       && metric("callbackd_deliveries_total", "outcome=\"gone\"") == 1);
     assertEquals(2.0, metric("callbackd_attempts_total", "result=\"2xx\""), "ok, and retry's second");
     assertEquals(4.0, metric("callbackd_attempts_total", "result=\"5xx\""), "retry's first and down's three");
@@ -107,10 +112,10 @@ class MetricsEndToEndTest {
       metric("callbackd_attempt_duration_seconds_count", ""));
     assertEquals((double) callbackd.sql.count("SELECT count(*) FROM callbackd.attempts WHERE attempt = 1"),
       metric("callbackd_delivery_lag_seconds_count", ""));
-    assertEquals(4.0, metric("callbackd_end_to_end_seconds_count", ""));
-    Await.until("queue gauges", WAIT, () -> metric("callbackd_queue_pending", "") == 3
+    // Every final outcome, the expired ones included (/down and the three held by the open breaker).
+    assertEquals(7.0, metric("callbackd_end_to_end_seconds_count", ""));
+    Await.until("an empty queue", WAIT, () -> metric("callbackd_queue_pending", "") == 0
       && metric("callbackd_queue_in_flight", "") == 0);
-    assertTrue(metric("callbackd_queue_oldest_pending_seconds", "") >= 0);
 
     String page = callbackd.text("/metrics");
     assertTrue(page.contains("vertx_http_client_requests_total"), "Vert.x HTTP client metrics");

@@ -1,10 +1,10 @@
-package io.callbackd.delivery;
+package io.callbackd.webhook;
 
-import io.callbackd.runs.Timestamps;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.json.JsonObject;
 
 import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
 
 /**
  * The body a receiver gets: Letta's {@code {"run_id", "status", "completed_at", "metadata"}}, so existing Letta
@@ -12,6 +12,9 @@ import java.time.LocalDateTime;
  * completion time in UTC (Letta sends the time of sending, without a zone).
  */
 public final class CallbackPayload {
+
+  /** UTC with microseconds and a Z, as the outbox trigger writes it ({@code callbackd.payload}). */
+  private static final DateTimeFormatter UTC = DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'");
 
   private CallbackPayload() {
   }
@@ -21,7 +24,7 @@ public final class CallbackPayload {
     return new JsonObject()
       .put("run_id", runId)
       .put("status", status)
-      .put("completed_at", Timestamps.format(completedAtUtc))
+      .put("completed_at", completedAtUtc == null ? null : UTC.format(completedAtUtc))
       .put("metadata", metadata == null ? new JsonObject() : metadata)
       .put("agent_id", agentId)
       .put("stop_reason", stopReason);

@@ -1,4 +1,4 @@
-package io.callbackd.delivery;
+package io.callbackd.webhook;
 
 /** The destination resolved to an address callbackd must not reach; such a callback is never retried. */
 public final class BlockedDestinationException extends RuntimeException {

@@ -1,6 +1,5 @@
-package io.callbackd.delivery;
+package io.callbackd.runs;
 
-import io.callbackd.runs.Timestamps;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Row;
 

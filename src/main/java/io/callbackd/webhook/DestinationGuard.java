@@ -1,4 +1,4 @@
-package io.callbackd.delivery;
+package io.callbackd.webhook;
 
 import io.netty.util.NetUtil;
 import java.net.InetAddress;

@@ -1,4 +1,4 @@
-package io.callbackd.delivery;
+package io.callbackd.webhook;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

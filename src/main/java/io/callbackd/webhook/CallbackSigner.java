@@ -1,4 +1,4 @@
-package io.callbackd.delivery;
+package io.callbackd.webhook;
 
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
