@@ -180,7 +180,11 @@ public final class DeliveryStore {
     + " FROM w JOIN free f ON f.id = w.run_id WHERE r.id = w.run_id RETURNING r.id),"
     + " done AS (DELETE FROM callbackd.run_writebacks x USING w WHERE x.run_id = w.run_id"
     + " AND (w.run_id IN (SELECT id FROM written)"
-    + " OR NOT EXISTS (SELECT 1 FROM {runs} r WHERE r.id = w.run_id)) RETURNING x.run_id)"
+    + " OR NOT EXISTS (SELECT 1 FROM {runs} r WHERE r.id = w.run_id)) RETURNING x.run_id),"
+    // Those skipped go to the back of the line, so that many rows held by the platform never block the others.
+    + " deferred AS (UPDATE callbackd.run_writebacks x SET seq = nextval('callbackd.run_writebacks_seq_seq')"
+    + " FROM w WHERE x.run_id = w.run_id AND w.run_id NOT IN (SELECT id FROM free)"
+    + " AND EXISTS (SELECT 1 FROM {runs} r WHERE r.id = w.run_id))"
     + " SELECT (SELECT count(*) FROM w) AS taken, (SELECT count(*) FROM done) AS done";
 
   /*
@@ -289,10 +293,12 @@ public final class DeliveryStore {
 
   /*
    * When the next claim can find something: the earliest waiting callback of each destination that is not paused,
-   * not awaiting a trial's outcome, and, while its breaker is open, not before the breaker lets a trial through.
+   * not awaiting a trial's outcome, and, while its breaker is open, not before the breaker lets a trial through. In
+   * milliseconds from now, by PostgreSQL's clock.
    */
-  static final String NEXT_DUE = "SELECT min(greatest(f.next_attempt_at,"
-    + " CASE WHEN d.breaker = 'open' THEN d.open_until END)) AS next FROM callbackd.destinations d"
+  static final String NEXT_DUE = "SELECT (extract(epoch FROM min(greatest(f.next_attempt_at,"
+    + " CASE WHEN d.breaker = 'open' THEN d.open_until END)) - now()) * 1000)::bigint AS in_ms"
+    + " FROM callbackd.destinations d"
     + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
     + " AND q.lease_token IS NULL ORDER BY q.next_attempt_at LIMIT 1) f"
     + " WHERE d.paused_at IS NULL AND d.breaker <> 'half_open'";
@@ -447,10 +453,12 @@ public final class DeliveryStore {
     });
   }
 
-  /** The earliest time a claim can find a waiting callback, or null when none waits. */
-  public Future<OffsetDateTime> nextDue() {
-    return pool.query(NEXT_DUE).execute()
-      .map(rows -> rows.size() == 0 ? null : rows.iterator().next().getOffsetDateTime("next"));
+  /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */
+  public Future<Duration> nextDue() {
+    return pool.query(NEXT_DUE).execute().map(rows -> {
+      Long ms = rows.size() == 0 ? null : rows.iterator().next().getLong("in_ms");
+      return ms == null ? null : Duration.ofMillis(ms);
+    });
   }
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */

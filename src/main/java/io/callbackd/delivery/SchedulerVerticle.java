@@ -7,7 +7,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
-import java.time.OffsetDateTime;
 
 /**
  * Keeps time for the queue, with PostgreSQL's clock: ends callbacks whose lifetime is over, wakes the dispatchers
@@ -67,7 +66,7 @@ public class SchedulerVerticle extends VerticleBase {
         long poll = config.pollInterval.toMillis();
         long delay = poll;
         if (ar.succeeded() && ar.result() != null) {
-          long untilDue = Duration.between(OffsetDateTime.now(), ar.result()).toMillis();
+          long untilDue = ar.result().toMillis();
           if (untilDue <= 0) {
             vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
           } else {
