@@ -7,6 +7,7 @@
 --  * callbackd.queue: the live queue, only callbacks that are not final. Narrow, with only the indexes claims, the
 --    expiry sweep and per-run lookups need; a claim changes no indexed column, so it is a heap-only update.
 --  * callbackd.history: final callbacks (delivered, failed, cancelled). A final outcome moves the row there.
+--  * callbackd.voided_claims: claims a cancel voided while their request was open, still counted as in flight.
 --  * callbackd.run_writebacks: outcomes waiting to be copied into the platform's runs rows. The copy skips rows the
 --    platform holds locked and takes them a little later, so callbackd's own commits never wait on the platform.
 --  * callbackd.settings: the schedule facts the outbox trigger needs (first delay, lifetime), written at start-up.
@@ -84,6 +85,14 @@ CREATE TABLE callbackd.history (
 );
 CREATE INDEX history_by_state ON callbackd.history (state, id);
 CREATE INDEX history_by_destination ON callbackd.history (destination, state, id);
+
+-- Claims voided while their request was open (a cancel during an attempt): the request still counts toward its
+-- destination's limit until its dispatcher reports, or its lease runs out.
+CREATE TABLE callbackd.voided_claims (
+  lease_token uuid PRIMARY KEY,
+  destination varchar NOT NULL,
+  lease_expires_at timestamptz NOT NULL
+);
 
 CREATE TABLE callbackd.run_writebacks (
   run_id varchar PRIMARY KEY,

@@ -125,7 +125,7 @@ public final class DeliveryStore {
     + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14 FROM cur WHERE counts),"
     + " marks AS (SELECT c.*, max(c.ord) FILTER (WHERE c.health = 'healthy') OVER (PARTITION BY c.destination)"
     + " AS last_healthy FROM cur c),"
-    + " per_dest AS (SELECT m.destination, count(*) AS done, array_agg(m.id) AS ids,"
+    + " per_dest AS (SELECT m.destination, array_agg(m.id) AS ids,"
     + " bool_or(m.health = 'healthy') AS any_healthy,"
     + " count(*) FILTER (WHERE m.health = 'unwell' AND m.ord > coalesce(m.last_healthy, 0)) AS trailing_unwell,"
     + " (array_agg(m.started_at ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_at,"
@@ -133,18 +133,24 @@ public final class DeliveryStore {
     + " (array_agg(m.error ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_error,"
     + " (array_agg(coalesce(m.end_state, 'retrying') ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_outcome"
     + " FROM marks m GROUP BY m.destination),"
+    // A request whose claim a cancel voided is over now: its destination gets the room back.
+    + " unvoided AS (DELETE FROM callbackd.voided_claims v USING o WHERE v.lease_token = o.token"
+    + " RETURNING v.destination),"
+    + " released AS (SELECT destination, count(*) AS done FROM (SELECT destination FROM cur"
+    + " UNION ALL SELECT destination FROM unvoided) x GROUP BY destination),"
     // Destination rows are locked in one order, so that two writers never wait on each other in a cycle.
     + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"
-    + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
-    + " nxt AS (SELECT l.destination, p.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
-    + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN per_dest p ON p.destination = l.destination"
-    + " CROSS JOIN LATERAL (SELECT CASE WHEN p.any_healthy THEN p.trailing_unwell"
-    + " ELSE l.consecutive_failures + p.trailing_unwell END AS failures,"
-    + " (l.breaker = 'half_open' AND l.trial_id = ANY (p.ids)) AS trial_done,"
+    + " WHERE d.destination IN (SELECT destination FROM released) ORDER BY d.destination FOR UPDATE),"
+    + " nxt AS (SELECT l.destination, r.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
+    + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN released r ON r.destination = l.destination"
+    + " LEFT JOIN per_dest p ON p.destination = l.destination"
+    + " CROSS JOIN LATERAL (SELECT CASE WHEN p.destination IS NULL THEN l.consecutive_failures"
+    + " WHEN p.any_healthy THEN p.trailing_unwell ELSE l.consecutive_failures + p.trailing_unwell END AS failures,"
+    + " coalesce(l.breaker = 'half_open' AND l.trial_id = ANY (p.ids), false) AS trial_done,"
     + " (SELECT m.health FROM marks m WHERE m.id = l.trial_id) AS trial_health) x"
     + " CROSS JOIN LATERAL (SELECT CASE"
     + " WHEN x.trial_done THEN CASE WHEN x.trial_health = 'healthy' THEN 'closed' ELSE 'open' END"
-    + " WHEN l.breaker <> 'closed' THEN CASE WHEN p.any_healthy THEN 'closed' ELSE l.breaker END"
+    + " WHEN l.breaker <> 'closed' THEN CASE WHEN coalesce(p.any_healthy, false) THEN 'closed' ELSE l.breaker END"
     + " WHEN x.failures >= $15 THEN 'open' ELSE 'closed' END AS breaker) b),"
     + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - n.done),"
     + " consecutive_failures = n.failures, breaker = n.breaker,"
@@ -209,7 +215,10 @@ public final class DeliveryStore {
     + " l.scheduled_at, l.lease_expires_at, NULL, l.why FROM lost l WHERE l.last),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
     + " SELECT id, run_id, attempts + 1, lease_expires_at, why FROM lost),"
-    + " per_dest AS (SELECT destination, count(*) AS n, array_agg(id) AS ids FROM lost GROUP BY destination),"
+    // Requests of voided claims whose dispatcher never reported: their room comes back with the lease's end too.
+    + " stale_void AS (DELETE FROM callbackd.voided_claims WHERE lease_expires_at < now() RETURNING destination),"
+    + " per_dest AS (SELECT destination, count(*) AS n, array_agg(id) AS ids FROM (SELECT destination, id FROM lost"
+    + " UNION ALL SELECT destination, NULL::bigint FROM stale_void) x GROUP BY destination),"
     + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
     + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - p.n),"
@@ -548,18 +557,19 @@ public final class DeliveryStore {
 
   /*
    * Stops the run's live callback: it moves to history as cancelled. A dispatcher that holds it loses its claim, so
-   * its outcome is dropped, and the NOTIFY tells every replica to drop it before it is sent if it has not started.
+   * its outcome is dropped (its request still counts as in flight until it reports: voided_claims), and the NOTIFY
+   * tells every replica to drop it before it is sent if it has not started (it then reports a release).
    */
   static final String CANCEL_RUN = "WITH c AS (DELETE FROM callbackd.queue WHERE run_id = $1 RETURNING *),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
     + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'cancelled', attempts, scheduled_at,"
     + " last_attempt_at, last_status_code, 'cancelled by operator' FROM c),"
-    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - 1),"
-    + " breaker = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN 'open' ELSE d.breaker END,"
-    + " open_until = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN now() ELSE d.open_until END,"
-    + " trial_id = CASE WHEN d.trial_id = c.id THEN NULL ELSE d.trial_id END"
-    + " FROM c WHERE d.destination = c.destination AND c.lease_token IS NOT NULL),"
+    // A request already open keeps counting toward its destination's limit until its dispatcher reports.
+    + " voided AS (INSERT INTO callbackd.voided_claims (lease_token, destination, lease_expires_at)"
+    + " SELECT lease_token, destination, lease_expires_at FROM c WHERE lease_token IS NOT NULL),"
+    + " dest AS (UPDATE callbackd.destinations d SET breaker = 'open', open_until = now(), trial_id = NULL"
+    + " FROM c WHERE d.destination = c.destination AND d.breaker = 'half_open' AND d.trial_id = c.id),"
     + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
     + " SELECT run_id, NULL, last_status_code, 'cancelled by operator' FROM c"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, error = EXCLUDED.error)"

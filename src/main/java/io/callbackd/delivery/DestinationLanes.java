@@ -47,16 +47,16 @@ final class DestinationLanes {
   }
 
   /**
-   * A cancel arrived: a callback not yet started is dropped here (its row is gone; nothing is reported for it). The
-   * result tells whether one was dropped.
+   * A cancel arrived: a callback not yet started is dropped here and returned (its claim is void: only a release is
+   * reported for it); null when this dispatcher holds no such callback unstarted.
    */
-  boolean cancel(long id) {
+  ClaimedDelivery cancel(long id) {
     Held h = held.get(id);
     if (h == null || h.started) {
-      return false;
+      return null;
     }
     done(h.delivery);
-    return true;
+    return h.delivery;
   }
 
   /** Callbacks claimed but not started, removed from the lanes (shutdown hands them back). */

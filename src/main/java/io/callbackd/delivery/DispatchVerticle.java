@@ -74,9 +74,11 @@ public class DispatchVerticle extends VerticleBase {
       config.maxInFlightPerDestination, config.pollInterval, this::room, this::claimed);
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
     cancelConsumer = vertx.eventBus().localConsumer(CANCEL_ADDRESS, msg -> {
-      if (msg.body() instanceof Long && lanes.cancel((Long) msg.body())) {
+      ClaimedDelivery dropped = msg.body() instanceof Long ? lanes.cancel((Long) msg.body()) : null;
+      if (dropped != null) {
         LOG.info("Dispatcher {}: callback {} was cancelled before it was sent", owner, msg.body());
-        roomGiven();
+        // Its claim is void; reporting it gives its destination the room back.
+        outcomes.add(WriteBack.release(dropped));
       }
     });
     return Future.all(wakeConsumer.completion(), cancelConsumer.completion()).onSuccess(v -> {
