@@ -16,6 +16,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A real webhook receiver on a loopback port (a Vert.x HTTP server). Each path answers with scripted responses in
@@ -39,6 +42,19 @@ public final class TestReceiver implements AutoCloseable {
     static Answer silence() {
       return req -> { };
     }
+
+    /** Answers as {@code then} does, after {@code delay}: a slow receiver (the wait holds no thread). */
+    static Answer after(Duration delay, Answer then) {
+      return after(delay, delay, then);
+    }
+
+    /** Answers as {@code then} does, after a delay drawn uniformly between {@code min} and {@code max}. */
+    static Answer after(Duration min, Duration max, Answer then) {
+      return req -> {
+        long ms = min.toMillis() + ThreadLocalRandom.current().nextLong(max.toMillis() - min.toMillis() + 1);
+        Vertx.currentContext().owner().setTimer(Math.max(1, ms), t -> then.answer(req));
+      };
+    }
   }
 
   public record Received(String path, MultiMap headers, Buffer body, Instant at) {
@@ -52,15 +68,29 @@ public final class TestReceiver implements AutoCloseable {
   private final Map<String, Deque<Answer>> scripts = new ConcurrentHashMap<>();
   private final Map<String, Answer> defaults = new ConcurrentHashMap<>();
   private final List<Received> received = new CopyOnWriteArrayList<>();
+  private final AtomicInteger open = new AtomicInteger();
+  private final AtomicInteger maxOpen = new AtomicInteger();
 
   public TestReceiver(Vertx vertx) {
     this.vertx = vertx;
-    this.server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
-      received.add(new Received(req.path(), MultiMap.caseInsensitiveMultiMap().addAll(req.headers()), body,
-        Instant.now()));
-      Answer answer = next(req.path());
-      answer.answer(req);
-    }));
+    this.server = vertx.createHttpServer().requestHandler(req -> {
+      // Open from the moment the request arrives until its response is ended (or its connection closes).
+      maxOpen.accumulateAndGet(open.incrementAndGet(), Math::max);
+      AtomicBoolean closed = new AtomicBoolean();
+      Runnable done = () -> {
+        if (closed.compareAndSet(false, true)) {
+          open.decrementAndGet();
+        }
+      };
+      req.response().endHandler(v -> done.run());
+      req.response().closeHandler(v -> done.run());
+      req.body().onSuccess(body -> {
+        received.add(new Received(req.path(), MultiMap.caseInsensitiveMultiMap().addAll(req.headers()), body,
+          Instant.now()));
+        Answer answer = next(req.path());
+        answer.answer(req);
+      });
+    });
     Await.result(server.listen(0, "127.0.0.1"), Duration.ofSeconds(10));
   }
 
@@ -105,6 +135,11 @@ public final class TestReceiver implements AutoCloseable {
 
   public int count(String path) {
     return received(path).size();
+  }
+
+  /** The most requests this receiver had open at once (arrived, not yet answered), over all paths. */
+  public int maxOpen() {
+    return maxOpen.get();
   }
 
   @Override
