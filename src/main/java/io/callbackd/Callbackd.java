@@ -83,6 +83,9 @@ public final class Callbackd {
     return vertx.executeBlocking(() -> Database.open(config)).compose(db -> {
       PgConnectOptions connect = db.connectOptions()
         .setCachePreparedStatements(true)
+        // Claims and outcome batches are long statements run all the time: cached like the others (the default
+        // leaves out statements over 2 KiB), they are parsed once per connection, not at every claim.
+        .setPreparedStatementCacheSqlLimit(16 * 1024)
         .setPipeliningLimit(256)
         .setReconnectAttempts(0);
       Pool pool = PgBuilder.pool()

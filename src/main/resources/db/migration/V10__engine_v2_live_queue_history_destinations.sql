@@ -189,22 +189,33 @@ BEGIN
 END $$;
 
 -- The transactional outbox: the callback, with its payload, is scheduled in the transaction that moves the run into
--- a terminal status, whoever writes the table. Only plain reads touch shared rows here: the destination row is
--- inserted once, the first time it is seen, so the platform's transactions never wait on a claim.
+-- a terminal status, whoever writes the table. The trigger is deferred to the commit, and the payload is built from
+-- the run's row as the transaction leaves it: a platform that sets the status first and stop_reason, completed_at or
+-- metadata in later statements of the same transaction sends what it committed. Only plain reads touch shared rows
+-- here: the destination row is inserted once, the first time it is seen, so the platform's transactions never wait
+-- on a claim.
 CREATE FUNCTION callbackd.on_run_status() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
+  run record;
   dest varchar;
 BEGIN
   IF NEW.status IN ('completed', 'failed', 'cancelled')
      AND coalesce(NEW.callback_url, '') <> ''
-     AND (TG_OP = 'INSERT' OR OLD.status IS NULL OR OLD.status NOT IN ('completed', 'failed', 'cancelled'))
-     AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = NEW.id AND h.generation = 1) THEN
-    dest := coalesce(callbackd.origin(NEW.callback_url), 'invalid');
+     AND (TG_OP = 'INSERT' OR OLD.status IS NULL OR OLD.status NOT IN ('completed', 'failed', 'cancelled')) THEN
+    SELECT r.id, r.status, r.completed_at, r.metadata_, r.agent_id, r.stop_reason, r.callback_url INTO run
+    FROM ${runs_table} r WHERE r.id = NEW.id;
+    -- Deleted, or moved out of a terminal status, or without a URL, by the time the transaction commits: nothing to
+    -- send. A run that turns terminal more than once in one transaction is scheduled once (the unique key).
+    IF NOT FOUND OR run.status NOT IN ('completed', 'failed', 'cancelled') OR coalesce(run.callback_url, '') = ''
+       OR EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = NEW.id AND h.generation = 1) THEN
+      RETURN NULL;
+    END IF;
+    dest := coalesce(callbackd.origin(run.callback_url), 'invalid');
     INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at, expires_at)
-    SELECT NEW.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), NEW.callback_url, dest,
-           callbackd.payload(NEW.id, NEW.status, NEW.completed_at::timestamp, NEW.metadata_::json, NEW.agent_id,
-                             NEW.stop_reason),
+    SELECT run.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), run.callback_url, dest,
+           callbackd.payload(run.id, run.status, run.completed_at::timestamp, run.metadata_::json, run.agent_id,
+                             run.stop_reason),
            now() + s.first_delay, now() + s.lifetime
     FROM callbackd.settings s
     ON CONFLICT (run_id, generation) DO NOTHING;
@@ -216,8 +227,9 @@ BEGIN
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER callbackd_schedule_callback
+CREATE CONSTRAINT TRIGGER callbackd_schedule_callback
   AFTER INSERT OR UPDATE OF status ON ${runs_table}
+  DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION callbackd.on_run_status();
 
 -- Callbacks added by callbackd's own statements (redeliveries) wake the dispatchers of every replica; those added by

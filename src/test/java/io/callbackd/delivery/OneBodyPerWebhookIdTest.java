@@ -132,4 +132,23 @@ class OneBodyPerWebhookIdTest {
     assertEquals("end_turn", got.get(1).json().getString("stop_reason"));
     assertEquals(r.json().getString("webhook_id"), got.get(1).headers().get("webhook-id"));
   }
+
+  @Test
+  void theBodyIsWhatTheTransactionCommitsNotWhatItsFirstStatementWrote() {
+    String id = "run-one-transaction-" + System.nanoTime();
+    callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url, metadata_) VALUES (?, 'running',"
+      + " 'agent-tx', ?, '{\"v\": 1}')", id, receiver.url("/one-transaction"));
+    // A platform that sets the status first and the rest in later statements of the same transaction.
+    callbackd.sql.inOneSession(List.of(
+      "BEGIN",
+      "UPDATE runs SET status = 'completed' WHERE id = '" + id + "'",
+      "UPDATE runs SET stop_reason = 'end_turn', completed_at = '2026-01-02 03:04:05.678901',"
+        + " metadata_ = '{\"v\": 2}' WHERE id = '" + id + "'",
+      "COMMIT"), "SELECT 1");
+    Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+    JsonObject body = receiver.received("/one-transaction").get(0).json();
+    assertEquals("end_turn", body.getString("stop_reason"), body.encode());
+    assertEquals("2026-01-02T03:04:05.678901Z", body.getString("completed_at"));
+    assertEquals(2, body.getJsonObject("metadata").getInteger("v"));
+  }
 }

@@ -8,7 +8,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -83,11 +82,6 @@ class QueuePlanTest {
   }
 
   @Test
-  @Disabled("Engine issue: planned with its parameters' values, as every claim is (the statement, 2,240 characters,"
-    + " is longer than the 2,048 the pool caches), the claim's UPDATE of the chosen rows is a hash join over a"
-    + " sequential scan of the whole callbackd.queue while the queue holds up to some 20,000-25,000 rows: about 460"
-    + " buffers with 10,000 waiting against about 50 with 30,000 or 100,000. Passes once that UPDATE finds its rows"
-    + " through the primary key whatever the estimates, e.g. WHERE q.id = ANY (ARRAY(SELECT id FROM chosen)).")
   void withCustomPlansAClaimReadsTheSameFewBuffersWhateverTheBacklogBehindAHeldBackDestination(Vertx vertx)
     throws SQLException {
     check(vertx, "force_custom_plan");

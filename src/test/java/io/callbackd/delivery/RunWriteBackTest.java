@@ -9,7 +9,6 @@ import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -106,7 +105,6 @@ class RunWriteBackTest {
    * writer's: 2 x 500), every later write-back waits behind them until the platform lets go. Seen here: 100 free
    * runs delivered, none of their rows written after 30 s, 1100 write-backs queued ahead of them.
    */
-  @Disabled("engine bug: write-backs of unlocked runs starve behind more than 1000 write-backs of locked runs")
   @Test
   void manyLockedRunsDoNotHoldUpTheWriteBackOfOthers(Vertx vertx) throws Exception {
     int locked = 1100;
