@@ -89,6 +89,7 @@ class DocumentationTest {
     for (String row : section("Event bus")) {
       documented.add(cells(row).get(0));
     }
-    assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS)), documented);
+    assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS,
+      DispatchVerticle.CANCEL_ADDRESS)), documented);
   }
 }
