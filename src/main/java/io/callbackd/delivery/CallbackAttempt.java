@@ -45,20 +45,22 @@ public final class CallbackAttempt {
     }
     CallbackTarget target = d.target();
     // Resolution shares the attempt's deadline; its address is the one connected to, vetted first.
-    Future<InetAddress> address = resolver.resolve(target.host()).timeout(timeout.toMillis(), TimeUnit.MILLISECONDS);
+    // The request timeout, or less when the callback's life ends sooner.
+    Duration deadline = d.timeLeft().compareTo(timeout) < 0 ? d.timeLeft() : timeout;
+    Future<InetAddress> address = resolver.resolve(target.host()).timeout(deadline.toMillis(), TimeUnit.MILLISECONDS);
     return address.transform(resolved -> {
       if (resolved.failed()) {
         Throwable err = resolved.cause();
         return Future.succeededFuture(err instanceof BlockedDestinationException
           ? AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0), AttemptResult.Kind.BLOCKED, err.getMessage())
-          : sender.failedBeforeConnect(err, startedAt, t0));
+          : sender.failedBeforeConnect(err, startedAt, t0, deadline));
       }
       if (!stillWanted.getAsBoolean()) {
         return Future.succeededFuture(null);
       }
       MultiMap headers = MultiMap.caseInsensitiveMultiMap();
       signer.headers(d.webhookId(), startedAt.getEpochSecond(), d.body().getBytes()).forEach(headers::add);
-      return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0);
+      return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0, deadline);
     });
   }
 

@@ -56,8 +56,8 @@ public final class CallbackSender {
    * {@link DestinationGuard}; the Host header and TLS (SNI, certificate check) use the target's host name.
    */
   public Future<AttemptResult> post(CallbackTarget target, InetAddress address, MultiMap headers, Buffer body,
-                                    Instant startedAt, long t0) {
-    long ms = Math.max(1, timeout.toMillis() - elapsedMs(t0));
+                                    Instant startedAt, long t0, Duration deadline) {
+    long ms = Math.max(1, deadline.toMillis() - elapsedMs(t0));
     Future<HttpResponse<String>> response;
     try {
       SocketAddress server = SocketAddress.inetSocketAddress(target.port(), address.getHostAddress());
@@ -74,22 +74,23 @@ public final class CallbackSender {
     } catch (RuntimeException e) {
       response = Future.failedFuture(e);
     }
-    return outcome(response, startedAt, t0);
+    return outcome(response, startedAt, t0, deadline);
   }
 
   /** An attempt that ended before any connection: resolution failed or took too long. */
-  public AttemptResult failedBeforeConnect(Throwable err, Instant startedAt, long t0) {
-    return AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err), AttemptErrors.describe(err, timeout));
+  public AttemptResult failedBeforeConnect(Throwable err, Instant startedAt, long t0, Duration deadline) {
+    return AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err), AttemptErrors.describe(err, deadline));
   }
 
-  private Future<AttemptResult> outcome(Future<HttpResponse<String>> response, Instant startedAt, long t0) {
+  private Future<AttemptResult> outcome(Future<HttpResponse<String>> response, Instant startedAt, long t0,
+                                        Duration deadline) {
     return response.map(resp -> {
       int status = resp.statusCode();
       Duration retryAfter = status == 429 || status == 503
         ? RetryAfter.parse(resp.getHeader("retry-after"), Instant.now()).orElse(null) : null;
       return AttemptResult.response(startedAt, elapsedMs(t0), status, resp.body(), retryAfter);
     }).recover(err -> Future.succeededFuture(AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err),
-      AttemptErrors.describe(err, timeout))));
+      AttemptErrors.describe(err, deadline))));
   }
 
   static long elapsedMs(long t0) {

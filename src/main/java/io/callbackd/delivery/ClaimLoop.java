@@ -26,6 +26,7 @@ final class ClaimLoop {
   private final int batch;
   private final long leaseMs;
   private final int perDestination;
+  private final java.time.Duration requestTimeout;
   private final java.time.Duration pollInterval;
   private final IntSupplier room;
   private final Consumer<List<ClaimedDelivery>> claimedHandler;
@@ -40,13 +41,14 @@ final class ClaimLoop {
    * @param room how many more callbacks the dispatcher can hold now (0: none until something is reported)
    */
   ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
-            java.time.Duration pollInterval, IntSupplier room, Consumer<List<ClaimedDelivery>> claimedHandler) {
+            java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room, Consumer<List<ClaimedDelivery>> claimedHandler) {
     this.vertx = vertx;
     this.store = store;
     this.owner = owner;
     this.batch = batch;
     this.leaseMs = leaseMs;
     this.perDestination = perDestination;
+    this.requestTimeout = requestTimeout;
     this.pollInterval = pollInterval;
     this.room = room;
     this.claimedHandler = claimedHandler;
@@ -73,7 +75,7 @@ final class ClaimLoop {
     }
     claiming = true;
     wanted = false;
-    store.claim(owner, limit, leaseMs, perDestination, pollInterval).onComplete(ar -> {
+    store.claim(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval).onComplete(ar -> {
       claiming = false;
       if (ar.failed()) {
         LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());

@@ -4,13 +4,14 @@ import io.callbackd.webhook.CallbackTarget;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.sqlclient.Row;
 
+import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.UUID;
 
 /**
  * A callback a dispatcher holds under a claim: its message (webhook-id and the body fixed when it was scheduled),
- * its URL parsed once ({@code target} is null when the URL is not an absolute http(s) URL), and the claim token its
- * outcome must carry.
+ * its URL parsed once ({@code target} is null when the URL is not an absolute http(s) URL), the claim token its
+ * outcome must carry, and how long an attempt may last before the callback's life is over ({@code timeLeft}).
  */
 public record ClaimedDelivery(
   long id,
@@ -22,13 +23,15 @@ public record ClaimedDelivery(
   int attemptsMade,
   UUID leaseToken,
   OffsetDateTime scheduledAt,
-  Buffer body) {
+  Buffer body,
+  Duration timeLeft) {
 
   static ClaimedDelivery fromRow(Row row) {
     String url = row.getString("url");
     return new ClaimedDelivery(row.getLong("id"), row.getString("run_id"), row.getString("webhook_id"),
       url, CallbackTarget.parse(url), row.getString("destination"), row.getInteger("attempts"),
-      row.getUUID("lease_token"), row.getOffsetDateTime("scheduled_at"), Buffer.buffer(row.getString("body")));
+      row.getUUID("lease_token"), row.getOffsetDateTime("scheduled_at"), Buffer.buffer(row.getString("body")),
+      Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))));
   }
 
   public int attemptNumber() {

@@ -34,7 +34,8 @@ public final class DeliveryStore {
    * first, each takes a share of the batch, and nothing is walked past: a claim reads the first due entries of the
    * destinations it serves and nothing of those it does not.
    *
-   * $1 owner, $2 batch size, $3 lease in ms, $4 limit per destination, $5 poll interval in ms.
+   * $1 owner, $2 batch size, $3 lease in ms, $4 limit per destination, $5 request timeout in ms, $6 poll interval in
+   * ms.
    */
   static final String CLAIM = "WITH"
     // The claim's commit does not wait for its WAL flush, which would sit between a run's terminal update and its
@@ -57,7 +58,7 @@ public final class DeliveryStore {
     + " picked AS (SELECT c.id, c.destination, c.next_attempt_at FROM shares s CROSS JOIN LATERAL ("
     + " SELECT q.id, q.destination, q.next_attempt_at FROM callbackd.queue q"
     + " WHERE q.destination = s.destination AND q.next_attempt_at <= now() AND q.lease_token IS NULL"
-    // An attempt may start until one poll interval after the expiry, the time the sweep takes to end the callback.
+    // An attempt may start until one request timeout after the expiry (it is then cut short: see ends_in_ms).
     + " AND q.expires_at + $5 * interval '1 millisecond' > now()"
     + " ORDER BY q.next_attempt_at LIMIT s.take FOR UPDATE SKIP LOCKED) c),"
     + " chosen AS (SELECT p.id FROM (SELECT p.*, row_number() OVER (PARTITION BY p.destination"
@@ -68,7 +69,11 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " FROM no_flush_wait WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    + " q.scheduled_at, q.body),"
+    + " q.scheduled_at, q.body,"
+    // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
+    // of every callback's life.
+    + " (extract(epoch FROM q.expires_at + ($5 + $6) * interval '1 millisecond' - now()) * 1000)::bigint"
+    + " AS ends_in_ms),"
     + " taken AS (SELECT destination, count(*) AS n, min(id) AS first_id FROM claimed GROUP BY destination),"
     + " served AS (UPDATE callbackd.destinations d SET in_flight = d.in_flight + t.n, served_at = now(),"
     + " breaker = CASE WHEN d.breaker = 'open' THEN 'half_open' ELSE d.breaker END,"
@@ -238,9 +243,9 @@ public final class DeliveryStore {
 
   /*
    * Ends callbacks whose lifetime is over (the schedule's span stretched by the jitter), whatever held them back,
-   * with a reason that says what did. A callback gets one poll interval after its expiry for an attempt due then to
-   * start; one in flight is left to its attempt, whose outcome cannot retry past the expiry. Reads the expiry index
-   * only. $1 poll interval in ms.
+   * with a reason that says what did. A callback gets one request timeout after its expiry for an attempt due then
+   * to start; one in flight is left to its attempt, which is cut short to end by then plus a poll interval and whose
+   * outcome cannot retry past the expiry. Reads the expiry index only. $1 request timeout in ms.
    */
   static final String EXPIRE = "WITH gone AS (SELECT q.id FROM callbackd.queue q"
     + " WHERE q.expires_at <= now() - $1 * interval '1 millisecond' AND q.lease_token IS NULL ORDER BY q.expires_at"
@@ -354,9 +359,9 @@ public final class DeliveryStore {
   }
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
-                                             Duration pollInterval) {
+                                             Duration requestTimeout, Duration pollInterval) {
     return pool.preparedQuery(CLAIM)
-      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, pollInterval.toMillis()))
+      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()))
       .map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
         for (Row row : rows) {
@@ -428,8 +433,8 @@ public final class DeliveryStore {
   }
 
   /** Fails callbacks whose lifetime is over; the result is how long each lived, from scheduling to now. */
-  public Future<List<Duration>> expire(Duration pollInterval) {
-    return pool.preparedQuery(EXPIRE).execute(Tuple.of(pollInterval.toMillis())).map(rows -> {
+  public Future<List<Duration>> expire(Duration requestTimeout) {
+    return pool.preparedQuery(EXPIRE).execute(Tuple.of(requestTimeout.toMillis())).map(rows -> {
       List<Duration> lived = new ArrayList<>(rows.size());
       for (Row row : rows) {
         lived.add(Duration.ofMillis(row.getLong("lived_ms")));

@@ -71,7 +71,7 @@ public class DispatchVerticle extends VerticleBase {
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
-      config.maxInFlightPerDestination, config.pollInterval, this::room, this::claimed);
+      config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed);
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
     cancelConsumer = vertx.eventBus().localConsumer(CANCEL_ADDRESS, msg -> {
       ClaimedDelivery dropped = msg.body() instanceof Long ? lanes.cancel((Long) msg.body()) : null;

@@ -52,7 +52,7 @@ public class SchedulerVerticle extends VerticleBase {
     if (stopped) {
       return;
     }
-    store.expire(config.pollInterval)
+    store.expire(config.requestTimeout)
       .onSuccess(lived -> {
         if (!lived.isEmpty()) {
           LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", lived.size());

@@ -35,10 +35,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the case that once made the planner read and sort all of it).
  *
  * <p>Checked on PostgreSQL's own plans: EXPLAIN (ANALYZE, BUFFERS) of the prepared statements as callbackd runs them,
- * with fresh statistics, planned both ways PostgreSQL plans them: with the parameters' values (a custom plan: every
- * execution of a statement the pool does not cache, such as the claim, longer than Vert.x's 2,048-character cache
- * limit; the first five executions of a cached one) and without them (the generic plan a cached statement usually
- * settles on). Every case runs in a transaction that is rolled back, on a database of its own.
+ * with fresh statistics, planned both ways PostgreSQL plans them: with the parameters' values (a custom plan: the
+ * first five executions of a statement cached per connection) and without them (the generic plan a cached statement
+ * usually settles on). Every case runs in a transaction that is rolled back, on a database of its own.
  */
 @ExtendWith(VertxExtension.class)
 class QueuePlanTest {
@@ -98,7 +97,7 @@ class QueuePlanTest {
         st.execute("INSERT INTO callbackd.destinations (destination, served_at) VALUES ('" + BACKLOG + "', NULL),"
           + " ('" + OTHER + "', now())");
         queue(st, OTHER, 1, OTHER_DUE);
-        st.execute("PREPARE claim(varchar, int, bigint, int, bigint) AS " + DeliveryStore.CLAIM);
+        st.execute("PREPARE claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
         st.execute("PREPARE next_due AS " + DeliveryStore.NEXT_DUE);
         st.execute("SET plan_cache_mode = " + planMode);
       }
@@ -153,7 +152,7 @@ class QueuePlanTest {
    */
   private static Map<String, Reads> measure(Connection c, String when, List<String> problems) throws SQLException {
     Map<String, Reads> reads = new LinkedHashMap<>();
-    String claim = "EXECUTE claim('plan-test', 128, 60000, " + LIMIT + ", 1000)";
+    String claim = "EXECUTE claim('plan-test', 128, 60000, " + LIMIT + ", 10000, 1000)";
     try (Statement st = c.createStatement()) {
       for (Map.Entry<String, List<String>> held : HELD_BACK.entrySet()) {
         String where = held.getKey() + ", " + when;
