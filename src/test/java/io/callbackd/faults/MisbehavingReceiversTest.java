@@ -175,9 +175,13 @@ class MisbehavingReceiversTest {
     for (int i = 0; i < 6; i++) {
       ids.add(callbackd.completeRun("http://127.0.0.1:" + s.actualPort() + "/slow", null));
     }
+    // Whether the second wave still fits in its callbacks' single-attempt lifetime depends on the machine's load;
+    // what the limit guarantees does not.
     for (String id : ids) {
-      Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+      Await.until("finished", WAIT, () -> List.of("delivered", "failed").contains(callbackd.callbackState(id)));
     }
+    assertTrue(callbackd.sql.count("SELECT count(*) FROM callbackd.attempts WHERE status_code = 204"
+      + " AND run_id = ANY (string_to_array(?, ','))", String.join(",", ids)) >= 3, "the first wave was delivered");
     assertTrue(maxOpen.get() <= 3, "at most max_in_flight_per_destination connections: " + maxOpen.get());
   }
 }
