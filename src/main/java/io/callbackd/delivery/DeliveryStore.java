@@ -296,7 +296,8 @@ public final class DeliveryStore {
 
   /*
    * Queue depth for the gauges: waiting and in-flight callbacks, how long the longest-waiting due callback of a
-   * claimable destination has been due (paused destinations wait on purpose), and the breakers of the deployment.
+   * claimable destination has been due (paused destinations and open breakers hold theirs back on purpose), and the
+   * breakers of the deployment.
    */
   static final String QUEUE_STATS = "SELECT"
     + " (SELECT count(*) FROM callbackd.queue WHERE lease_token IS NULL) AS pending,"
@@ -304,7 +305,7 @@ public final class DeliveryStore {
     + " coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint FROM callbackd.destinations d"
     + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
     + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
-    + " WHERE d.paused_at IS NULL), 0) AS oldest_due,"
+    + " WHERE d.paused_at IS NULL AND d.breaker = 'closed'), 0) AS oldest_due,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'closed') AS closed,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'open') AS open,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'half_open') AS half_open";

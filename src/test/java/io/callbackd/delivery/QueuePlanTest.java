@@ -186,6 +186,19 @@ class QueuePlanTest {
           }
           st.execute("ROLLBACK TO SAVEPOINT before_claim");
 
+          // Alone in the queue, a backlog held back on purpose (paused, breaker open) does not look late in the
+          // oldest-due gauge; one held back only by its limit does (due an hour ago).
+          st.execute("DELETE FROM callbackd.queue WHERE destination = '" + OTHER + "'");
+          try (ResultSet rs = st.executeQuery(DeliveryStore.QUEUE_STATS)) {
+            rs.next();
+            long oldest = rs.getLong("oldest_due");
+            boolean onPurpose = !held.getKey().equals("at its limit");
+            if (onPurpose ? oldest != 0 : oldest < 3000) {
+              problems.add("queue stats, " + where + ": oldest due " + oldest + " s");
+            }
+          }
+          st.execute("ROLLBACK TO SAVEPOINT before_claim");
+
           plan = explain(st, "EXECUTE next_due");
           nodes = nodes(plan);
           reads.put("next due, " + held.getKey(), new Reads(totalBuffers(plan), nodes));
