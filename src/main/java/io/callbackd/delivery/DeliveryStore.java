@@ -28,9 +28,8 @@ public final class DeliveryStore {
   /*
    * Claims due callbacks for this dispatcher. Only destinations that can take more right now are considered: not
    * paused, breaker closed (or open with its wait over, which lets exactly one trial through and makes it
-   * half-open), and fewer callbacks in flight across the deployment than the limit. Their rows are locked (SKIP
-   * LOCKED: a destination another claim holds is left to it), so the in-flight count read here is the latest and no
-   * two claims can both fill the same room. Destinations are served round-robin: the least recently served come
+   * half-open), and fewer callbacks in flight across the deployment than the limit. Their rows are locked, so the
+   * in-flight count read here is the latest and no two claims can both fill the same room. Destinations are served round-robin: the least recently served come
    * first, each takes a share of the batch, and nothing is walked past: a claim reads the first due entries of the
    * destinations it serves and nothing of those it does not.
    *
@@ -48,11 +47,14 @@ public final class DeliveryStore {
     + " AND EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination"
     + " AND q.next_attempt_at <= now() AND q.lease_token IS NULL)"
     + " ORDER BY d.served_at NULLS FIRST LIMIT $2),"
+    // Locked in one order, as outcome writers lock them, and waited for rather than skipped: with one busy
+    // destination an outcome batch holds its row through every commit, and a claim that skipped it would find
+    // nothing. The wait is one commit at most; the conditions are checked again on the row as that commit left it.
     + " locked AS (SELECT d.destination, d.breaker, d.in_flight FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM eligible)"
     + " AND d.paused_at IS NULL AND d.in_flight < $4"
     + " AND (d.breaker = 'closed' OR (d.breaker = 'open' AND d.open_until <= now()))"
-    + " FOR UPDATE SKIP LOCKED),"
+    + " ORDER BY d.destination FOR UPDATE),"
     + " shares AS (SELECT l.destination, CASE WHEN l.breaker = 'open' THEN 1"
     + " ELSE least($4 - l.in_flight, greatest(1, ceil($2::float8 / count(*) OVER ())::int)) END AS take FROM locked l),"
     + " picked AS (SELECT c.id, c.destination, c.next_attempt_at FROM shares s CROSS JOIN LATERAL ("
