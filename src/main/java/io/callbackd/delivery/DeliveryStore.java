@@ -89,7 +89,8 @@ public final class DeliveryStore {
    * attempt computed here, at the latest at the callback's expiry (a callback whose attempt started after its expiry
    * is not retried: it fails, saying so); a final
    * outcome moves the callback to history. The destinations' rows get their in-flight counts back and their breaker
-   * advanced; the runs' columns are queued for the write-back, which never waits on the platform's row locks.
+   * advanced; the runs' columns are written at once unless the platform holds a run's row locked (then they are
+   * queued for a later pass): the write never waits on the platform's row locks.
    *
    * Per outcome: $1 id, $2 claim token, $3 counts as an attempt (false: handed back unattempted), $4 attempt number,
    * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
@@ -177,12 +178,22 @@ public final class DeliveryStore {
     + " last_error = CASE WHEN n.last_at IS NULL THEN d.last_error ELSE n.last_error END,"
     + " last_outcome = coalesce(n.last_outcome, d.last_outcome)"
     + " FROM nxt n WHERE d.destination = n.destination),"
+    // The runs' columns: written now where the platform does not hold the row locked (SKIP LOCKED: never waited
+    // for), queued for a later pass where it does.
+    + " fresh AS (SELECT DISTINCT ON (run_id) run_id, started_at, status_code, end_error FROM cur WHERE counts"
+    + " ORDER BY run_id, ord DESC),"
+    + " free AS (SELECT r.id FROM {runs} r WHERE r.id = ANY (ARRAY(SELECT run_id FROM fresh))"
+    + " FOR UPDATE SKIP LOCKED),"
+    + " direct AS (UPDATE {runs} r SET callback_sent_at = f.started_at AT TIME ZONE 'UTC',"
+    + " callback_status_code = f.status_code, callback_error = f.end_error"
+    + " FROM fresh f WHERE r.id = ANY (ARRAY(SELECT id FROM free)) AND r.id = f.run_id),"
+    + " superseded AS (DELETE FROM callbackd.run_writebacks x WHERE x.run_id = ANY (ARRAY(SELECT id FROM free))),"
     + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
-    + " SELECT DISTINCT ON (run_id) run_id, started_at, status_code, end_error FROM cur WHERE counts"
-    + " ORDER BY run_id, ord DESC"
+    + " SELECT f.run_id, f.started_at, f.status_code, f.end_error FROM fresh f"
+    + " WHERE f.run_id NOT IN (SELECT id FROM free) AND EXISTS (SELECT 1 FROM {runs} r WHERE r.id = f.run_id)"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = EXCLUDED.sent_at,"
     + " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
-    + " SELECT count(*) AS n FROM cur";
+    + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred FROM cur";
 
   /*
    * Copies queued outcomes into the platform's runs rows: callback_sent_at, callback_status_code, callback_error.
@@ -378,8 +389,12 @@ public final class DeliveryStore {
   public record BreakerRule(int failures, Duration openFor) {
   }
 
-  /** Applies the batch; the result is how many outcomes still held their claim. */
-  public Future<Integer> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker) {
+  /** What a batch did: how many outcomes still held their claim, and how many runs rows were left for later. */
+  public record Recorded(int held, long deferredRuns) {
+  }
+
+  /** Applies the batch. */
+  public Future<Recorded> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker) {
     int n = batch.size();
     Long[] ids = new Long[n];
     UUID[] tokens = new UUID[n];
@@ -414,8 +429,10 @@ public final class DeliveryStore {
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
       .addValue(breaker.openFor().toMillis());
-    return pool.preparedQuery(RECORD_OUTCOMES).execute(params)
-      .map(rows -> rows.iterator().next().getLong("n").intValue());
+    return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
+      Row r = rows.iterator().next();
+      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"));
+    });
   }
 
   /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */

@@ -11,9 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Writes a dispatcher's outcomes: first into callbackd's own tables, in batches (one statement, one synchronous
- * commit per batch), then, as a separate step, into the platform's runs rows. A runs row the platform holds locked
- * is written on a later pass, so the platform's transactions never hold callbackd's commits back. Nothing answered
+ * Writes a dispatcher's outcomes in batches (one statement, one synchronous commit per batch): callbackd's own tables,
+ * and the platform's runs rows that are not locked. A runs row the platform holds locked is written by a later pass,
+ * so the platform's transactions never hold callbackd's commits back. Nothing answered
  * is forgotten: a batch that could not be written is kept and tried again.
  */
 final class OutcomeWriter {
@@ -82,11 +82,14 @@ final class OutcomeWriter {
         });
         return;
       }
-      if (ar.result() < batch.size()) {
+      if (ar.result().held() < batch.size()) {
         LOG.info("Dispatcher {}: {} of {} outcomes came after their claim was voided (cancelled, or taken back "
-          + "after the lease) and were dropped", dispatcher, batch.size() - ar.result(), batch.size());
+          + "after the lease) and were dropped", dispatcher, batch.size() - ar.result().held(), batch.size());
       }
-      writeRuns();
+      if (ar.result().deferredRuns() > 0) {
+        // Runs rows the platform held locked: written by a later pass.
+        laterRuns(LOCKED_RUNS_RETRY_MS);
+      }
       flush();
       written.run();
     });
