@@ -16,7 +16,9 @@
 #          report then covers every stage found there).
 # BENCH_QUIET_TRIES (default 12, quick 0): how many 13-second looks for a quiet machine before each stage.
 # BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default -Xmx256m, as the README's "Sizing" advises).
-# BENCH_COLD_VARIANTS: the cold-start stage's JVM variants, "name|options;name|options" (default: see stage_cold).
+# BENCH_COLD_VARIANTS: the cold-start stage's JVM variants, "name|options;name|options" (default: see stage_cold);
+# BENCH_COLD_ROUNDS: how many times each variant runs, the rounds interleaved (default 2, quick 1).
+# BENCH_PG_CONF: more lines for postgresql.conf (e.g. auto_explain settings to catch slow statements' plans).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
 # load generator (bench/pom.xml, not part of the root build), starts its own PostgreSQL as the postgres user with
@@ -78,10 +80,12 @@ if [ "$MODE" = quick ]; then
   REF_SECS=3; PHASE_SECS=5; WARM_SECS=15; MAX_SECS=8
   BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=60
   DRAIN_ROWS=50000; DRAIN_MAX=90; DEAD_ROWS=20000; DEAD_SECS=20; COLD_SECS=30; SELF_WARM_SECS=5; TRAIN_SECS=10
+  COLD_ROUNDS=${BENCH_COLD_ROUNDS:-1}
 else
   REF_SECS=10; PHASE_SECS=20; WARM_SECS=30; MAX_SECS=30
   BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=400
   DRAIN_ROWS=200000; DRAIN_MAX=300; DEAD_ROWS=100000; DEAD_SECS=60; COLD_SECS=40; SELF_WARM_SECS=10; TRAIN_SECS=20
+  COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}
 fi
 
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
@@ -202,6 +206,9 @@ shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.max = 1000
 track_io_timing = on
 EOF
+if [ -n "${BENCH_PG_CONF:-}" ]; then
+  printf '%s\n' "$BENCH_PG_CONF" >>"$PGDATA/postgresql.conf"
+fi
 # Port 55432 lies in Linux's ephemeral range: another program's outgoing connection can hold it for a moment (the
 # start then fails with "Address already in use"); a few bounded retries.
 for try in 1 2 3 4 5; do
@@ -432,7 +439,7 @@ stage_dead() {
 # starts with the variant's JVM options and, from the moment it answers ready, terminal updates arrive at 500/s.
 # The AppCDS archive comes from a training run (-XX:ArchiveClassesAtExit, load through SQL and the API, a normal stop).
 stage_cold() {
-  local jsa=$RUNDIR/callbackd.jsa variants v name opts lg ready_file=$RUNDIR/loadgen-ready
+  local jsa=$RUNDIR/callbackd.jsa variants v name opts lg round phase ready_file=$RUNDIR/loadgen-ready
   rm -f "$jsa"
   empty_tables
   CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}" "-XX:ArchiveClassesAtExit=$jsa")
@@ -449,36 +456,41 @@ stage_cold() {
   rm -f "$OUT"/phase-train*.json
   variants=${BENCH_COLD_VARIANTS:-"base|${CB_JAVA_OPTS[*]};c1|${CB_JAVA_OPTS[*]} -XX:TieredStopAtLevel=1;cds|${CB_JAVA_OPTS[*]} -XX:SharedArchiveFile=$jsa;cdsc1|${CB_JAVA_OPTS[*]} -XX:SharedArchiveFile=$jsa -XX:TieredStopAtLevel=1;serialgc|${CB_JAVA_OPTS[*]} -XX:+UseSerialGC"}
   IFS=';' read -r -a variants <<<"$variants"
-  for v in "${variants[@]}"; do
-    name=${v%%|*}
-    opts=${v#*|}
-    wait_for_quiet
-    empty_tables
-    rm -f "$ready_file"
-    read -r -a CB_JAVA_RUN <<<"$opts"
-    log "cold start '$name' (java $opts): load generator warms up, then callbackd starts; 500/s for ${COLD_SECS}s from ready"
-    # shellcheck disable=SC2046
-    "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "cold$name:sql:500:$COLD_SECS" --api "http://127.0.0.1:$API_PORT" \
-      --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" \
-      --settle 60 --writes false --window-seconds 20 --self-warm-seconds "$SELF_WARM_SECS" \
-      --ready-file "$ready_file" --await-ready "http://127.0.0.1:$API_PORT/health/ready" \
-      --callbackd-pid-file "$RUNDIR/callbackd.pid" > >(tee -a "$LOGS/loadgen.log") 2>&1 &
-    lg=$!
-    PIDS+=("$lg")
-    for _ in $(seq 1 1200); do
-      [ -e "$ready_file" ] && break
-      kill -0 "$lg" 2>/dev/null || break
-      sleep 0.1
+  for round in $(seq 1 "$COLD_ROUNDS"); do
+    for v in "${variants[@]}"; do
+      name=${v%%|*}
+      opts=${v#*|}
+      phase="cold${name}r${round}"
+      wait_for_quiet
+      empty_tables
+      rm -f "$ready_file"
+      read -r -a CB_JAVA_RUN <<<"$opts"
+      log "cold start '$name', round $round (java $opts): load generator warms up, then callbackd starts;" \
+        "500/s for ${COLD_SECS}s from ready"
+      # shellcheck disable=SC2046
+      "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$phase:sql:500:$COLD_SECS" --api "http://127.0.0.1:$API_PORT" \
+        --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" \
+        --settle 60 --writes false --window-seconds 20 --self-warm-seconds "$SELF_WARM_SECS" \
+        --ready-file "$ready_file" --await-ready "http://127.0.0.1:$API_PORT/health/ready" \
+        --callbackd-pid-file "$RUNDIR/callbackd.pid" > >(tee -a "$LOGS/loadgen.log") 2>&1 &
+      lg=$!
+      PIDS+=("$lg")
+      for _ in $(seq 1 1200); do
+        [ -e "$ready_file" ] && break
+        kill -0 "$lg" 2>/dev/null || break
+        sleep 0.1
+      done
+      if [ ! -e "$ready_file" ]; then
+        echo "the load generator did not get ready for the cold start '$name'; see $LOGS/loadgen.log" >&2
+        exit 1
+      fi
+      start_callbackd "cold-$name-r$round"
+      jq -n --arg v "$name" --arg o "$opts" --arg ms "$CB_READY_MS" --arg r "$round" --arg p "$phase" \
+        '{variant: $v, round: ($r|tonumber), jvm_opts: $o, start_to_ready_ms: ($ms|tonumber), phase: $p}' \
+        >"$OUT/cold-$name-r$round.json"
+      wait "$lg"
+      stop_callbackd
     done
-    if [ ! -e "$ready_file" ]; then
-      echo "the load generator did not get ready for the cold start '$name'; see $LOGS/loadgen.log" >&2
-      exit 1
-    fi
-    start_callbackd "cold-$name"
-    jq -n --arg v "$name" --arg o "$opts" --arg ms "$CB_READY_MS" \
-      '{variant: $v, jvm_opts: $o, start_to_ready_ms: ($ms|tonumber), phase: ("cold" + $v)}' >"$OUT/cold-$name.json"
-    wait "$lg"
-    stop_callbackd
   done
   CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}")
 }

@@ -300,12 +300,16 @@ final class Backlog {
     JsonObject drain = monitor.end();
     JsonObject recv = new JsonObject(get(stats));
     double effective = firstNanos < 0 ? 0 : (endNanos - firstNanos) / 1e9;
-    // Every outcome committed (the last POSTs' outcomes follow them by a batch), then the counters are flushed.
-    for (int i = 0; i < 300; i++) {
-      if (Pg.scalar(c, "SELECT count(*) FROM callbackd.queue WHERE run_id LIKE " + like(prefix)) == 0) {
-        break;
+    // The drain ends here even if the backlog is not empty (time limit): every destination is paused, so nothing
+    // more is claimed, and the callbacks in flight finish with their outcomes committed; then the rows written and
+    // the callbacks delivered cover the same work.
+    Pg.exec(c, "UPDATE callbackd.destinations SET paused_at = now() WHERE paused_at IS NULL");
+    long inFlight = -1;
+    for (int i = 0; i < 150 && inFlight != 0; i++) {
+      inFlight = Pg.scalar(c, "SELECT count(*) FROM callbackd.queue WHERE lease_token IS NOT NULL");
+      if (inFlight != 0) {
+        Util.sleep(200);
       }
-      Util.sleep(100);
     }
     long delivered = Pg.scalar(c, "SELECT count(*) FROM callbackd.history WHERE state = 'delivered' AND run_id LIKE "
       + like(prefix));
@@ -321,7 +325,8 @@ final class Backlog {
       .put("steady_posts_per_second", t10 < 0 || t90 <= t10 ? null : Util.round(total * 0.8 / (t90 - t10)))
       .put("series_second_delivered_rssMB", series)
       .put("queue", queueStates(c, prefix)).put("top_statements", monitor.topStatements(5))
-      .put("delivered", delivered);
+      .put("delivered", delivered).put("ended_with_destinations_paused", true)
+      .put("in_flight_after_pause", inFlight);
     if (db != null) {
       drain.put("db_writes", db);
     }

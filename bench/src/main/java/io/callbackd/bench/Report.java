@@ -72,7 +72,7 @@ final class Report {
     JsonObject all = new JsonObject().put("environment", env).put("targets", targets).put("references", refs)
       .put("phases", phases).put("drain_defaults", defaultsDrain).put("dead_destination", dead)
       .put("cold_starts", cold).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
-      .put("raw_dir", results.relativize(in).toString());
+      .put("raw_dir", results.toAbsolutePath().relativize(in.toAbsolutePath()).toString());
     Util.writeJson(results.resolve("latest.json"), all);
     // The profile summaries of this run go beside latest.md.
     for (String name : new String[] {"profile-max.md", "profile-api.md"}) {
@@ -189,33 +189,43 @@ final class Report {
     t.put("p99_at_1000", latencyTarget(phases, "sql1000", 1000, 10));
     t.put("p99_at_500_api", latencyTarget(phases, "api500", 500, 5));
     t.put("p99_at_1000_api", latencyTarget(phases, "api1000", 1000, 10));
-    // (e) The first 20 s after start at 500/s, with the default JVM options and with the best variant.
-    JsonObject base = null;
-    JsonObject best = null;
+    // (e) The first 20 s after start at 500/s, with the default JVM options (every round must meet it) and the
+    // variant whose rounds had the lowest mean p99.
+    Map<String, List<Double>> byVariant = new java.util.LinkedHashMap<>();
+    Map<String, String> jvmOf = new java.util.HashMap<>();
     for (int i = 0; i < cold.size(); i++) {
       JsonObject c = cold.getJsonObject(i);
       double p99 = num(firstWindow(c), "p99");
-      if (Double.isNaN(p99)) {
-        continue;
-      }
-      if (base == null && "base".equals(c.getString("variant"))) {
-        base = c;
-      }
-      if (best == null || p99 < num(firstWindow(best), "p99")) {
-        best = c;
+      if (!Double.isNaN(p99)) {
+        byVariant.computeIfAbsent(c.getString("variant"), k -> new ArrayList<>()).add(p99);
+        jvmOf.put(c.getString("variant"), c.getString("jvm_opts"));
       }
     }
     JsonObject first = new JsonObject().put("target_p99_ms", 100);
+    List<Double> base = byVariant.get("base");
     if (base != null) {
-      double p99 = num(firstWindow(base), "p99");
-      first.put("p99_ms", p99).put("p50_ms", num(firstWindow(base), "p50")).put("jvm", base.getString("jvm_opts"))
-        .put("met", p99 <= 100);
+      double worst = base.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+      first.put("p99_ms_by_round", new JsonArray(new ArrayList<>(base))).put("p99_ms", worst)
+        .put("jvm", jvmOf.get("base")).put("met", worst <= 100);
     } else {
       first.put("met", false);
     }
+    String best = null;
+    double bestMean = Double.NaN;
+    JsonObject means = new JsonObject();
+    for (Map.Entry<String, List<Double>> e : byVariant.entrySet()) {
+      double mean = e.getValue().stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+      means.put(e.getKey(), Util.round(mean));
+      if (best == null || mean < bestMean) {
+        best = e.getKey();
+        bestMean = mean;
+      }
+    }
+    first.put("mean_p99_ms_by_variant", means);
     if (best != null) {
-      first.put("best_variant", best.getString("variant")).put("best_jvm", best.getString("jvm_opts"))
-        .put("best_p99_ms", num(firstWindow(best), "p99")).put("best_met", num(firstWindow(best), "p99") <= 100);
+      first.put("best_variant", best).put("best_jvm", jvmOf.get(best)).put("best_mean_p99_ms", Util.round(bestMean))
+        .put("best_p99_ms_by_round", new JsonArray(new ArrayList<>(byVariant.get(best))))
+        .put("best_met", byVariant.get(best).stream().allMatch(v -> v <= 100));
     }
     t.put("first_20s_at_500", first);
     // (f) RSS with a backlog of a million (full run) or 100,000 (quick).
@@ -320,6 +330,18 @@ final class Report {
       + f0(num(o, "achieved_rate")) + "/s achieved" + (o.getBoolean("rate_held", false) ? "" : " (offered rate not held)");
   }
 
+  /** "a / b / c" of one value per round. */
+  private static String roundsText(JsonArray values) {
+    if (values == null || values.isEmpty()) {
+      return "–";
+    }
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < values.size(); i++) {
+      out.add(f2(((Number) values.getValue(i)).doubleValue()));
+    }
+    return String.join(" / ", out) + (values.size() > 1 ? " (rounds)" : "");
+  }
+
   private static double othersMax(JsonObject phases) {
     double m = Double.NaN;
     for (String k : phases.fieldNames()) {
@@ -389,11 +411,10 @@ final class Report {
     }
     JsonObject f = targets.getJsonObject("first_20s_at_500");
     sb.append("| First 20 s after start at 500/s (SQL): p99 ≤ 100 ms, JVM `").append(f.getString("jvm", "?"))
-      .append("` | p50 ").append(f2(num(f, "p50_ms"))).append(" ms, p99 **").append(f2(num(f, "p99_ms")))
-      .append(" ms**");
+      .append("` | p99 **").append(roundsText(f.getJsonArray("p99_ms_by_round"))).append(" ms**");
     if (f.containsKey("best_variant")) {
-      sb.append("; best variant `").append(f.getString("best_variant")).append("` (`").append(f.getString("best_jvm"))
-        .append("`): p99 ").append(f2(num(f, "best_p99_ms"))).append(" ms");
+      sb.append("; lowest mean: `").append(f.getString("best_variant")).append("` (`").append(f.getString("best_jvm"))
+        .append("`): p99 ").append(roundsText(f.getJsonArray("best_p99_ms_by_round"))).append(" ms");
     }
     sb.append(" | ").append(met(f)).append(" |\n");
     JsonObject r = targets.getJsonObject("rss_with_backlog");
@@ -418,7 +439,8 @@ final class Report {
       + "whatever earlier ones are doing) or as fast as the clients go (max); SQL = one `UPDATE runs SET status = "
       + "'completed'` per run (the outbox trigger schedules the callback), API = POST the run then PATCH it to "
       + "completed. Each stage runs after a warm-up (30 s at 1,000/s in a full run). **commit→POST**: from the "
-      + "terminal update's commit returning to the load generator to the receiver reading the POST, joined by run; "
+      + "terminal update's commit returning to the load generator (for the API: the PATCH's response) to the receiver "
+      + "reading the POST, joined by run (negative when the POST was read before that answer arrived); "
       + "sched→POST: from the moment the open-loop schedule was due to send the update (its queueing and round trip "
       + "included). Delivered/s: callbacks reaching `delivered` per second, steady window. Rows/cb: rows written per "
       + "delivered callback over every table (`pg_stat_user_tables`: inserted + updated + deleted; HOT = heap-only "
@@ -568,15 +590,27 @@ final class Report {
       + "commit→POST per window of the drive (by commit time). Start → ready: from the `java` command to "
       + "`/health/ready` answering. AppCDS: a dynamic archive written by a training run "
       + "(`-XX:ArchiveClassesAtExit`, the fixed-rate load for a while, then a normal stop).\n\n");
-    sb.append("| Variant | JVM options | start → ready s | 0-20 s p50 / p99 / max ms | 20-40 s p50 / p99 ms | CPU "
-      + "callbackd % (whole drive) | RSS max MB |\n|---|---|---:|---|---|---:|---:|\n");
+    sb.append("| Variant | Round | JVM options | start → ready s | 0-20 s p50 / p99 / max ms | 20-40 s p50 / p99 ms | CPU "
+      + "callbackd % (whole drive) | RSS max MB |\n|---|---:|---|---:|---|---|---:|---:|\n");
+    List<JsonObject> colds = new ArrayList<>();
     for (int i = 0; i < cold.size(); i++) {
-      JsonObject c = cold.getJsonObject(i);
+      colds.add(cold.getJsonObject(i));
+    }
+    List<String> order = new ArrayList<>();
+    colds.forEach(c -> {
+      if (!order.contains(c.getString("variant"))) {
+        order.add(c.getString("variant"));
+      }
+    });
+    colds.sort(java.util.Comparator.comparingInt((JsonObject c) -> order.indexOf(c.getString("variant")))
+      .thenComparingInt(c -> c.getInteger("round", 1)));
+    for (JsonObject c : colds) {
       JsonObject pr = c.getJsonObject("phase_result", new JsonObject());
       JsonArray ws = pr.getJsonObject("latency", new JsonObject()).getJsonArray("commit_to_post_windows", new JsonArray());
       JsonObject w0 = ws.size() > 0 ? ws.getJsonObject(0) : new JsonObject();
       JsonObject w1 = ws.size() > 1 ? ws.getJsonObject(1) : new JsonObject();
-      sb.append("| ").append(c.getString("variant")).append(" | `").append(c.getString("jvm_opts")).append("` | ")
+      sb.append("| ").append(c.getString("variant")).append(" | ").append(c.getInteger("round", 1)).append(" | `")
+        .append(c.getString("jvm_opts")).append("` | ")
         .append(f2(num(c, "start_to_ready_ms") / 1000)).append(" | ").append(f2(num(w0, "p50"))).append(" / **")
         .append(f2(num(w0, "p99"))).append("** / ").append(f2(num(w0, "max"))).append(" | ")
         .append(f2(num(w1, "p50"))).append(" / ").append(f2(num(w1, "p99"))).append(" | ")
