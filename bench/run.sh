@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # callbackd benchmark: one command, from a clean clone, as root on Debian.
 #
-#   bash bench/run.sh            full run (about 25 minutes)
-#   bash bench/run.sh --quick    short run (about 5 minutes): shorter phases, a 100,000 backlog
+#   bash bench/run.sh            full run (about 40 minutes on a quiet machine)
+#   bash bench/run.sh --quick    short run (about 15 minutes): shorter phases and smaller backlogs
 #
+# Stages: refs (wrk, pgbench, batched writes, best-effort dispatcher), fixed (open-loop terminal updates at 500,
+# 1,000 and 2,000/s through SQL and the API), max (maximum rates under JFR), drain (a backlog drained to one receiver
+# with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
+# seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain).
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
-#          --only refs,fixed,max,backlog (run only these stages; the report shows what exists),
+#          --only refs,fixed,max,drain,dead,cold,backlog (run only these stages; the report shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
 #          report then covers every stage found there).
 # BENCH_QUIET_TRIES (default 12, quick 0): how many 13-second looks for a quiet machine before each stage.
 # BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default -Xmx256m, as the README's "Sizing" advises).
+# BENCH_COLD_VARIANTS: the cold-start stage's JVM variants, "name|options;name|options" (default: see stage_cold);
+# BENCH_COLD_ROUNDS: how many times each variant runs, the rounds interleaved (default 2, quick 1).
+# BENCH_PG_CONF: more lines for postgresql.conf (e.g. auto_explain settings to catch slow statements' plans).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
 # load generator (bench/pom.xml, not part of the root build), starts its own PostgreSQL as the postgres user with
@@ -37,7 +44,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,backlog," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
@@ -56,6 +63,7 @@ PG_PORT=55432
 API_PORT=18080
 RCV_PORT=19100
 RCV_PORT_LATE=19101
+DEAD_PORT=19109   # nothing listens here: the dead destination (connection refused)
 PG_URL="postgresql://bench:bench@127.0.0.1:$PG_PORT/callbackd"
 JDBC="jdbc:postgresql://127.0.0.1:$PG_PORT/callbackd"
 T_START=$(date +%s)
@@ -70,10 +78,14 @@ if [ -z "$QUIET_TRIES" ]; then
 fi
 if [ "$MODE" = quick ]; then
   REF_SECS=3; PHASE_SECS=5; WARM_SECS=15; MAX_SECS=8
-  BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=30
+  BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=60
+  DRAIN_ROWS=50000; DRAIN_MAX=90; DEAD_ROWS=20000; DEAD_SECS=20; COLD_SECS=30; SELF_WARM_SECS=5; TRAIN_SECS=10
+  COLD_ROUNDS=${BENCH_COLD_ROUNDS:-1}
 else
   REF_SECS=10; PHASE_SECS=20; WARM_SECS=30; MAX_SECS=30
-  BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=300
+  BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=400
+  DRAIN_ROWS=200000; DRAIN_MAX=300; DEAD_ROWS=100000; DEAD_SECS=60; COLD_SECS=40; SELF_WARM_SECS=10; TRAIN_SECS=20
+  COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}
 fi
 
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
@@ -110,7 +122,7 @@ run() {
   wait "$pid"
 }
 
-for port in $PG_PORT $API_PORT $RCV_PORT $RCV_PORT_LATE; do
+for port in $PG_PORT $API_PORT $RCV_PORT $RCV_PORT_LATE $DEAD_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "127.0.0.1:$port is already in use: stop what listens there (another benchmark run?) and try again" >&2
     exit 1
@@ -159,7 +171,10 @@ LOADGEN_JAVA=(java -Xms512m -Xmx2g -XX:+UseParallelGC -jar "$RUNDIR/callbackd-be
 # BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd, recorded in the results. The default bounds the heap as the
 # README's "Sizing" advises: callbackd holds at most max_in_flight callbacks, however long the queue.
 read -r -a CB_JAVA_OPTS <<<"${BENCH_CALLBACKD_JAVA_OPTS--Xmx256m}"
-CB_CMD=(java "${CB_JAVA_OPTS[@]}" -jar "$RUNDIR/callbackd.jar")
+# What start_callbackd runs: these JVM options (the cold-start variants change them for a while), and the settings
+# of bench/callbackd.env ("bench") or callbackd's own defaults ("defaults").
+CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}")
+CB_SETTINGS=bench
 
 # ---------------------------------------------------------------- PostgreSQL, as the postgres user, own data dir
 log "starting PostgreSQL ($("$PGBIN/postgres" --version)) on 127.0.0.1:$PG_PORT, data in $PGDATA"
@@ -191,7 +206,19 @@ shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.max = 1000
 track_io_timing = on
 EOF
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$RUNDIR/postgresql.log" -w -t 120 start >/dev/null
+if [ -n "${BENCH_PG_CONF:-}" ]; then
+  printf '%s\n' "$BENCH_PG_CONF" >>"$PGDATA/postgresql.conf"
+fi
+# Port 55432 lies in Linux's ephemeral range: another program's outgoing connection can hold it for a moment (the
+# start then fails with "Address already in use"); a few bounded retries.
+for try in 1 2 3 4 5; do
+  if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$RUNDIR/postgresql.log" -w -t 120 start >/dev/null; then
+    break
+  fi
+  [ "$try" = 5 ] && { echo "PostgreSQL did not start; see $RUNDIR/postgresql.log" >&2; exit 1; }
+  log "PostgreSQL did not start (try $try): $(tail -1 "$RUNDIR/postgresql.log"); trying again"
+  sleep 3
+done
 PG_STARTED=1
 PSQL=(runuser -u postgres -- "$PGBIN/psql" -h "$RUNDIR" -p $PG_PORT -X -q -v ON_ERROR_STOP=1)
 "${PSQL[@]}" -d postgres -c "CREATE ROLE bench LOGIN SUPERUSER PASSWORD 'bench'" \
@@ -215,34 +242,46 @@ curl -sf "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null
 
 # ---------------------------------------------------------------- callbackd
 # bench/callbackd.env holds the settings; a CALLBACKD_* variable already set in the environment wins (to try others).
+BENCH_ENV_KEYS=()
 while IFS= read -r line; do
   case "$line" in
-    CALLBACKD_*=*) key=${line%%=*}; [ -n "${!key+x}" ] || export "$line" ;;
+    CALLBACKD_*=*) key=${line%%=*}; BENCH_ENV_KEYS+=("$key"); [ -n "${!key+x}" ] || export "$line" ;;
   esac
 done <"$BENCH/callbackd.env"
 export CALLBACKD_PG_URL="$PG_URL" CALLBACKD_HTTP_HOST=127.0.0.1 CALLBACKD_HTTP_PORT=$API_PORT
 CB_PID=
+CB_READY_MS=
 start_callbackd() { # name [jfr-file]
-  local name=$1 jfr=${2:-}
-  if [ -n "$jfr" ]; then
-    JAVA_TOOL_OPTIONS="-XX:StartFlightRecording=filename=$jfr,settings=profile,dumponexit=true" \
-      "${CB_CMD[@]}" >"$LOGS/callbackd-$name.log" 2>&1 &
-  else
-    "${CB_CMD[@]}" >"$LOGS/callbackd-$name.log" 2>&1 &
+  local name=$1 jfr=${2:-} t0 k
+  # env runs java in its own place (exec), so $! is callbackd's pid.
+  local envcmd=(env)
+  if [ "$CB_SETTINGS" = defaults ]; then
+    for k in "${BENCH_ENV_KEYS[@]}"; do
+      case "$k" in CALLBACKD_ALLOW_PRIVATE_DESTINATIONS|CALLBACKD_LOG_FORMAT) ;; *) envcmd+=(-u "$k") ;; esac
+    done
   fi
+  if [ -n "$jfr" ]; then
+    envcmd+=("JAVA_TOOL_OPTIONS=-XX:StartFlightRecording=filename=$jfr,settings=profile,dumponexit=true")
+  fi
+  rm -f "$RUNDIR/callbackd.pid"
+  t0=$(date +%s%N)
+  "${envcmd[@]}" java "${CB_JAVA_RUN[@]}" -jar "$RUNDIR/callbackd.jar" >"$LOGS/callbackd-$name.log" 2>&1 &
   CB_PID=$!
   PIDS+=("$CB_PID")
-  for _ in $(seq 1 300); do
+  echo "$CB_PID" >"$RUNDIR/callbackd.pid"
+  for _ in $(seq 1 1200); do
     curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null 2>&1 && break
     if ! kill -0 "$CB_PID" 2>/dev/null; then
       echo "callbackd exited; see $LOGS/callbackd-$name.log" >&2
       tail -20 "$LOGS/callbackd-$name.log" >&2
       exit 1
     fi
-    sleep 0.2
+    sleep 0.05
   done
   curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null
-  log "callbackd ($name) ready, pid $CB_PID, RSS $(awk '/VmRSS/ {print int($2/1024)" MB"}' "/proc/$CB_PID/status")"
+  CB_READY_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+  log "callbackd ($name, $CB_SETTINGS settings, java ${CB_JAVA_RUN[*]}) ready after ${CB_READY_MS} ms, pid $CB_PID," \
+    "RSS $(awk '/VmRSS/ {print int($2/1024)" MB"}' "/proc/$CB_PID/status")"
 }
 stop_callbackd() {
   [ -n "$CB_PID" ] || return 0
@@ -257,14 +296,18 @@ common_args() {
     --postmaster-pid "$POSTMASTER_PID" --receiver-pid "$RCV_PID" --callbackd-pid "${CB_PID:--1}"
 }
 # Every stage starts from empty tables, so that its numbers do not depend on what ran before it.
+# (callbackd.deliveries is a view of the live queue and the history; destinations are rows of their own.)
 empty_tables() {
-  "${PSQL[@]}" -d callbackd -c "TRUNCATE callbackd.attempts, callbackd.deliveries, runs" -c "CHECKPOINT"
+  "${PSQL[@]}" -d callbackd -c "TRUNCATE callbackd.attempts, callbackd.queue, callbackd.history,
+    callbackd.destinations, callbackd.run_writebacks, runs" -c "CHECKPOINT"
 }
-suite() { # spec
+suite() { # spec [more loadgen options]
+  local spec=$1
+  shift
   # shellcheck disable=SC2046
-  run "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$1" --api "http://127.0.0.1:$API_PORT" \
+  run "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$spec" --api "http://127.0.0.1:$API_PORT" \
     --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" \
-    --settle 60 --max-runs 1500000
+    --settle 60 --max-runs 1500000 "$@"
 }
 
 # ---------------------------------------------------------------- references
@@ -311,7 +354,7 @@ EOF
   "${PSQL[@]}" -d callbackd -c "DROP TABLE bench_pgb; DROP TABLE bench_pgb_notify; DROP FUNCTION bench_notify()"
   log "  pgbench: $a commits/s plain, $b commits/s with a pg_notify trigger"
 
-  log "reference: JDBC batched UPDATEs of a deliveries-shaped table (${REF_SECS}s)"
+  log "reference: JDBC batched heap-only UPDATEs of a table shaped like callbackd.queue (${REF_SECS}s)"
   # shellcheck disable=SC2046
   run "${LOADGEN_JAVA[@]}" pgref $(common_args) --rows 200000 --batch 500 --threads 4 --seconds "$REF_SECS" \
     --out "$OUT/ref-pgbatch.json"
@@ -322,12 +365,14 @@ EOF
     --hook "http://127.0.0.1:$RCV_PORT/hook" --out "$OUT/ref-besteffort.json"
 }
 
-# ---------------------------------------------------------------- fixed offered rates, API and SQL
+# ---------------------------------------------------------------- fixed offered rates, SQL and API
+# Open loop: every terminal update is sent at its scheduled moment. Each measured phase also counts the rows written
+# and PostgreSQL's CPU per delivered callback (12 s pauses around it let PostgreSQL flush its table counters).
 stage_fixed() {
   empty_tables
   start_callbackd fixed
-  log "fixed offered rates through the API and through SQL (${PHASE_SECS}s each, after ${WARM_SECS}s warm-ups)"
-  suite "warmapi:api:1000:$WARM_SECS,warmsql:sql:1000:$WARM_SECS,api500:api:500:$PHASE_SECS,api2000:api:2000:$PHASE_SECS,api10000:api:10000:$PHASE_SECS,sql500:sql:500:$PHASE_SECS,sql2000:sql:2000:$PHASE_SECS,sql10000:sql:10000:$PHASE_SECS"
+  log "fixed offered rates through SQL, then through the API (${PHASE_SECS}s each, after ${WARM_SECS}s warm-ups)"
+  suite "warmsql:sql:1000:$WARM_SECS,sql500:sql:500:$PHASE_SECS,sql1000:sql:1000:$PHASE_SECS,sql2000:sql:2000:$PHASE_SECS,warmapi:api:1000:$WARM_SECS,api500:api:500:$PHASE_SECS,api1000:api:1000:$PHASE_SECS,api2000:api:2000:$PHASE_SECS"
   stop_callbackd
 }
 
@@ -355,6 +400,101 @@ stage_max() {
     --title "maximum rate through the API (apimax)"
 }
 
+# ---------------------------------------------------------------- a backlog drained with the default settings
+# callbackd with its own defaults (one dispatcher, 32 in flight per destination), warmed up; its destination paused
+# while the backlog is written straight into the queue, then resumed: POSTs/s against the receiver's wrk rate.
+stage_drain() {
+  empty_tables
+  CB_SETTINGS=defaults
+  start_callbackd drain-defaults
+  log "default settings: warm-up (${WARM_SECS}s at 1,000/s), then a backlog of $DRAIN_ROWS drained to the receiver"
+  suite "warmdefaults:sql:1000:$WARM_SECS"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step warmdrain --rows "$DRAIN_ROWS" --prefix drain \
+    --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --drain-seconds "$DRAIN_MAX" \
+    --out "$OUT/drain-defaults.json"
+  stop_callbackd
+  CB_SETTINGS=bench
+}
+
+# ---------------------------------------------------------------- a dead destination beside live traffic
+# A large backlog of due callbacks to a port nothing listens on (connection refused), with a lifetime long enough
+# not to end during the stage; live terminal updates at 500/s to the receiver beside it.
+stage_dead() {
+  empty_tables
+  log "dead destination: $DEAD_ROWS due callbacks to 127.0.0.1:$DEAD_PORT (connection refused), callbackd stopped"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step insert --prefix dead --rows "$DEAD_ROWS" --chunk 50000 \
+    --trigger-rows 0 --lifetime-hours 48 --insert-seconds 300 --hook "http://127.0.0.1:$DEAD_PORT/hook" \
+    --out "$OUT/dead-insert.json"
+  start_callbackd dead
+  log "dead destination: warm-up, then live traffic at 500/s for ${DEAD_SECS}s"
+  suite "warmdead:sql:1000:$WARM_SECS,deadlive:sql:500:$DEAD_SECS" --dead-prefix dead \
+    --dead-destination "http://127.0.0.1:$DEAD_PORT"
+  stop_callbackd
+}
+
+# ---------------------------------------------------------------- the first seconds after start, JVM variants
+# Each variant: empty tables; the load generator warms itself up (terminal updates without callbacks), then callbackd
+# starts with the variant's JVM options and, from the moment it answers ready, terminal updates arrive at 500/s.
+# The AppCDS archive comes from a training run (-XX:ArchiveClassesAtExit, load through SQL and the API, a normal stop).
+stage_cold() {
+  local jsa=$RUNDIR/callbackd.jsa variants v name opts lg round phase ready_file=$RUNDIR/loadgen-ready
+  rm -f "$jsa"
+  empty_tables
+  CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}" "-XX:ArchiveClassesAtExit=$jsa")
+  start_callbackd cds-training
+  log "AppCDS training run (${TRAIN_SECS}s through SQL, then the API), archive written at exit"
+  suite "trainsql:sql:1000:$TRAIN_SECS,trainapi:api:300:$(( TRAIN_SECS / 2 ))" --writes false
+  stop_callbackd
+  CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}")
+  if [ -s "$jsa" ]; then
+    log "  archive $jsa: $(( $(stat -c %s "$jsa") / 1048576 )) MB"
+  else
+    log "  no archive was written (see $LOGS/callbackd-cds-training.log): the AppCDS variants will fail to start"
+  fi
+  rm -f "$OUT"/phase-train*.json
+  variants=${BENCH_COLD_VARIANTS:-"base|${CB_JAVA_OPTS[*]};c1|${CB_JAVA_OPTS[*]} -XX:TieredStopAtLevel=1;cds|${CB_JAVA_OPTS[*]} -XX:SharedArchiveFile=$jsa;cdsc1|${CB_JAVA_OPTS[*]} -XX:SharedArchiveFile=$jsa -XX:TieredStopAtLevel=1;serialgc|${CB_JAVA_OPTS[*]} -XX:+UseSerialGC"}
+  IFS=';' read -r -a variants <<<"$variants"
+  for round in $(seq 1 "$COLD_ROUNDS"); do
+    for v in "${variants[@]}"; do
+      name=${v%%|*}
+      opts=${v#*|}
+      phase="cold${name}r${round}"
+      wait_for_quiet
+      empty_tables
+      rm -f "$ready_file"
+      read -r -a CB_JAVA_RUN <<<"$opts"
+      log "cold start '$name', round $round (java $opts): load generator warms up, then callbackd starts;" \
+        "500/s for ${COLD_SECS}s from ready"
+      # shellcheck disable=SC2046
+      "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$phase:sql:500:$COLD_SECS" --api "http://127.0.0.1:$API_PORT" \
+        --hook "http://127.0.0.1:$RCV_PORT/hook" --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" \
+        --settle 60 --writes false --window-seconds 20 --self-warm-seconds "$SELF_WARM_SECS" \
+        --ready-file "$ready_file" --await-ready "http://127.0.0.1:$API_PORT/health/ready" \
+        --callbackd-pid-file "$RUNDIR/callbackd.pid" > >(tee -a "$LOGS/loadgen.log") 2>&1 &
+      lg=$!
+      PIDS+=("$lg")
+      for _ in $(seq 1 1200); do
+        [ -e "$ready_file" ] && break
+        kill -0 "$lg" 2>/dev/null || break
+        sleep 0.1
+      done
+      if [ ! -e "$ready_file" ]; then
+        echo "the load generator did not get ready for the cold start '$name'; see $LOGS/loadgen.log" >&2
+        exit 1
+      fi
+      start_callbackd "cold-$name-r$round"
+      jq -n --arg v "$name" --arg o "$opts" --arg ms "$CB_READY_MS" --arg r "$round" --arg p "$phase" \
+        '{variant: $v, round: ($r|tonumber), jvm_opts: $o, start_to_ready_ms: ($ms|tonumber), phase: $p}' \
+        >"$OUT/cold-$name-r$round.json"
+      wait "$lg"
+      stop_callbackd
+    done
+  done
+  CB_JAVA_RUN=("${CB_JAVA_OPTS[@]}")
+}
+
 # ---------------------------------------------------------------- backlog of pending callbacks
 stage_backlog() {
   empty_tables
@@ -365,8 +505,8 @@ stage_backlog() {
   log "backlog: $BACKLOG_ROWS finished runs inserted with SQL (callbackd stopped) towards a receiver not up yet" \
     "(the first $BACKLOG_TRIGGER_ROWS through the trigger, the rest straight into the queue)"
   # shellcheck disable=SC2046
-  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step insert --rows "$BACKLOG_ROWS" --chunk 10000 \
-    --trigger-rows "$BACKLOG_TRIGGER_ROWS" \
+  run "${LOADGEN_JAVA[@]}" backlog $(common_args) --step insert --rows "$BACKLOG_ROWS" --chunk 50000 \
+    --trigger-rows "$BACKLOG_TRIGGER_ROWS" --lifetime-hours 48 \
     --insert-seconds "$BACKLOG_INSERT_MAX" --hook "http://127.0.0.1:$RCV_PORT_LATE/hook" --out "$OUT/backlog-insert.json"
   start_callbackd backlog
   log "backlog: callbackd up with the backlog; receiver down ${BACKLOG_PENDING}s, then up: drain for up to ${BACKLOG_DRAIN}s"
@@ -391,6 +531,8 @@ machine_busy_pct() {
   idle=$(( (b[4]+b[5]) - (a[4]+a[5]) ))
   echo $(( 100 * busy / (busy + idle + 1) ))
 }
+QUIET_LOG=$OUT/quiet.txt
+: >"$QUIET_LOG"
 wait_for_quiet() {
   local i busy
   [ "$QUIET_TRIES" -gt 0 ] || return 0
@@ -398,19 +540,21 @@ wait_for_quiet() {
     busy=$(machine_busy_pct)
     if [ "$busy" -lt 25 ]; then
       log "machine quiet (${busy}% busy)"
+      echo "${STAGE:-?}: quiet (${busy}% busy) after $(( i - 1 )) waits" >>"$QUIET_LOG"
       return 0
     fi
     log "machine ${busy}% busy with other work; waiting ($i/$QUIET_TRIES)"
     sleep 10
   done
   log "machine still busy; going on (the tables show the CPU of other processes per phase)"
+  echo "${STAGE:-?}: still ${busy}% busy after $QUIET_TRIES waits" >>"$QUIET_LOG"
 }
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-for stage in refs fixed max backlog; do
+for STAGE in refs fixed max drain dead cold backlog; do
   case ",$ONLY," in
-    *,$stage,*|,all,) wait_for_quiet; "stage_$stage" ;;
+    *,$STAGE,*|,all,) wait_for_quiet; "stage_$STAGE" ;;
   esac
 done
 
@@ -437,6 +581,7 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
   --arg dirty "$GIT_DIRTY" --arg debian "$(cat /etc/debian_version 2>/dev/null)" --argjson cbenv "$CB_ENV" \
   --argjson cbeff "$CB_EFFECTIVE" --argjson pgset "$PG_SETTINGS" --arg loadavg "$(cat /proc/loadavg)" \
   --arg elapsed "$(( $(date +%s) - T_START ))" --arg cbjava "${CB_JAVA_OPTS[*]}" \
+  --argjson quiet "$(jq -R -s 'split("\n") | map(select(length > 0))' "$QUIET_LOG")" \
   '{mode: $mode, started_utc: $stamp, nproc: ($nproc|tonumber), cpu_model: $cpu, memory_mb: ($mem|tonumber),
     java: $java, postgresql: $pg, kernel: $kernel, debian: $debian, callbackd_commit: $commit,
     callbackd_uncommitted_files: ($dirty|tonumber),
@@ -445,7 +590,8 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
     callbackd_effective_config: $cbeff,
     callbackd_jvm: ("java " + (if $cbjava == "" then "(JVM defaults)" else $cbjava end) + " -jar callbackd.jar; JFR only in the maximum-rate runs"),
     loadgen_and_receiver_jvm: "java -Xms512m -Xmx2g -XX:+UseParallelGC",
-    postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber)}' >"$OUT/env.json"
+    postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber),
+    quiet_checks: $quiet}' >"$OUT/env.json"
 
 run "${LOADGEN_JAVA[@]}" report --in "$OUT" --results "$RESULTS"
 log "done: $RESULTS/latest.md, $RESULTS/latest.json, $RESULTS/profile-max.md, $RESULTS/profile-api.md (raw: $OUT)"

@@ -25,7 +25,13 @@ final class Monitor implements AutoCloseable {
 
   private static final double TICKS_PER_SECOND = 100.0;
 
-  private final long callbackdPid;
+  /**
+   * PostgreSQL 15 backends flush their table counters (pg_stat_user_tables) at most every 10 s, and an idle backend
+   * within 10 s of going idle: a snapshot taken this long after the load stopped has everything before it.
+   */
+  static final long STATS_FLUSH_MS = 12_000;
+
+  private long callbackdPid;
   private final long receiverPid;
   private final long postmasterPid;
   private final long selfPid = ProcessHandle.current().pid();
@@ -82,6 +88,120 @@ final class Monitor implements AutoCloseable {
 
   long callbackdPid() {
     return callbackdPid;
+  }
+
+  /** callbackd started after this monitor (the cold-start phases): watch it from now on. */
+  void callbackdPid(long pid) {
+    this.callbackdPid = pid;
+  }
+
+  /** Waits until every backend has flushed its table counters (see {@link #STATS_FLUSH_MS}). */
+  static void awaitStatsFlush() {
+    Util.sleep(STATS_FLUSH_MS);
+  }
+
+  /**
+   * Rows written so far per table (pg_stat_user_tables: inserted, updated, of which heap-only, deleted) and the WAL
+   * position: take one before and one after a phase, each at least {@link #STATS_FLUSH_MS} after the load stopped.
+   */
+  JsonObject dbSnapshot() {
+    JsonObject tables = new JsonObject();
+    JsonObject out = new JsonObject().put("tables", tables).put("at_us", Util.nowMicros());
+    try (Statement st = conn.createStatement()) {
+      try (ResultSet rs = st.executeQuery("SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_hot_upd,"
+        + " n_tup_del FROM pg_stat_user_tables WHERE relname NOT LIKE 'bench%' ORDER BY 1")) {
+        while (rs.next()) {
+          tables.put(rs.getString(1), Util.arr(rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5)));
+        }
+      }
+      try (ResultSet rs = st.executeQuery("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint")) {
+        rs.next();
+        out.put("wal_bytes", rs.getLong(1));
+      }
+    } catch (Exception e) {
+      out.put("error", e.getMessage());
+    }
+    return out;
+  }
+
+  /**
+   * What was written between two snapshots: per table inserted / updated / heap-only updated / deleted rows, the
+   * total rows written (inserted + updated + deleted), and the WAL written.
+   */
+  static JsonObject dbDelta(JsonObject before, JsonObject after) {
+    JsonObject tables = new JsonObject();
+    long ins = 0;
+    long upd = 0;
+    long hot = 0;
+    long del = 0;
+    JsonObject a = after.getJsonObject("tables", new JsonObject());
+    JsonObject b = before.getJsonObject("tables", new JsonObject());
+    for (String t : a.fieldNames()) {
+      JsonArray x = a.getJsonArray(t);
+      JsonArray y = b.getJsonArray(t, Util.arr(0L, 0L, 0L, 0L));
+      long[] d = new long[4];
+      for (int i = 0; i < 4; i++) {
+        d[i] = x.getLong(i) - y.getLong(i);
+      }
+      if (d[0] + d[1] + d[3] == 0) {
+        continue;
+      }
+      tables.put(t, new JsonObject().put("ins", d[0]).put("upd", d[1]).put("hot_upd", d[2]).put("del", d[3])
+        .put("written", d[0] + d[1] + d[3]));
+      ins += d[0];
+      upd += d[1];
+      hot += d[2];
+      del += d[3];
+    }
+    return new JsonObject().put("rows_written", ins + upd + del).put("inserted", ins).put("updated", upd)
+      .put("hot_updated", hot).put("deleted", del).put("tables", tables)
+      .put("wal_bytes", after.getLong("wal_bytes", 0L) - before.getLong("wal_bytes", 0L))
+      .put("seconds", Util.round((after.getLong("at_us", 0L) - before.getLong("at_us", 0L)) / 1e6))
+      .put("note", "pg_stat_user_tables deltas over every table (runs included), snapshots taken "
+        + STATS_FLUSH_MS / 1000 + " s after the load stopped so that every backend has flushed its counters");
+  }
+
+  /**
+   * Costs per delivered callback: rows written (and heap-only updates, and per table), WAL bytes, and CPU seconds of
+   * the PostgreSQL server processes (all of them, and by whom they serve) and of callbackd, in milliseconds.
+   */
+  static JsonObject perCallback(JsonObject resources, JsonObject writes, long delivered) {
+    JsonObject out = new JsonObject().put("delivered", delivered);
+    if (delivered <= 0) {
+      return out;
+    }
+    if (writes != null && !writes.containsKey("error")) {
+      out.put("rows_written", Util.round((double) writes.getLong("rows_written") / delivered))
+        .put("hot_updates", Util.round((double) writes.getLong("hot_updated") / delivered))
+        .put("wal_bytes", Math.round((double) writes.getLong("wal_bytes") / delivered));
+      JsonObject byTable = new JsonObject();
+      writes.getJsonObject("tables").forEach(e -> byTable.put(e.getKey(),
+        Util.round(((JsonObject) e.getValue()).getLong("written") / (double) delivered)));
+      out.put("rows_written_by_table", byTable);
+    }
+    if (resources != null) {
+      double secs = resources.getDouble("seconds", 0.0);
+      JsonObject cpu = resources.getJsonObject("cpu", new JsonObject());
+      out.put("postgres_cpu_ms", Util.round(cpu.getDouble("postgres", -1.0) / 100 * secs * 1000 / delivered))
+        .put("callbackd_cpu_ms", Util.round(cpu.getDouble("callbackd", -1.0) / 100 * secs * 1000 / delivered));
+      JsonObject by = new JsonObject();
+      cpu.getJsonObject("postgres_by_backend", new JsonObject()).forEach(e -> {
+        if (e.getValue() instanceof Number n && n.doubleValue() > 0) {
+          by.put(e.getKey(), Util.round(n.doubleValue() / 100 * secs * 1000 / delivered));
+        }
+      });
+      double monitorMs = 0;
+      for (String k : by.fieldNames()) {
+        if (k.startsWith("backend:bench-monitor")) {
+          monitorMs += by.getDouble(k);
+        }
+      }
+      out.put("postgres_cpu_ms_without_monitor", Util.round(out.getDouble("postgres_cpu_ms") - monitorMs))
+        .put("postgres_cpu_ms_by_backend", by)
+        .put("note", "CPU: utime+stime from /proc of every PostgreSQL server process (exited ones through the "
+          + "postmaster's cutime/cstime) over the phase, divided by the callbacks delivered in it");
+    }
+    return out;
   }
 
   long callbackdRssKb() {

@@ -45,6 +45,23 @@ final class Pg {
     }
   }
 
+  /** The first row of a query as a JSON object (column label -> value, timestamps as text); empty when none. */
+  static JsonObject row(Connection c, String sql) {
+    JsonObject out = new JsonObject();
+    try (Statement st = c.createStatement(); ResultSet rs = st.executeQuery(sql)) {
+      if (rs.next()) {
+        var md = rs.getMetaData();
+        for (int i = 1; i <= md.getColumnCount(); i++) {
+          Object v = rs.getObject(i);
+          out.put(md.getColumnLabel(i), v == null || v instanceof Number || v instanceof Boolean ? v : v.toString());
+        }
+      }
+    } catch (Exception e) {
+      out.put("error", e.getMessage());
+    }
+    return out;
+  }
+
   static void exec(Connection c, String sql) {
     try (Statement st = c.createStatement()) {
       st.execute(sql);
@@ -53,14 +70,17 @@ final class Pg {
     }
   }
 
-  /** Pre-creates {@code n} runs b-phase-0..n-1 in status running, with the callback URL, in chunks. */
+  /**
+   * Pre-creates {@code n} runs b-phase-0..n-1 in status running, with the callback URL (none when {@code hook} is
+   * null: their terminal updates schedule nothing), in chunks.
+   */
   static void precreateRunning(Connection c, String phase, int n, String hook) {
     int chunk = 100_000;
     for (int from = 0; from < n; from += chunk) {
       int to = Math.min(n, from + chunk) - 1;
       exec(c, "INSERT INTO runs (id, status, agent_id, callback_url, metadata_) SELECT 'b-" + phase + "-' || g, "
-        + "'running', 'agent-bench', '" + hook + "', '{\"run_type\": \"bench\"}'::json "
-        + "FROM generate_series(" + from + ", " + to + ") g");
+        + "'running', 'agent-bench', " + (hook == null ? "NULL" : "'" + hook + "'")
+        + ", '{\"run_type\": \"bench\"}'::json FROM generate_series(" + from + ", " + to + ") g");
     }
     exec(c, "ANALYZE runs");
   }
@@ -70,8 +90,9 @@ final class Pg {
   }
 
   /**
-   * What the queue says about a phase: callbacks scheduled, delivered, failed, retried; the delivered rate per
-   * second from finished_at; and terminal-update-to-written-back latency (finished_at - scheduled_at).
+   * What the queue says about a phase, read through the view callbackd.deliveries (the live queue and the history):
+   * callbacks scheduled, delivered, failed, retried; the delivered rate per second from finished_at; and
+   * terminal-update-to-final latency (finished_at - scheduled_at: the outcome committed in callbackd's tables).
    */
   static JsonObject phaseStats(Connection c, String phase, long driveStartUs, long driveEndUs) {
     JsonObject out = new JsonObject();

@@ -23,6 +23,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * terminal update) to the moment the POST's body was read.
  *
  * <p>Control routes (GET): {@code /_stats?phase=P} (that phase's numbers), {@code /_stats} (totals),
+ * {@code /_times?phase=P} (when each of the phase's sequence numbers was first received, one "seq micros" line each:
+ * the load generator joins them with the moments its terminal updates' commits returned),
  * {@code /_listen?port=N} (start listening on another port too: the backlog test's receiver "comes up").
  * It stops by itself after {@code --max-seconds}.
  */
@@ -37,6 +39,8 @@ final class Receiver {
     int latN;
     long firstUs;
     long lastUs;
+    /** Wall-clock microseconds at which each sequence number's POST was first read (0: not yet). */
+    long[] receivedUs = new long[1 << 14];
 
     Phase(String name) {
       this.name = name;
@@ -53,6 +57,10 @@ final class Receiver {
           duplicates++;
         } else {
           seen.set(seq);
+          if (seq >= receivedUs.length) {
+            receivedUs = java.util.Arrays.copyOf(receivedUs, Math.max(seq + 1, receivedUs.length * 2));
+          }
+          receivedUs[seq] = nowUs;
         }
       }
       if (sentUs > 0) {
@@ -61,6 +69,15 @@ final class Receiver {
         }
         latencies[latN++] = nowUs - sentUs;
       }
+    }
+
+    /** "seq receivedUs" lines for every sequence number seen, in order. */
+    synchronized String times() {
+      StringBuilder sb = new StringBuilder(seen.cardinality() * 20);
+      for (int i = seen.nextSetBit(0); i >= 0; i = seen.nextSetBit(i + 1)) {
+        sb.append(i).append(' ').append(receivedUs[i]).append('\n');
+      }
+      return sb.toString();
     }
 
     synchronized JsonObject stats() {
@@ -128,6 +145,9 @@ final class Receiver {
           .put("duplicates", 0).put("latency_ms", new JsonObject().put("n", 0)) : p.stats();
       }
       req.response().putHeader("content-type", "application/json").end(out.encode());
+    } else if (path.equals("/_times")) {
+      Phase p = phases.get(req.getParam("phase"));
+      req.response().putHeader("content-type", "text/plain").end(p == null ? "" : p.times());
     } else if (path.equals("/_listen")) {
       int port = Integer.parseInt(req.getParam("port"));
       listen(port, 2).onComplete(ar -> req.response().setStatusCode(ar.succeeded() ? 200 : 500)

@@ -28,7 +28,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The references measured in the same run: PostgreSQL's batched write rate (JDBC, batched UPDATEs of a copy of
- * callbackd's delivery table), and a best-effort dispatcher doing what platforms do today.
+ * callbackd's live queue), and a best-effort dispatcher doing what platforms do today.
  */
 final class References {
 
@@ -36,9 +36,11 @@ final class References {
   }
 
   /**
-   * Batched UPDATEs of {@code bench_ref}, a table shaped like {@code callbackd.deliveries} (same columns, defaults
-   * and indexes), {@code --batch} rows per statement and transaction, from {@code --threads} JDBC connections, for
-   * {@code --seconds}. The result is rows written per second.
+   * Batched UPDATEs of {@code bench_ref}, a table shaped like the live queue {@code callbackd.queue} (same columns,
+   * defaults, indexes and fill factor, a callback-shaped body in every row), {@code --batch} rows per statement and
+   * transaction, from {@code --threads} JDBC connections, for {@code --seconds}. Each UPDATE does what a claim and an
+   * outcome do to a queue row: it takes or clears the lease and records an attempt, no indexed column changes (so
+   * the updates are heap-only). The result is rows written per second.
    */
   static void pgBatched(Map<String, String> args) throws Exception {
     int rows = Util.intArg(args, "rows", 200_000);
@@ -49,17 +51,19 @@ final class References {
     try (Monitor monitor = new Monitor(args)) {
       Connection c = monitor.connection();
       Pg.exec(c, "DROP TABLE IF EXISTS bench_ref");
-      Pg.exec(c, "CREATE TABLE bench_ref (LIKE callbackd.deliveries INCLUDING DEFAULTS INCLUDING INDEXES "
-        + "INCLUDING CONSTRAINTS)");
-      Pg.exec(c, "INSERT INTO bench_ref (id, run_id, webhook_id, url, destination, state, lease_owner, lease_token, "
-        + "lease_expires_at) SELECT g, 'ref-' || g, 'msg_' || md5(g::text), 'http://127.0.0.1:19100/hook', "
-        + "'http://127.0.0.1:19100', 'delivering', 'ref', gen_random_uuid(), now() + interval '2 minutes' "
+      Pg.exec(c, "CREATE TABLE bench_ref (LIKE callbackd.queue INCLUDING DEFAULTS INCLUDING INDEXES "
+        + "INCLUDING CONSTRAINTS) WITH (fillfactor = 70)");
+      Pg.exec(c, "INSERT INTO bench_ref (id, run_id, generation, webhook_id, url, destination, body, next_attempt_at, "
+        + "expires_at) SELECT g, 'ref-' || g, 1, 'msg_' || md5(g::text), 'http://127.0.0.1:19100/hook', "
+        + "'http://127.0.0.1:19100', callbackd.payload('ref-' || g, 'completed', (now() AT TIME ZONE 'UTC')::timestamp, "
+        + "'{\"run_type\": \"bench\"}'::json, 'agent-bench', 'end_turn'), now(), now() + interval '2 days' "
         + "FROM generate_series(1, " + rows + ") g");
       Pg.exec(c, "VACUUM ANALYZE bench_ref");
       Pg.exec(c, "CHECKPOINT");
-      String sql = "UPDATE bench_ref SET state = CASE WHEN state = 'delivered' THEN 'delivering' ELSE 'delivered' END,"
-        + " attempts = attempts + 1, last_attempt_at = now(), last_status_code = 204, last_error = NULL,"
-        + " finished_at = now(), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL WHERE id = ANY(?)";
+      String sql = "UPDATE bench_ref SET attempts = attempts + 1, last_attempt_at = now(), last_status_code = 204,"
+        + " last_error = NULL, lease_owner = CASE WHEN lease_token IS NULL THEN 'ref' END,"
+        + " lease_expires_at = CASE WHEN lease_token IS NULL THEN now() + interval '2 minutes' END,"
+        + " lease_token = CASE WHEN lease_token IS NULL THEN gen_random_uuid() END WHERE id = ANY(?)";
       AtomicLong written = new AtomicLong();
       AtomicLong statements = new AtomicLong();
       long deadline = System.nanoTime() + seconds * 1_000_000_000L;
@@ -97,7 +101,8 @@ final class References {
       }
       double secs = (System.nanoTime() - t0) / 1e9;
       JsonObject res = monitor.end();
-      JsonObject json = new JsonObject().put("what", "JDBC batched UPDATE of a deliveries-shaped table")
+      JsonObject json = new JsonObject().put("what", "JDBC batched UPDATE (lease and attempt columns, heap-only) of a "
+          + "table shaped like callbackd.queue")
         .put("rows_in_table", rows).put("batch", batch).put("threads", threads).put("seconds", Util.round(secs))
         .put("rows_written", written.get()).put("statements", statements.get())
         .put("rows_per_second", Util.round(written.get() / secs))

@@ -13,13 +13,14 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * Gathers one run's raw JSON (env, references, phases, backlog, profile) into {@code latest.json} and a Markdown
- * table {@code latest.md}, judges the targets (met or missed, never asserted), and prints the table.
+ * Gathers one run's raw JSON (env, references, phases, drains, dead destination, cold starts, backlog, profiles) into
+ * {@code latest.json} and a Markdown report {@code latest.md}, judges the targets (met or missed, never asserted),
+ * and prints it. Whatever a run did not measure (a quick run, {@code --only}) shows as missing.
  */
 final class Report {
 
-  private static final String[] PHASE_ORDER = {"api500", "api2000", "api10000", "apimax", "sql500", "sql2000",
-    "sql10000", "sqlmax"};
+  private static final String[] PHASE_ORDER = {"sql500", "sql1000", "sql2000", "sqlmax", "api500", "api1000",
+    "api2000", "apimax", "deadlive"};
 
   private Report() {
   }
@@ -30,8 +31,16 @@ final class Report {
     JsonObject env = read(in.resolve("env.json"));
     JsonObject phases = new JsonObject();
     List<Path> phaseFiles = new ArrayList<>();
+    List<Path> coldFiles = new ArrayList<>();
     try (Stream<Path> s = Files.list(in)) {
-      s.filter(p -> p.getFileName().toString().startsWith("phase-")).sorted().forEach(phaseFiles::add);
+      s.sorted().forEach(p -> {
+        String n = p.getFileName().toString();
+        if (n.startsWith("phase-")) {
+          phaseFiles.add(p);
+        } else if (n.startsWith("cold-") && n.endsWith(".json")) {
+          coldFiles.add(p);
+        }
+      });
     }
     for (Path p : phaseFiles) {
       JsonObject j = read(p);
@@ -47,12 +56,23 @@ final class Report {
       .put("idle", read(in.resolve("backlog-idle.json"))).put("insert", insert)
       .put("pending", run.getJsonObject("pending")).put("drain", run.getJsonObject("drain"))
       .put("queue_at_end", run.getJsonObject("queue_at_end"));
+    JsonObject defaultsDrain = read(in.resolve("drain-defaults.json"));
+    JsonObject dead = new JsonObject().put("insert", read(in.resolve("dead-insert.json")))
+      .put("phase", phases.getJsonObject("deadlive", new JsonObject().put("missing", "phase-deadlive.json")));
+    // Cold starts: what bench/run.sh recorded of each variant (JVM options, start to ready) and its phase.
+    JsonArray cold = new JsonArray();
+    for (Path p : coldFiles) {
+      JsonObject c = read(p);
+      c.put("phase_result", phases.getJsonObject(c.getString("phase", ""), new JsonObject().put("missing", "phase")));
+      cold.add(c);
+    }
     JsonObject profile = read(in.resolve("profile-max.json"));
     JsonObject profileApi = read(in.resolve("profile-api.json"));
-    JsonObject targets = targets(phases, backlog);
+    JsonObject targets = targets(env, refs, phases, backlog, defaultsDrain, dead, cold);
     JsonObject all = new JsonObject().put("environment", env).put("targets", targets).put("references", refs)
-      .put("phases", phases).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
-      .put("raw_dir", results.relativize(in).toString());
+      .put("phases", phases).put("drain_defaults", defaultsDrain).put("dead_destination", dead)
+      .put("cold_starts", cold).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
+      .put("raw_dir", results.toAbsolutePath().relativize(in.toAbsolutePath()).toString());
     Util.writeJson(results.resolve("latest.json"), all);
     // The profile summaries of this run go beside latest.md.
     for (String name : new String[] {"profile-max.md", "profile-api.md"}) {
@@ -60,7 +80,7 @@ final class Report {
         Files.copy(in.resolve(name), results.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
       }
     }
-    String md = markdown(env, targets, refs, phases, backlog, profile, profileApi);
+    String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi);
     Files.writeString(results.resolve("latest.md"), md, StandardCharsets.UTF_8);
     System.out.println();
     System.out.println(md);
@@ -93,35 +113,122 @@ final class Report {
     return Double.isNaN(v) ? "–" : v >= 100 ? String.format("%,.0f", v) : String.format("%.2f", v);
   }
 
-  private static JsonObject targets(JsonObject phases, JsonObject backlog) {
+  /** The object under {@code key}, or an empty one (missing, null or not an object). */
+  private static JsonObject obj(JsonObject o, String key) {
+    Object v = o == null ? null : o.getValue(key);
+    return v instanceof JsonObject j ? j : new JsonObject();
+  }
+
+  private static double wrkRate(JsonObject refs) {
+    return num(refs.getJsonObject("receiver_wrk", new JsonObject()), "requests_per_second");
+  }
+
+  /** A CALLBACKD_* duration setting of the run ("5s", "30s", "2m") in seconds; the default when unset. */
+  private static double settingSeconds(JsonObject env, String key, double dflt) {
+    String v = env.getJsonObject("callbackd_settings", new JsonObject()).getString(key);
+    if (v == null) {
+      return dflt;
+    }
+    try {
+      if (v.endsWith("ms")) {
+        return Double.parseDouble(v.substring(0, v.length() - 2)) / 1000;
+      } else if (v.endsWith("s")) {
+        return Double.parseDouble(v.substring(0, v.length() - 1));
+      } else if (v.endsWith("m")) {
+        return Double.parseDouble(v.substring(0, v.length() - 1)) * 60;
+      }
+      return Double.parseDouble(v);
+    } catch (NumberFormatException e) {
+      return dflt;
+    }
+  }
+
+  private static JsonObject latencyTarget(JsonObject phases, String name, int rate, double targetMs) {
+    JsonObject ph = phases.getJsonObject(name, new JsonObject());
+    double p99 = num(ph, "latency", "commit_to_post_ms", "p99");
+    double p50 = num(ph, "latency", "commit_to_post_ms", "p50");
+    double achieved = num(ph, "drive", "achieved_rate");
+    boolean rateHeld = !Double.isNaN(achieved) && achieved >= 0.95 * rate;
+    return new JsonObject().put("phase", name).put("rate", rate).put("target_p99_ms", targetMs)
+      .put("p50_ms", Double.isNaN(p50) ? null : p50).put("p99_ms", Double.isNaN(p99) ? null : p99)
+      .put("achieved_rate", Double.isNaN(achieved) ? null : achieved).put("rate_held", rateHeld)
+      .put("met", rateHeld && !Double.isNaN(p99) && p99 <= targetMs);
+  }
+
+  private static JsonObject firstWindow(JsonObject coldVariant) {
+    JsonArray ws = coldVariant.getJsonObject("phase_result", new JsonObject())
+      .getJsonObject("latency", new JsonObject()).getJsonArray("commit_to_post_windows", new JsonArray());
+    return ws.isEmpty() ? new JsonObject() : ws.getJsonObject(0);
+  }
+
+  private static JsonObject targets(JsonObject env, JsonObject refs, JsonObject phases, JsonObject backlog,
+                                    JsonObject defaultsDrain, JsonObject dead, JsonArray cold) {
     JsonObject t = new JsonObject();
-    // Sustained: the best steady delivered rate of callbackd.
-    double best = Double.NaN;
-    String where = null;
-    for (String name : new String[] {"sqlmax", "apimax", "sql10000", "api10000"}) {
-      double v = num(phases.getJsonObject(name, new JsonObject()), "queue", "steady_delivered_per_second");
-      if (!Double.isNaN(v) && (Double.isNaN(best) || v > best)) {
-        best = v;
-        where = name;
+    double wrk = wrkRate(refs);
+    // (a) The drain of a backlog to one fast receiver with callbackd's default settings, against wrk's rate.
+    double drainRate = num(defaultsDrain, "drain", "posts_per_second");
+    double drainSteady = num(defaultsDrain, "drain", "steady_posts_per_second");
+    double pct = Double.isNaN(drainRate) || Double.isNaN(wrk) || wrk <= 0 ? Double.NaN : 100 * drainRate / wrk;
+    t.put("drain_defaults_share_of_receiver", new JsonObject().put("target_pct", 10)
+      .put("posts_per_second", Double.isNaN(drainRate) ? null : drainRate)
+      .put("steady_posts_per_second", Double.isNaN(drainSteady) ? null : drainSteady)
+      .put("receiver_wrk_rps", Double.isNaN(wrk) ? null : wrk)
+      .put("pct", Double.isNaN(pct) ? null : Util.round(pct)).put("met", !Double.isNaN(pct) && pct >= 10));
+    double bigDrain = num(backlog, "drain", "posts_per_second");
+    t.put("drain_bench_settings_share_of_receiver", new JsonObject()
+      .put("posts_per_second", Double.isNaN(bigDrain) ? null : bigDrain)
+      .put("pct", Double.isNaN(bigDrain) || Double.isNaN(wrk) ? null : Util.round(100 * bigDrain / wrk)));
+    // (b) Rows written and PostgreSQL CPU per delivered callback, at 500/s and 1,000/s through SQL.
+    for (String name : new String[] {"sql500", "sql1000"}) {
+      JsonObject pc = phases.getJsonObject(name, new JsonObject()).getJsonObject("per_callback", new JsonObject());
+      t.put("costs_" + name, new JsonObject().put("rows_written", pc.getValue("rows_written"))
+        .put("hot_updates", pc.getValue("hot_updates")).put("postgres_cpu_ms", pc.getValue("postgres_cpu_ms")));
+    }
+    // (d) commit→POST at fixed open-loop rates, warm.
+    t.put("p99_at_500", latencyTarget(phases, "sql500", 500, 5));
+    t.put("p99_at_1000", latencyTarget(phases, "sql1000", 1000, 10));
+    t.put("p99_at_500_api", latencyTarget(phases, "api500", 500, 5));
+    t.put("p99_at_1000_api", latencyTarget(phases, "api1000", 1000, 10));
+    // (e) The first 20 s after start at 500/s, with the default JVM options (every round must meet it) and the
+    // variant whose rounds had the lowest mean p99.
+    Map<String, List<Double>> byVariant = new java.util.LinkedHashMap<>();
+    Map<String, String> jvmOf = new java.util.HashMap<>();
+    for (int i = 0; i < cold.size(); i++) {
+      JsonObject c = cold.getJsonObject(i);
+      double p99 = num(firstWindow(c), "p99");
+      if (!Double.isNaN(p99)) {
+        byVariant.computeIfAbsent(c.getString("variant"), k -> new ArrayList<>()).add(p99);
+        jvmOf.put(c.getString("variant"), c.getString("jvm_opts"));
       }
     }
-    double drain = num(backlog, "drain", "posts_per_second");
-    if (!Double.isNaN(drain) && (Double.isNaN(best) || drain > best)) {
-      best = drain;
-      where = "backlog drain (receiver POSTs/s)";
+    JsonObject first = new JsonObject().put("target_p99_ms", 100);
+    List<Double> base = byVariant.get("base");
+    if (base != null) {
+      double worst = base.stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
+      first.put("p99_ms_by_round", new JsonArray(new ArrayList<>(base))).put("p99_ms", worst)
+        .put("jvm", jvmOf.get("base")).put("met", worst <= 100);
+    } else {
+      first.put("met", false);
     }
-    t.put("sustained_callbacks_per_second", new JsonObject().put("target", 10_000).put("aim", 20_000)
-      .put("measured", Double.isNaN(best) ? null : Util.round(best)).put("where", where)
-      .put("met", !Double.isNaN(best) && best >= 10_000));
-    for (String name : new String[] {"api2000", "sql2000"}) {
-      JsonObject ph = phases.getJsonObject(name, new JsonObject());
-      double p99 = num(ph, "receiver", "latency_ms", "p99");
-      double achieved = num(ph, "drive", "achieved_rate");
-      boolean rateHeld = !Double.isNaN(achieved) && achieved >= 0.95 * 2000;
-      t.put("p99_commit_to_post_at_2000_" + name.substring(0, 3), new JsonObject().put("target_ms", 10)
-        .put("p99_ms", Double.isNaN(p99) ? null : p99).put("achieved_rate", Double.isNaN(achieved) ? null : achieved)
-        .put("rate_held", rateHeld).put("met", rateHeld && !Double.isNaN(p99) && p99 < 10));
+    String best = null;
+    double bestMean = Double.NaN;
+    JsonObject means = new JsonObject();
+    for (Map.Entry<String, List<Double>> e : byVariant.entrySet()) {
+      double mean = e.getValue().stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);
+      means.put(e.getKey(), Util.round(mean));
+      if (best == null || mean < bestMean) {
+        best = e.getKey();
+        bestMean = mean;
+      }
     }
+    first.put("mean_p99_ms_by_variant", means);
+    if (best != null) {
+      first.put("best_variant", best).put("best_jvm", jvmOf.get(best)).put("best_mean_p99_ms", Util.round(bestMean))
+        .put("best_p99_ms_by_round", new JsonArray(new ArrayList<>(byVariant.get(best))))
+        .put("best_met", byVariant.get(best).stream().allMatch(v -> v <= 100));
+    }
+    t.put("first_20s_at_500", first);
+    // (f) RSS with a backlog of a million (full run) or 100,000 (quick).
     double rss = Double.NaN;
     for (String stage : new String[] {"pending", "drain"}) {
       double v = num(backlog, stage, "callbackd_rss", "max_mb");
@@ -133,6 +240,39 @@ final class Report {
       .put("max_rss_mb", Double.isNaN(rss) ? null : rss)
       .put("idle_rss_mb", num(backlog, "idle", "callbackd_rss", "max_mb"))
       .put("met", !Double.isNaN(rss) && rss < 300));
+    // (c) A dead destination's backlog beside live traffic: only the breaker's trials write its queue rows.
+    JsonObject dp = dead.getJsonObject("phase", new JsonObject());
+    JsonObject dd = dp.getJsonObject("dead_destination", new JsonObject());
+    double reset = settingSeconds(env, "CALLBACKD_BREAKER_RESET", 30);
+    double secs = num(dp, "resources", "seconds");
+    double attempts = num(dd, "attempts_in_phase");
+    double trialsAllowed = Double.isNaN(secs) ? Double.NaN : Math.ceil(secs / reset) + 1;
+    t.put("dead_destination_only_trials", new JsonObject().put("attempts", Double.isNaN(attempts) ? null : attempts)
+      .put("seconds", Double.isNaN(secs) ? null : secs).put("breaker_reset_s", reset)
+      .put("trials_expected_at_most", Double.isNaN(trialsAllowed) ? null : trialsAllowed)
+      .put("queue_rows_written_in_phase", dd.getJsonObject("queue_rows", new JsonObject()).getValue("written_in_phase"))
+      .put("live_p99_ms", num(dp, "latency", "commit_to_post_ms", "p99"))
+      .put("met", !Double.isNaN(attempts) && attempts <= trialsAllowed));
+    // The earlier targets, kept for comparison.
+    double bestRate = Double.NaN;
+    String where = null;
+    for (String name : new String[] {"sqlmax", "apimax", "sql2000", "api2000"}) {
+      double v = num(phases.getJsonObject(name, new JsonObject()), "queue", "steady_delivered_per_second");
+      if (!Double.isNaN(v) && (Double.isNaN(bestRate) || v > bestRate)) {
+        bestRate = v;
+        where = name;
+      }
+    }
+    for (double[] v : new double[][] {{bigDrain, 1}, {drainRate, 2}}) {
+      if (!Double.isNaN(v[0]) && (Double.isNaN(bestRate) || v[0] > bestRate)) {
+        bestRate = v[0];
+        where = v[1] == 1 ? "backlog drain, bench settings (receiver POSTs/s)" : "backlog drain, default settings";
+      }
+    }
+    t.put("sustained_callbacks_per_second", new JsonObject().put("target", 10_000).put("aim", 20_000)
+      .put("measured", Double.isNaN(bestRate) ? null : Util.round(bestRate)).put("where", where)
+      .put("met", !Double.isNaN(bestRate) && bestRate >= 10_000));
+    t.put("p99_at_2000", latencyTarget(phases, "sql2000", 2000, 10));
     return t;
   }
 
@@ -185,47 +325,131 @@ final class Report {
       .append(String.join(", ", mine)).append(". Full summary: `").append(file).append("`.\n");
   }
 
+  private static String latCell(JsonObject o) {
+    return "p50 " + f2(num(o, "p50_ms")) + " ms, p99 **" + f2(num(o, "p99_ms")) + " ms** at "
+      + f0(num(o, "achieved_rate")) + "/s achieved" + (o.getBoolean("rate_held", false) ? "" : " (offered rate not held)");
+  }
+
+  /** "a / b / c" of one value per round. */
+  private static String roundsText(JsonArray values) {
+    if (values == null || values.isEmpty()) {
+      return "–";
+    }
+    List<String> out = new ArrayList<>();
+    for (int i = 0; i < values.size(); i++) {
+      out.add(f2(((Number) values.getValue(i)).doubleValue()));
+    }
+    return String.join(" / ", out) + (values.size() > 1 ? " (rounds)" : "");
+  }
+
+  private static double othersMax(JsonObject phases) {
+    double m = Double.NaN;
+    for (String k : phases.fieldNames()) {
+      double v = num(phases.getJsonObject(k), "resources", "cpu", "others");
+      if (!Double.isNaN(v) && (Double.isNaN(m) || v > m)) {
+        m = v;
+      }
+    }
+    return m;
+  }
+
   private static String markdown(JsonObject env, JsonObject targets, JsonObject refs, JsonObject phases,
-                                 JsonObject backlog, JsonObject profile, JsonObject profileApi) {
+                                 JsonObject backlog, JsonObject defaultsDrain, JsonObject dead, JsonArray cold,
+                                 JsonObject profile, JsonObject profileApi) {
     StringBuilder sb = new StringBuilder();
     sb.append("# callbackd benchmark (").append(env.getString("mode", "?")).append(" run, ")
       .append(env.getString("started_utc", "?")).append(")\n\n");
     sb.append("Machine: ").append(env.getValue("nproc")).append(" cores (").append(env.getString("cpu_model"))
       .append("), ").append(f0(num(env, "memory_mb"))).append(" MB RAM; ").append(env.getString("java"))
       .append("; ").append(env.getString("postgresql")).append(" (fsync, synchronous_commit, full_page_writes on); ")
-      .append("callbackd ").append(env.getString("callbackd_commit")).append(", run as `")
-      .append(env.getString("callbackd_jvm", "?")).append("`.\n\n");
+      .append("callbackd ").append(env.getString("callbackd_commit"))
+      .append(num(env, "callbackd_uncommitted_files") > 0 ? " with uncommitted changes" : "")
+      .append(", run as `").append(env.getString("callbackd_jvm", "?")).append("`.\n\n");
     JsonObject cb = env.getJsonObject("callbackd_settings", new JsonObject());
-    sb.append("callbackd settings: ");
+    sb.append("callbackd settings (`bench/callbackd.env`; the default-settings drain and nothing else runs with "
+      + "callbackd's defaults): ");
     List<String> kv = new ArrayList<>();
     cb.stream().sorted(Map.Entry.comparingByKey()).forEach(e -> kv.add("`" + e.getKey() + "=" + e.getValue() + "`"));
     sb.append(String.join(", ", kv)).append(".\n\n");
+    JsonArray quiet = env.getJsonArray("quiet_checks", new JsonArray());
+    double om = othersMax(phases);
+    sb.append("Other work on the machine: at most ").append(f0(om)).append("% of one core in any phase (column "
+      + "\"others\")");
+    if (!quiet.isEmpty()) {
+      List<String> q = new ArrayList<>();
+      for (int i = 0; i < quiet.size(); i++) {
+        q.add(quiet.getString(i));
+      }
+      sb.append("; before each stage: ").append(String.join("; ", q));
+    }
+    sb.append(".").append(!Double.isNaN(om) && om >= 25 ? " **The machine was busy with other work during some "
+      + "phases: their numbers are pessimistic.**" : "").append("\n\n");
 
     sb.append("## Targets\n\n| Target | Measured | |\n|---|---|---|\n");
-    JsonObject s = targets.getJsonObject("sustained_callbacks_per_second");
-    sb.append("| ≥ 10,000 callbacks/s sustained (aim 20,000) | ").append(f0(num(s, "measured"))).append("/s (")
-      .append(s.getString("where")).append(") | ").append(met(s)).append(" |\n");
-    for (String k : new String[] {"api", "sql"}) {
-      JsonObject p = targets.getJsonObject("p99_commit_to_post_at_2000_" + k);
-      sb.append("| p99 commit→POST < 10 ms at 2,000/s (").append(k.equals("api") ? "through the API" : "through SQL")
-        .append(") | p99 ").append(f2(num(p, "p99_ms"))).append(" ms at ").append(f0(num(p, "achieved_rate")))
-        .append(" updates/s achieved").append(p.getBoolean("rate_held", false) ? "" : " (offered rate not held)")
-        .append(" | ").append(met(p)).append(" |\n");
+    JsonObject d = targets.getJsonObject("drain_defaults_share_of_receiver");
+    sb.append("| Drain of a backlog to one fast receiver, **default settings**: ≥ 10% of the receiver's raw rate (wrk, "
+      + "same run) | ").append(f0(num(d, "posts_per_second"))).append(" POSTs/s (steady ")
+      .append(f0(num(d, "steady_posts_per_second"))).append("/s) = **").append(f1(num(d, "pct"))).append("%** of ")
+      .append(f0(num(d, "receiver_wrk_rps"))).append(" requests/s | ").append(met(d)).append(" |\n");
+    JsonObject db = targets.getJsonObject("drain_bench_settings_share_of_receiver");
+    sb.append("| (for comparison) the same with `bench/callbackd.env`, backlog of ").append(f0(num(backlog, "rows")))
+      .append(" after a restart | ").append(f0(num(db, "posts_per_second"))).append(" POSTs/s = ")
+      .append(f1(num(db, "pct"))).append("% | |\n");
+    for (String k : new String[] {"sql500", "sql1000"}) {
+      JsonObject c = targets.getJsonObject("costs_" + k);
+      sb.append("| Rows written per delivered callback, terminal UPDATE included (").append(k).append(") | ")
+        .append(f2(num(c, "rows_written"))).append(" rows (").append(f2(num(c, "hot_updates")))
+        .append(" of them heap-only updates); PostgreSQL CPU ").append(f2(num(c, "postgres_cpu_ms")))
+        .append(" ms per callback | (measured) |\n");
     }
+    for (String k : new String[] {"p99_at_500", "p99_at_1000", "p99_at_500_api", "p99_at_1000_api"}) {
+      JsonObject o = targets.getJsonObject(k);
+      sb.append("| commit→POST p99 ≤ ").append(f0(num(o, "target_p99_ms"))).append(" ms at ")
+        .append(f0(num(o, "rate"))).append("/s, open loop, warm (").append(k.endsWith("api") ? "through the API" : "SQL")
+        .append(", phase ").append(o.getString("phase")).append(") | ").append(latCell(o)).append(" | ")
+        .append(met(o)).append(" |\n");
+    }
+    JsonObject f = targets.getJsonObject("first_20s_at_500");
+    sb.append("| First 20 s after start at 500/s (SQL): p99 ≤ 100 ms, JVM `").append(f.getString("jvm", "?"))
+      .append("` | p99 **").append(roundsText(f.getJsonArray("p99_ms_by_round"))).append(" ms**");
+    if (f.containsKey("best_variant")) {
+      sb.append("; lowest mean: `").append(f.getString("best_variant")).append("` (`").append(f.getString("best_jvm"))
+        .append("`): p99 ").append(roundsText(f.getJsonArray("best_p99_ms_by_round"))).append(" ms");
+    }
+    sb.append(" | ").append(met(f)).append(" |\n");
     JsonObject r = targets.getJsonObject("rss_with_backlog");
     sb.append("| RSS < 300 MB with ").append(f0(num(r, "rows"))).append(" pending | max ").append(f0(num(r, "max_rss_mb")))
-      .append(" MB (idle before: ").append(f0(num(r, "idle_rss_mb"))).append(" MB) | ").append(met(r)).append(" |\n\n");
+      .append(" MB (idle before: ").append(f0(num(r, "idle_rss_mb"))).append(" MB) | ").append(met(r)).append(" |\n");
+    JsonObject dt = targets.getJsonObject("dead_destination_only_trials");
+    sb.append("| Dead destination's backlog beside live traffic: its queue rows written only by the breaker's trials |")
+      .append(" ").append(f0(num(dt, "attempts"))).append(" attempts in ").append(f0(num(dt, "seconds")))
+      .append(" s (a trial per ").append(f0(num(dt, "breaker_reset_s"))).append(" s reset allows ")
+      .append(f0(num(dt, "trials_expected_at_most"))).append("), ").append(f0(num(dt, "queue_rows_written_in_phase")))
+      .append(" of its queue rows written; live p99 ").append(f2(num(dt, "live_p99_ms"))).append(" ms | ")
+      .append(met(dt)).append(" |\n");
+    JsonObject s = targets.getJsonObject("sustained_callbacks_per_second");
+    sb.append("| (earlier target) ≥ 10,000 callbacks/s sustained | ").append(f0(num(s, "measured"))).append("/s (")
+      .append(s.getString("where")).append(") | ").append(met(s)).append(" |\n");
+    JsonObject p2 = targets.getJsonObject("p99_at_2000");
+    sb.append("| (earlier target) commit→POST p99 < 10 ms at 2,000/s (SQL) | ").append(latCell(p2)).append(" | ")
+      .append(met(p2)).append(" |\n\n");
 
     sb.append("## Load phases\n\n");
-    sb.append("Terminal updates at a fixed offered rate (open loop) or as fast as the clients go (max); API = POST "
-      + "the run then PATCH it to completed, SQL = one `UPDATE runs SET status = 'completed'` per run (the trigger "
-      + "schedules the callback). commit→POST: from the terminal update being sent (so including its own commit) "
-      + "to the receiver reading the POST. Delivered/s: rows reaching `delivered` per second (from `finished_at`), "
-      + "steady window. CPU in % of one core (200 = both cores).\n\n");
-    sb.append("| Phase | Offered/s | Updates/s | Delivered/s | commit→POST p50 / p99 / max ms | update RTT p50 / p99 ms "
-      + "| written back p99 ms | dup / retried | CPU callbackd / postgres / receiver / loadgen / others | RSS max MB "
-      + "| top PG wait (active backends) |\n");
-    sb.append("|---|---:|---:|---:|---|---|---:|---|---|---:|---|\n");
+    sb.append("Terminal updates at a fixed offered rate (open loop: each update is sent at its scheduled moment "
+      + "whatever earlier ones are doing) or as fast as the clients go (max); SQL = one `UPDATE runs SET status = "
+      + "'completed'` per run (the outbox trigger schedules the callback), API = POST the run then PATCH it to "
+      + "completed. Each stage runs after a warm-up (30 s at 1,000/s in a full run). **commit→POST**: from the "
+      + "terminal update's commit returning to the load generator (for the API: the PATCH's response) to the receiver "
+      + "reading the POST, joined by run (negative when the POST was read before that answer arrived); "
+      + "sched→POST: from the moment the open-loop schedule was due to send the update (its queueing and round trip "
+      + "included). Delivered/s: callbacks reaching `delivered` per second, steady window. Rows/cb: rows written per "
+      + "delivered callback over every table (`pg_stat_user_tables`: inserted + updated + deleted; HOT = heap-only "
+      + "updates among them). PG ms/cb: CPU of all PostgreSQL processes per delivered callback. CPU in % of one core "
+      + "(200 = both cores).\n\n");
+    sb.append("| Phase | Offered/s | Updates/s | Delivered/s | commit→POST p50 / p99 / max ms | sched→POST p99 ms "
+      + "| update RTT p50 / p99 ms | dup / retried | Rows/cb (HOT) | PG ms/cb | CPU callbackd / postgres / receiver / "
+      + "loadgen / others | RSS max MB | top PG wait |\n");
+    sb.append("|---|---:|---:|---:|---|---:|---|---|---|---:|---|---:|---|\n");
     for (String name : PHASE_ORDER) {
       JsonObject ph = phases.getJsonObject(name);
       if (ph == null) {
@@ -236,32 +460,177 @@ final class Report {
         .append(" | ").append(ph.getValue("offered_rate") instanceof Number ? f0(num(ph, "offered_rate")) : "max")
         .append(" | ").append(f0(num(ph, "drive", "achieved_rate")))
         .append(" | ").append(f0(num(ph, "queue", "steady_delivered_per_second")))
-        .append(" | ").append(f2(num(ph, "receiver", "latency_ms", "p50"))).append(" / ")
-        .append(f2(num(ph, "receiver", "latency_ms", "p99"))).append(" / ")
-        .append(f2(num(ph, "receiver", "latency_ms", "max")))
+        .append(" | ").append(f2(num(ph, "latency", "commit_to_post_ms", "p50"))).append(" / **")
+        .append(f2(num(ph, "latency", "commit_to_post_ms", "p99"))).append("** / ")
+        .append(f2(num(ph, "latency", "commit_to_post_ms", "max")))
+        .append(" | ").append(f2(num(ph, "latency", "schedule_to_post_ms", "p99")))
         .append(" | ").append(f2(num(ph, "drive", "update_latency_ms", "p50"))).append(" / ")
         .append(f2(num(ph, "drive", "update_latency_ms", "p99")))
-        .append(" | ").append(f2(num(ph, "queue", "scheduled_to_written_back_ms", "p99")))
         .append(" | ").append(f0(num(ph, "receiver", "duplicates"))).append(" / ").append(f0(num(ph, "queue", "retried")))
+        .append(" | ").append(f2(num(ph, "per_callback", "rows_written"))).append(" (")
+        .append(f2(num(ph, "per_callback", "hot_updates"))).append(")")
+        .append(" | ").append(f2(num(ph, "per_callback", "postgres_cpu_ms")))
         .append(" | ").append(f0(num(cpu, "callbackd"))).append(" / ").append(f0(num(cpu, "postgres"))).append(" / ")
         .append(f0(num(cpu, "receiver"))).append(" / ").append(f0(num(cpu, "loadgen"))).append(" / ")
         .append(f0(num(cpu, "others")))
         .append(" | ").append(f0(num(ph, "resources", "callbackd_rss", "max_mb")))
         .append(" | ").append(topWait(ph.getJsonObject("resources"))).append(" |\n");
     }
+
+    sb.append("\n## What each delivered callback costs PostgreSQL\n\n");
+    sb.append("Rows written per delivered callback by table (`pg_stat_user_tables` deltas, snapshots taken 12 s after "
+      + "the load stopped so that every backend has flushed its counters; the platform's terminal UPDATE of `runs` "
+      + "and callbackd's write-back to `runs` both count), WAL bytes, and PostgreSQL CPU per callback split by whom "
+      + "the backend serves (loadgen = the platform's terminal updates, monitor = this benchmark's sampling).\n\n");
+    sb.append("| Phase | Delivered | Rows/cb | HOT/cb | by table | WAL bytes/cb | PG CPU ms/cb (callbackd / loadgen / "
+      + "monitor / other) | callbackd CPU ms/cb |\n|---|---:|---:|---:|---|---:|---|---:|\n");
+    List<String[]> costRows = new ArrayList<>();
+    for (String name : PHASE_ORDER) {
+      costRows.add(new String[] {name, "phase"});
+    }
+    costRows.add(new String[] {"drain (defaults)", "defaults"});
+    costRows.add(new String[] {"drain (backlog)", "backlog"});
+    for (String[] cr : costRows) {
+      JsonObject pc = switch (cr[1]) {
+        case "defaults" -> obj(obj(defaultsDrain, "drain"), "per_callback");
+        case "backlog" -> obj(obj(backlog, "drain"), "per_callback");
+        default -> obj(obj(phases, cr[0]), "per_callback");
+      };
+      if (!pc.containsKey("rows_written")) {
+        continue;
+      }
+      List<String> tabs = new ArrayList<>();
+      pc.getJsonObject("rows_written_by_table", new JsonObject()).stream()
+        .sorted((a, b) -> Double.compare(((Number) b.getValue()).doubleValue(), ((Number) a.getValue()).doubleValue()))
+        .forEach(e -> tabs.add(e.getKey().replace("callbackd.", "").replace("public.", "") + " " + e.getValue()));
+      JsonObject by = pc.getJsonObject("postgres_cpu_ms_by_backend", new JsonObject());
+      double cbMs = 0;
+      double lgMs = 0;
+      double monMs = 0;
+      double otherMs = 0;
+      for (String k : by.fieldNames()) {
+        double v = by.getDouble(k);
+        if (k.equals("backend:callbackd")) {
+          cbMs += v;
+        } else if (k.startsWith("backend:bench-monitor")) {
+          monMs += v;
+        } else if (k.startsWith("backend:bench")) {
+          lgMs += v;
+        } else {
+          otherMs += v;
+        }
+      }
+      sb.append("| ").append(cr[0]).append(" | ").append(f0(num(pc, "delivered"))).append(" | ")
+        .append(f2(num(pc, "rows_written"))).append(" | ").append(f2(num(pc, "hot_updates"))).append(" | ")
+        .append(String.join(", ", tabs)).append(" | ").append(f0(num(pc, "wal_bytes"))).append(" | ")
+        .append(f2(num(pc, "postgres_cpu_ms"))).append(" (").append(f2(cbMs)).append(" / ").append(f2(lgMs))
+        .append(" / ").append(f2(monMs)).append(" / ").append(f2(otherMs)).append(") | ")
+        .append(f2(num(pc, "callbackd_cpu_ms"))).append(" |\n");
+    }
+
+    sb.append("\n## Drains: a backlog to one fast receiver\n\n");
+    sb.append("The receiver's raw rate is wrk's (`wrk -t1 -c64`, same run). **Default settings**: callbackd started "
+      + "with none of `bench/callbackd.env`'s tuning (only `CALLBACKD_ALLOW_PRIVATE_DESTINATIONS=true`), warmed up, its "
+      + "destination paused while the backlog is written straight into the queue, then resumed. **Backlog**: the "
+      + "stage below (callbackd restarted onto it, `bench/callbackd.env`). Steady: between 10% and 90% of the "
+      + "backlog received.\n\n");
+    sb.append("| Drain | Callbacks | POSTs/s (steady) | % of the receiver's raw rate | first POST after s | rows/cb | PG CPU "
+      + "ms/cb | callbackd CPU ms/cb | CPU callbackd / postgres / others | RSS max MB |\n"
+      + "|---|---:|---|---:|---:|---:|---:|---:|---|---:|\n");
+    double wrk = wrkRate(refs);
+    for (String[] dr : new String[][] {{"default settings", "defaults"}, {"backlog, bench settings", "backlog"}}) {
+      JsonObject st = dr[1].equals("defaults") ? obj(defaultsDrain, "drain") : obj(backlog, "drain");
+      if (!st.containsKey("posts_per_second")) {
+        continue;
+      }
+      double rate = num(st, "posts_per_second");
+      sb.append("| ").append(dr[0]).append(" | ").append(f0(num(st, "delivered_to_receiver"))).append(" | ")
+        .append(f0(rate)).append(" (").append(f0(num(st, "steady_posts_per_second"))).append(") | ")
+        .append(f1(100 * rate / wrk)).append("% | ").append(f1(num(st, "first_post_after_seconds"))).append(" | ")
+        .append(f2(num(st, "per_callback", "rows_written"))).append(" | ")
+        .append(f2(num(st, "per_callback", "postgres_cpu_ms"))).append(" | ")
+        .append(f2(num(st, "per_callback", "callbackd_cpu_ms"))).append(" | ")
+        .append(f0(num(st, "cpu", "callbackd"))).append(" / ").append(f0(num(st, "cpu", "postgres"))).append(" / ")
+        .append(f0(num(st, "cpu", "others"))).append(" | ").append(f0(num(st, "callbackd_rss", "max_mb"))).append(" |\n");
+    }
+
+    sb.append("\n## A dead destination beside live traffic\n\n");
+    JsonObject di = dead.getJsonObject("insert", new JsonObject());
+    JsonObject dp = dead.getJsonObject("phase", new JsonObject());
+    JsonObject dd = dp.getJsonObject("dead_destination", new JsonObject());
+    sb.append(f0(num(di, "rows_inserted"))).append(" due callbacks to `").append(di.getString("hook", "?"))
+      .append("` (nothing listens: connection refused), lifetime ").append(f0(num(di, "lifetime_hours")))
+      .append(" h, written straight into the queue before callbackd starts; callbackd (`bench/callbackd.env`) opens "
+        + "its breaker on the first failures; after a warm-up, live terminal updates through SQL at ")
+      .append(f0(num(dp, "offered_rate"))).append("/s to the live receiver. Compare with `sql500` above (no dead "
+        + "backlog).\n\n");
+    sb.append("| Measure | Result |\n|---|---|\n");
+    sb.append("| Live traffic | ").append(f0(num(dp, "drive", "achieved_rate"))).append(" updates/s, ")
+      .append(f0(num(dp, "queue", "steady_delivered_per_second"))).append(" delivered/s; commit→POST p50 ")
+      .append(f2(num(dp, "latency", "commit_to_post_ms", "p50"))).append(" ms, p99 **")
+      .append(f2(num(dp, "latency", "commit_to_post_ms", "p99"))).append(" ms**, max ")
+      .append(f2(num(dp, "latency", "commit_to_post_ms", "max"))).append(" ms |\n");
+    sb.append("| Database writes | ").append(f0(num(dd, "rows_written_per_second"))).append(" rows/s over the phase; ")
+      .append(f2(num(dp, "per_callback", "rows_written"))).append(" rows per live callback delivered |\n");
+    sb.append("| Dead destination | ").append(f0(num(dd, "attempts_in_phase"))).append(" attempts in the phase (each "
+      + "writes its queue row twice: claim and outcome); ")
+      .append(f0(num(dd, "queue_rows", "written_in_phase"))).append(" of its ")
+      .append(f0(num(dd, "queue_rows", "queued"))).append(" queue rows written during the phase; queue-table updates "
+        + "beyond one claim per live callback: ").append(f0(num(dd, "queue_updates_beyond_live_claims")))
+      .append("; breaker before / after: ").append(dd.getJsonObject("before", new JsonObject()).getString("breaker", "?"))
+      .append(" / ").append(dd.getJsonObject("after", new JsonObject()).getString("breaker", "?")).append(" |\n");
+    sb.append("| Resources | CPU callbackd / postgres / others ")
+      .append(f0(num(dp, "resources", "cpu", "callbackd"))).append(" / ").append(f0(num(dp, "resources", "cpu", "postgres")))
+      .append(" / ").append(f0(num(dp, "resources", "cpu", "others"))).append("; RSS max ")
+      .append(f0(num(dp, "resources", "callbackd_rss", "max_mb"))).append(" MB |\n");
+
+    sb.append("\n## The first seconds after start (JVM options)\n\n");
+    sb.append("Each variant: empty tables, the load generator warmed up on its own, callbackd started with the JVM "
+      + "options shown, and from the moment it answers ready, terminal updates through SQL at 500/s (open loop). "
+      + "commit→POST per window of the drive (by commit time). Start → ready: from the `java` command to "
+      + "`/health/ready` answering. AppCDS: a dynamic archive written by a training run "
+      + "(`-XX:ArchiveClassesAtExit`, the fixed-rate load for a while, then a normal stop).\n\n");
+    sb.append("| Variant | Round | JVM options | start → ready s | 0-20 s p50 / p99 / max ms | 20-40 s p50 / p99 ms | CPU "
+      + "callbackd % (whole drive) | RSS max MB |\n|---|---:|---|---:|---|---|---:|---:|\n");
+    List<JsonObject> colds = new ArrayList<>();
+    for (int i = 0; i < cold.size(); i++) {
+      colds.add(cold.getJsonObject(i));
+    }
+    List<String> order = new ArrayList<>();
+    colds.forEach(c -> {
+      if (!order.contains(c.getString("variant"))) {
+        order.add(c.getString("variant"));
+      }
+    });
+    colds.sort(java.util.Comparator.comparingInt((JsonObject c) -> order.indexOf(c.getString("variant")))
+      .thenComparingInt(c -> c.getInteger("round", 1)));
+    for (JsonObject c : colds) {
+      JsonObject pr = c.getJsonObject("phase_result", new JsonObject());
+      JsonArray ws = pr.getJsonObject("latency", new JsonObject()).getJsonArray("commit_to_post_windows", new JsonArray());
+      JsonObject w0 = ws.size() > 0 ? ws.getJsonObject(0) : new JsonObject();
+      JsonObject w1 = ws.size() > 1 ? ws.getJsonObject(1) : new JsonObject();
+      sb.append("| ").append(c.getString("variant")).append(" | ").append(c.getInteger("round", 1)).append(" | `")
+        .append(c.getString("jvm_opts")).append("` | ")
+        .append(f2(num(c, "start_to_ready_ms") / 1000)).append(" | ").append(f2(num(w0, "p50"))).append(" / **")
+        .append(f2(num(w0, "p99"))).append("** / ").append(f2(num(w0, "max"))).append(" | ")
+        .append(f2(num(w1, "p50"))).append(" / ").append(f2(num(w1, "p99"))).append(" | ")
+        .append(f0(num(pr, "resources", "cpu", "callbackd"))).append(" | ")
+        .append(f0(num(pr, "resources", "callbackd_rss", "max_mb"))).append(" |\n");
+    }
+
     sb.append("\n## References (same machine, same run)\n\n| Reference | Result |\n|---|---|\n");
-    JsonObject wrk = refs.getJsonObject("receiver_wrk");
+    JsonObject wrkRef = refs.getJsonObject("receiver_wrk");
     sb.append("| Receiver's raw HTTP rate (wrk -t1 -c64, POST of a callback-shaped body) | ")
-      .append(f0(num(wrk, "requests_per_second"))).append(" requests/s (p50 ").append(wrk.getString("latency_p50", "–"))
-      .append(", p99 ").append(wrk.getString("latency_p99", "–")).append(") |\n");
+      .append(f0(num(wrkRef, "requests_per_second"))).append(" requests/s (p50 ").append(wrkRef.getString("latency_p50", "–"))
+      .append(", p99 ").append(wrkRef.getString("latency_p99", "–")).append(") |\n");
     JsonObject pgb = refs.getJsonObject("pg_single_row_commits");
     sb.append("| PostgreSQL single-row UPDATE transactions (pgbench, 64 clients) | ")
       .append(f0(num(pgb, "tps_plain"))).append(" commits/s; with a `pg_notify` trigger: ")
       .append(f0(num(pgb, "tps_with_pg_notify_trigger"))).append(" commits/s |\n");
     JsonObject batch = refs.getJsonObject("pg_batched_update");
-    sb.append("| PostgreSQL batched UPDATE of a deliveries-shaped table (JDBC, ").append(batch.getValue("batch"))
-      .append(" rows/statement, ").append(batch.getValue("threads")).append(" connections) | ")
-      .append(f0(num(batch, "rows_per_second"))).append(" rows/s |\n");
+    sb.append("| PostgreSQL batched heap-only UPDATE of a table shaped like `callbackd.queue` (JDBC, ")
+      .append(batch.getValue("batch")).append(" rows/statement, ").append(batch.getValue("threads"))
+      .append(" connections) | ").append(f0(num(batch, "rows_per_second"))).append(" rows/s |\n");
     JsonObject be = refs.getJsonObject("best_effort_dispatcher");
     sb.append("| Best-effort dispatcher (new client per callback, one POST, one write-back, no retry; ")
       .append(be.getValue("concurrency")).append(" at once) | ").append(f0(num(be, "rate")))
@@ -270,8 +639,10 @@ final class Report {
       .append(" lost) |\n");
 
     sb.append("\n## Backlog of ").append(f0(num(backlog, "rows"))).append(" pending callbacks\n\n");
-    sb.append("Finished runs inserted with SQL (the trigger schedules each callback) towards a receiver that is not "
-      + "up yet; then the receiver comes up and the backlog drains.\n\n");
+    sb.append("Finished runs inserted with SQL towards a receiver that is not up yet (the first ones through the "
+      + "outbox trigger, the rest written straight into `callbackd.queue` with their body and a lifetime of two days, "
+      + "and the destination's row), callbackd stopped; then callbackd starts onto the backlog, the receiver comes "
+      + "up and the backlog drains.\n\n");
     sb.append("| Stage | Seconds | callbackd RSS min / max MB | CPU callbackd / postgres / others | Detail |\n|---|---:|---|---|---|\n");
     for (String stage : new String[] {"idle", "insert", "pending", "drain"}) {
       JsonObject st = backlog.getJsonObject(stage);
@@ -288,8 +659,9 @@ final class Report {
         case "pending" -> "callbackd restarted with the backlog, receiver down; queue " + st.getJsonObject("queue",
           new JsonObject()).encode().replace("|", "/");
         default -> st.getString("label", "") + ": " + f0(num(st, "delivered_to_receiver")) + " delivered, "
-          + f0(num(st, "posts_per_second")) + " POSTs/s after the first, which came " + f1(num(st,
-          "first_post_after_seconds")) + " s in; receiver duplicates so far " + f0(num(st, "receiver_duplicates_total"))
+          + f0(num(st, "posts_per_second")) + " POSTs/s after the first (steady " + f0(num(st,
+          "steady_posts_per_second")) + "/s), which came " + f1(num(st, "first_post_after_seconds"))
+          + " s in; receiver duplicates so far " + f0(num(st, "receiver_duplicates_total"))
           + "; queue " + st.getJsonObject("queue", new JsonObject()).encode().replace("|", "/");
       };
       sb.append("| ").append(stage).append(" | ").append(f0(num(st, "seconds"))).append(" | ")
@@ -304,7 +676,7 @@ final class Report {
     sb.append("\n");
 
     sb.append("## Where the time goes\n\n");
-    for (String name : new String[] {"sqlmax", "apimax", "sql2000", "api2000"}) {
+    for (String name : new String[] {"sqlmax", "apimax", "sql1000", "sql2000", "deadlive"}) {
       JsonObject ph = phases.getJsonObject(name);
       if (ph == null) {
         continue;
@@ -317,7 +689,7 @@ final class Report {
         .append("% busy; postgres CPU by backend ").append(cpu.getJsonObject("postgres_by_backend", new JsonObject())
           .encode()).append(".\n");
       JsonArray st = ph.getJsonArray("top_statements", new JsonArray());
-      for (int i = 0; i < Math.min(3, st.size()); i++) {
+      for (int i = 0; i < Math.min(4, st.size()); i++) {
         JsonObject q = st.getJsonObject(i);
         if (q.containsKey("error")) {
           continue;
