@@ -112,7 +112,9 @@ class KillAndOutageTest {
     try (RunningCallbackd callbackd = new RunningCallbackd(vertx, pgUrl, new JsonObject()
       // Leases outlast the outage; the periodic look is far away, so wake-ups after it prove LISTEN came back.
       .put("lease", "60s").put("request_timeout", "2s").put("breaker_failures", 100000)
-      .put("max_in_flight_per_destination", 64).put("poll_interval", "30s"))) {
+      .put("max_in_flight_per_destination", 64).put("poll_interval", "30s")
+      // A lifetime that outlasts the outage and the drain after it (a callback's life is its schedule's span).
+      .put("retry_delays", "0s,100ms,100ms,100ms,5m"))) {
       insertFinishedRuns(sql, "run-outage-", url, 1000);
       Await.until("load under way", Duration.ofSeconds(60), () -> total.get() >= 100);
       pg.close();
