@@ -1,0 +1,54 @@
+package io.callbackd.delivery;
+
+import io.callbackd.support.Await;
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.TestReceiver;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * Destination rows nobody uses any more are forgotten after CALLBACKD_BREAKER_IDLE_EVICTION, so that claims read
+ * only the destinations in use; a destination that gets a callback again gets its row back.
+ */
+@ExtendWith(VertxExtension.class)
+class IdleDestinationsTest {
+
+  private static final Duration WAIT = Duration.ofSeconds(30);
+
+  @Test
+  void anIdleDestinationIsForgottenAndComesBackWithItsNextCallback(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("breaker_idle_eviction", "1s"))) {
+      String dest = "http://127.0.0.1:" + receiver.port();
+      String first = callbackd.completeRun(receiver.url("/idle"), null);
+      Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(first)));
+      Await.until("the idle destination's row is forgotten", WAIT, () -> callbackd.sql.count(
+        "SELECT count(*) FROM callbackd.destinations WHERE destination = ?", dest) == 0);
+
+      String second = callbackd.completeRun(receiver.url("/idle"), null);
+      Await.until("delivered again", WAIT, () -> "delivered".equals(callbackd.callbackState(second)));
+      assertEquals(2, receiver.count("/idle"));
+    }
+  }
+
+  @Test
+  void aPausedDestinationIsNeverForgotten(Vertx vertx) {
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("breaker_idle_eviction", "1s"))) {
+      String dest = "https://paused.example:443";
+      callbackd.sql.update("INSERT INTO callbackd.destinations (destination, paused_at, created_at, last_attempt_at)"
+        + " VALUES (?, now(), now() - interval '1 hour', now() - interval '1 hour')", dest);
+      callbackd.sql.update("INSERT INTO callbackd.destinations (destination, created_at, last_attempt_at)"
+        + " VALUES ('https://gone.example:443', now() - interval '1 hour', now() - interval '1 hour')");
+      Await.until("the unused one is forgotten", WAIT, () -> callbackd.sql.count(
+        "SELECT count(*) FROM callbackd.destinations WHERE destination = 'https://gone.example:443'") == 0);
+      assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.destinations WHERE destination = ?", dest));
+    }
+  }
+}
