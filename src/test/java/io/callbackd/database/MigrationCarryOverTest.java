@@ -158,17 +158,20 @@ class MigrationCarryOverTest {
           Await.until(id + " delivered after the upgrade", Duration.ofSeconds(30),
             () -> "delivered".equals(callbackd.callbackState(id)));
           String path = "/" + id.substring(4);
-          assertEquals(1, receiver.count(path));
-          TestReceiver.Received got = receiver.received(path).get(0);
+          // On a busy machine an attempt can time out after the receiver read it and be sent again: every POST is the
+          // same message.
+          assertTrue(receiver.count(path) >= 1);
           Map<String, Object> before = sql.one("SELECT webhook_id FROM public.deliveries_before WHERE run_id = ?", id);
-          assertEquals(before.get("webhook_id"), got.headers().get("webhook-id"));
-          assertEquals(row(sql, "callbackd.history", id).get("body"), got.body().toString());
+          for (TestReceiver.Received got : receiver.received(path)) {
+            assertEquals(before.get("webhook_id"), got.headers().get("webhook-id"));
+            assertEquals(row(sql, "callbackd.history", id).get("body"), got.body().toString());
+          }
           assertEquals(204, sql.one("SELECT callback_status_code FROM runs WHERE id = ?", id)
             .get("callback_status_code"));
         }
         // The one carried over with attempts keeps counting from them; the waiting one is still waiting.
-        assertEquals(2, callbackd.get("/v1/runs/old-delivering").json().getJsonObject("callback")
-          .getInteger("attempts"));
+        assertTrue(callbackd.get("/v1/runs/old-delivering").json().getJsonObject("callback")
+          .getInteger("attempts") >= 2);
         JsonObject pending = callbackd.get("/v1/runs/old-pending").json().getJsonObject("callback");
         assertEquals("pending", pending.getString("state"));
         assertEquals(2, pending.getInteger("attempts"));
