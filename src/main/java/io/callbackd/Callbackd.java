@@ -10,6 +10,8 @@ import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.delivery.SchedulerVerticle;
+import io.callbackd.history.HistoryRetention;
+import io.callbackd.history.RetentionVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
 import io.callbackd.ingest.WorkNotificationVerticle;
 import io.callbackd.metrics.DeliveryMetrics;
@@ -112,6 +114,8 @@ public final class Callbackd {
     });
     // The outbox trigger gives new callbacks this deployment's first delay and lifetime.
     return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
+      .compose(v -> record(vertx.deployVerticle(new RetentionVerticle(new HistoryRetention(pool), config.retention,
+        config.purgeInterval, metrics))))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
       .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, guard, deliveries, metrics, instances),
         new DeploymentOptions().setInstances(instances))))

@@ -24,7 +24,7 @@ import java.util.Set;
  */
 final class OperatorRoutes {
 
-  static final Set<String> STATES = Set.of("pending", "delivering", "delivered", "failed", "cancelled");
+  static final Set<String> STATES = Set.copyOf(DeliveryStore.STATES);
   static final Set<String> REPLAYABLE = Set.of("delivered", "failed", "cancelled");
   static final int MAX_LIMIT = 1000;
   static final int MAX_REDELIVER = 10_000;
@@ -48,6 +48,7 @@ final class OperatorRoutes {
     api.getRoute("listCallbacks").addHandler(this::listCallbacks);
     api.getRoute("redeliverCallbacks").addHandler(this::redeliverMany);
     api.getRoute("listDestinations").addHandler(this::listDestinations);
+    api.getRoute("getOverview").addHandler(ctx -> deliveries.overview().onComplete(ar -> respond(ctx, 200, ar, false)));
     api.getRoute("pauseDestination").addHandler(ctx -> pause(ctx, true));
     api.getRoute("resumeDestination").addHandler(ctx -> pause(ctx, false));
   }
@@ -139,7 +140,7 @@ final class OperatorRoutes {
         throw new InvalidInputException("destination", "destination must be a string such as https://example.com:443");
       }
       destination((String) dest)
-        .compose(d -> deliveries.redeliverMany(d, List.of(state), since, until, (Integer) limitValue, redeliverRate))
+        .compose(d -> deliveries.redeliverMany(d, state, since, until, (Integer) limitValue, redeliverRate))
         .onComplete(ar -> respond(ctx, 202, ar.map(n -> new JsonObject().put("redelivered", n)
           .put("per_second_per_destination", redeliverRate)), n(ar.succeeded() ? ar.result() : 0) > 0));
     } catch (DecodeException e) {

@@ -41,6 +41,10 @@ public final class CallbackdConfig {
   public final int breakerFailures;
   public final Duration breakerReset;
   public final Duration breakerIdleEviction;
+  /** How long final callbacks and attempts are kept in history. */
+  public final Duration retention;
+  /** How often history older than the retention is purged. */
+  public final Duration purgeInterval;
   public final int maxInFlight;
   public final int maxInFlightPerDestination;
   public final int dispatcherInstances;
@@ -80,6 +84,8 @@ public final class CallbackdConfig {
     breakerFailures = integer("breaker_failures", 1, 1_000_000);
     breakerReset = duration("breaker_reset", Duration.ofMillis(1));
     breakerIdleEviction = duration("breaker_idle_eviction", Duration.ofSeconds(1));
+    retention = duration("retention", Duration.ofSeconds(1));
+    purgeInterval = duration("purge_interval", Duration.ofSeconds(1));
     maxInFlight = integer("max_in_flight", 1, 1_000_000);
     maxInFlightPerDestination = integer("max_in_flight_per_destination", 1, 1_000_000);
     dispatcherInstances = integer("dispatcher_instances", 1, 256);

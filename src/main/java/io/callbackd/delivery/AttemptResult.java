@@ -5,7 +5,8 @@ import java.time.Instant;
 
 /**
  * What one attempt did: the receiver's status (null when there was no response), a short error (null after a 2xx),
- * the first bytes of the response body, and how long it took.
+ * the first bytes of the response body, how long it took, and the request headers it sent (JSON, signatures left
+ * out; null when nothing was sent).
  */
 public record AttemptResult(
   Instant startedAt,
@@ -14,11 +15,17 @@ public record AttemptResult(
   String error,
   String responseExcerpt,
   Duration retryAfter,
-  Kind kind) {
+  Kind kind,
+  String requestHeaders) {
 
   /** The classes of outcome, also the {@code result} label of the attempt metrics. */
   public enum Kind {
     SUCCESS, REDIRECT, CLIENT_ERROR, SERVER_ERROR, TIMEOUT, CONNECT_ERROR, BLOCKED
+  }
+
+  /** The same result, recording the headers of the request that was sent. */
+  public AttemptResult withRequestHeaders(String json) {
+    return new AttemptResult(startedAt, durationMs, statusCode, error, responseExcerpt, retryAfter, kind, json);
   }
 
   public boolean succeeded() {
@@ -37,10 +44,10 @@ public record AttemptResult(
       kind = Kind.SERVER_ERROR;
     }
     String error = kind == Kind.SUCCESS ? null : "HTTP " + status;
-    return new AttemptResult(startedAt, durationMs, status, error, excerpt, retryAfter, kind);
+    return new AttemptResult(startedAt, durationMs, status, error, excerpt, retryAfter, kind, null);
   }
 
   public static AttemptResult failure(Instant startedAt, long durationMs, Kind kind, String error) {
-    return new AttemptResult(startedAt, durationMs, null, error, null, null, kind);
+    return new AttemptResult(startedAt, durationMs, null, error, null, null, kind, null);
   }
 }

@@ -74,7 +74,8 @@ public final class CallbackSender {
     } catch (RuntimeException e) {
       response = Future.failedFuture(e);
     }
-    return outcome(response, startedAt, t0, deadline);
+    String sent = SentHeaders.json(target, headers, body.length());
+    return outcome(response, startedAt, t0, deadline).map(r -> r.withRequestHeaders(sent));
   }
 
   /** An attempt that ended before any connection: resolution failed or took too long. */

@@ -96,12 +96,13 @@ public final class DeliveryStore {
    * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
    * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
    * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
-   * $16 how long a breaker stays open in ms.
+   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out).
    */
   static final String RECORD_OUTCOMES = "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[],"
     + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
-    + " $11::varchar[], $12::varchar[], $13::varchar[]) WITH ORDINALITY AS o(id, token, counts, attempt, started_at,"
-    + " duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health, ord)),"
+    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[]) WITH ORDINALITY AS o(id, token, counts, attempt,"
+    + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
+    + " request_headers, ord)),"
     + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
     + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
     + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
@@ -133,8 +134,9 @@ public final class DeliveryStore {
     + " CASE WHEN f.counts THEN f.started_at ELSE f.last_attempt_at END,"
     + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error FROM finished f),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
-    + " error, response_excerpt, dispatcher)"
-    + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14 FROM cur WHERE counts),"
+    + " error, response_excerpt, dispatcher, request_headers)"
+    + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14, request_headers::jsonb"
+    + " FROM cur WHERE counts),"
     + " marks AS (SELECT c.*, max(c.ord) FILTER (WHERE c.health = 'healthy') OVER (PARTITION BY c.destination)"
     + " AS last_healthy FROM cur c),"
     + " per_dest AS (SELECT m.destination, array_agg(m.id) AS ids,"
@@ -143,7 +145,11 @@ public final class DeliveryStore {
     + " (array_agg(m.started_at ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_at,"
     + " (array_agg(m.status_code ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_status,"
     + " (array_agg(m.error ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_error,"
-    + " (array_agg(coalesce(m.end_state, 'retrying') ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_outcome"
+    + " (array_agg(coalesce(m.end_state, 'retrying') ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_outcome,"
+    // The destination's counters of final outcomes, kept with the outcomes so that reading them never counts history.
+    + " count(*) FILTER (WHERE m.end_state = 'delivered') AS n_delivered,"
+    + " count(*) FILTER (WHERE m.end_state = 'failed') AS n_failed,"
+    + " count(*) FILTER (WHERE m.end_state = 'failed' AND m.counts AND m.status_code = 410) AS n_gone"
     + " FROM marks m GROUP BY m.destination),"
     // A request whose claim a cancel voided is over now: its destination gets the room back.
     + " unvoided AS (DELETE FROM callbackd.voided_claims v USING o WHERE v.lease_token = o.token"
@@ -154,6 +160,7 @@ public final class DeliveryStore {
     + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM released) ORDER BY d.destination FOR UPDATE),"
     + " nxt AS (SELECT l.destination, r.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
+    + " coalesce(p.n_delivered, 0) AS n_delivered, coalesce(p.n_failed, 0) AS n_failed, coalesce(p.n_gone, 0) AS n_gone,"
     + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN released r ON r.destination = l.destination"
     + " LEFT JOIN per_dest p ON p.destination = l.destination"
     + " CROSS JOIN LATERAL (SELECT CASE WHEN p.destination IS NULL THEN l.consecutive_failures"
@@ -165,7 +172,8 @@ public final class DeliveryStore {
     + " WHEN l.breaker <> 'closed' THEN CASE WHEN coalesce(p.any_healthy, false) THEN 'closed' ELSE l.breaker END"
     + " WHEN x.failures >= $15 THEN 'open' ELSE 'closed' END AS breaker) b),"
     + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - n.done),"
-    + " consecutive_failures = n.failures, breaker = n.breaker,"
+    + " consecutive_failures = n.failures, breaker = n.breaker, delivered = d.delivered + n.n_delivered,"
+    + " failed = d.failed + n.n_failed, gone = d.gone + n.n_gone,"
     + " opened_at = CASE WHEN n.breaker = 'closed' THEN NULL WHEN d.breaker = 'closed' THEN now() ELSE d.opened_at END,"
     + " open_until = CASE WHEN n.breaker = 'closed' THEN NULL"
     + " WHEN n.trial_done AND n.trial_health = 'unwell' THEN now() + $16 * interval '1 millisecond'"
@@ -239,11 +247,13 @@ public final class DeliveryStore {
     + " SELECT id, run_id, attempts + 1, lease_expires_at, why FROM lost),"
     // Requests of voided claims whose dispatcher never reported: their room comes back with the lease's end too.
     + " stale_void AS (DELETE FROM callbackd.voided_claims WHERE lease_expires_at < now() RETURNING destination),"
-    + " per_dest AS (SELECT destination, count(*) AS n, array_agg(id) AS ids FROM (SELECT destination, id FROM lost"
-    + " UNION ALL SELECT destination, NULL::bigint FROM stale_void) x GROUP BY destination),"
+    + " per_dest AS (SELECT destination, count(*) AS n, array_agg(id) AS ids, count(*) FILTER (WHERE last) AS n_failed"
+    + " FROM (SELECT destination, id, last FROM lost UNION ALL SELECT destination, NULL::bigint, false FROM stale_void) x"
+    + " GROUP BY destination),"
     + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
     + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - p.n),"
+    + " failed = d.failed + p.n_failed,"
     + " breaker = CASE WHEN d.breaker = 'half_open' AND d.trial_id = ANY (p.ids) THEN 'open' ELSE d.breaker END,"
     + " open_until = CASE WHEN d.breaker = 'half_open' AND d.trial_id = ANY (p.ids) THEN now() ELSE d.open_until END,"
     + " trial_id = CASE WHEN d.trial_id = ANY (p.ids) THEN NULL ELSE d.trial_id END"
@@ -274,6 +284,11 @@ public final class DeliveryStore {
     + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'failed', attempts, scheduled_at,"
     + " last_attempt_at, last_status_code, reason FROM why),"
+    + " per_dest AS (SELECT destination, count(*) AS n FROM why GROUP BY destination),"
+    + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
+    + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
+    + " counted AS (UPDATE callbackd.destinations d SET failed = d.failed + p.n"
+    + " FROM per_dest p JOIN locked_dest l ON l.destination = p.destination WHERE d.destination = p.destination),"
     + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
     + " SELECT run_id, NULL, last_status_code, reason FROM why"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = coalesce(EXCLUDED.sent_at,"
@@ -355,7 +370,8 @@ public final class DeliveryStore {
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
 
   static final String ATTEMPTS_FOR_RUN = "SELECT a.attempt, a.started_at, a.duration_ms, a.status_code, a.error,"
-    + " a.response_excerpt, d.generation, d.webhook_id FROM callbackd.attempts a"
+    + " a.response_excerpt, a.request_headers::text AS request_headers, d.generation, d.webhook_id"
+    + " FROM callbackd.attempts a"
     + " JOIN callbackd.deliveries d ON d.id = a.delivery_id WHERE a.run_id = $1 ORDER BY d.generation, a.attempt, a.id";
 
   private final Pool pool;
@@ -409,6 +425,7 @@ public final class DeliveryStore {
     String[] finals = new String[n];
     String[] runErrors = new String[n];
     String[] health = new String[n];
+    String[] headers = new String[n];
     for (int i = 0; i < n; i++) {
       WriteBack w = batch.get(i);
       ids[i] = w.deliveryId();
@@ -424,11 +441,12 @@ public final class DeliveryStore {
       finals[i] = w.finalState();
       runErrors[i] = w.runError();
       health[i] = w.health();
+      headers[i] = w.requestHeaders();
     }
     Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
-      .addValue(breaker.openFor().toMillis());
+      .addValue(breaker.openFor().toMillis()).addValue(headers);
     return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
       Row r = rows.iterator().next();
       return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"));
@@ -527,6 +545,8 @@ public final class DeliveryStore {
           .put("duration_ms", row.getInteger("duration_ms"))
           .put("status_code", row.getInteger("status_code"))
           .put("error", row.getString("error"))
+          .put("request_headers", row.getString("request_headers") == null ? null
+            : new JsonObject(row.getString("request_headers")))
           .put("response_excerpt", row.getString("response_excerpt")));
       }
       return out;
@@ -561,15 +581,16 @@ public final class DeliveryStore {
 
   /*
    * Replays many at once: the latest callback of each matching run, spread over time per destination
-   * ($6 per second) so that a receiver that just came back is not flooded. Same messages, fresh budgets.
+   * ($6 per second) so that a receiver that just came back is not flooded. Same messages, fresh budgets. Walks one
+   * state's index (of one destination, or of all) in id order from the oldest, within the finished_at range, and
+   * stops at the limit: a callback a later generation replaced, or with one live, is passed over with one probe each.
+   * $1 destination (REDELIVER_MANY_TO only), $2 state, $3 since, $4 until, $5 limit, $6 per second per destination.
    */
-  static final String REDELIVER_MANY = "WITH latest AS ("
-    + " SELECT DISTINCT ON (run_id) * FROM callbackd.history WHERE ($1::varchar IS NULL OR destination = $1)"
-    + " ORDER BY run_id, generation DESC),"
-    + " chosen AS (SELECT * FROM latest l WHERE l.state = ANY($2::varchar[])"
-    + " AND ($3::timestamptz IS NULL OR l.finished_at >= $3) AND ($4::timestamptz IS NULL OR l.finished_at < $4)"
-    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
-    + " ORDER BY l.id LIMIT $5),"
+  static final String REDELIVER_MANY_CHOSEN = " AND h.state = $2"
+    + " AND h.finished_at >= coalesce($3::timestamptz, '-infinity') AND h.finished_at < coalesce($4::timestamptz, 'infinity')"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.history l WHERE l.run_id = h.run_id AND l.generation > h.generation)"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = h.run_id)"
+    + " ORDER BY h.id LIMIT $5),"
     + " numbered AS (SELECT c.*, row_number() OVER (PARTITION BY c.destination ORDER BY c.id) - 1 AS n FROM chosen c),"
     + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
     + " expires_at)"
@@ -584,6 +605,12 @@ public final class DeliveryStore {
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT count(*) AS n FROM ins";
 
+  static final String REDELIVER_MANY_TO = "WITH chosen AS (SELECT h.* FROM callbackd.history h"
+    + " WHERE h.destination = $1" + REDELIVER_MANY_CHOSEN;
+
+  static final String REDELIVER_MANY_ALL = "WITH chosen AS (SELECT h.* FROM callbackd.history h"
+    + " WHERE $1::varchar IS NULL" + REDELIVER_MANY_CHOSEN;
+
   /*
    * Stops the run's live callback: it moves to history as cancelled. A dispatcher that holds it loses its claim, so
    * its outcome is dropped (its request still counts as in flight until it reports: voided_claims), and the NOTIFY
@@ -597,17 +624,57 @@ public final class DeliveryStore {
     // A request already open keeps counting toward its destination's limit until its dispatcher reports.
     + " voided AS (INSERT INTO callbackd.voided_claims (lease_token, destination, lease_expires_at)"
     + " SELECT lease_token, destination, lease_expires_at FROM c WHERE lease_token IS NOT NULL),"
-    + " dest AS (UPDATE callbackd.destinations d SET breaker = 'open', open_until = now(), trial_id = NULL"
-    + " FROM c WHERE d.destination = c.destination AND d.breaker = 'half_open' AND d.trial_id = c.id),"
+    + " dest AS (UPDATE callbackd.destinations d SET cancelled = d.cancelled + 1,"
+    + " breaker = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN 'open' ELSE d.breaker END,"
+    + " open_until = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN now() ELSE d.open_until END,"
+    + " trial_id = CASE WHEN d.breaker = 'half_open' AND d.trial_id = c.id THEN NULL ELSE d.trial_id END"
+    + " FROM c WHERE d.destination = c.destination),"
     + " wb AS (INSERT INTO callbackd.run_writebacks (run_id, sent_at, status_code, error)"
     + " SELECT run_id, NULL, last_status_code, 'cancelled by operator' FROM c"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, error = EXCLUDED.error)"
     + " SELECT c.id, pg_notify('callbackd_cancel', c.id::text) FROM c";
 
-  static final String LIST = "SELECT " + CALLBACK_COLUMNS + " FROM callbackd.deliveries d"
-    + " WHERE ($1::varchar IS NULL OR d.state = $1) AND ($2::varchar IS NULL OR d.destination = $2)"
-    + " AND ($3::varchar IS NULL OR d.run_id = $3) AND ($4::bigint IS NULL OR d.id < $4)"
-    + " ORDER BY d.id DESC LIMIT $5";
+  /*
+   * Operators' pages of callbacks, newest first. Each state is read from its own index (live ones from the queue,
+   * final ones from history's index of that state, of one destination or of all), from the cursor down, at most one
+   * page each; the pages are merged. Never more than a page per state is read, whatever history holds.
+   * $1 states, $2 destination (LIST_TO only), $3 cursor (ids below it), $4 page size.
+   */
+  static final String LIVE_COLUMNS = "q.id, q.run_id, q.generation, q.webhook_id,"
+    + " (CASE WHEN q.lease_token IS NULL THEN 'pending' ELSE 'delivering' END)::varchar AS state, q.destination, q.url,"
+    + " q.attempts, q.next_attempt_at, q.last_attempt_at, q.last_status_code, q.last_error, q.scheduled_at,"
+    + " NULL::timestamptz AS finished_at";
+
+  static final String FINAL_COLUMNS = "h.id, h.run_id, h.generation, h.webhook_id, h.state, h.destination, h.url,"
+    + " h.attempts, NULL::timestamptz AS next_attempt_at, h.last_attempt_at, h.last_status_code, h.last_error,"
+    + " h.scheduled_at, h.finished_at";
+
+  static final String LIST_TO = "SELECT * FROM ("
+    + "(SELECT " + LIVE_COLUMNS + " FROM callbackd.queue q WHERE q.destination = $2"
+    + " AND q.id < coalesce($3::bigint, 9223372036854775807)"
+    + " AND (('pending' = ANY ($1::varchar[]) AND q.lease_token IS NULL)"
+    + " OR ('delivering' = ANY ($1::varchar[]) AND q.lease_token IS NOT NULL)) ORDER BY q.id DESC LIMIT $4)"
+    + " UNION ALL (SELECT f.* FROM unnest($1::varchar[]) s(state) CROSS JOIN LATERAL (SELECT " + FINAL_COLUMNS
+    + " FROM callbackd.history h WHERE h.destination = $2 AND h.state = s.state"
+    + " AND h.id < coalesce($3::bigint, 9223372036854775807) ORDER BY h.id DESC LIMIT $4) f)) d"
+    + " ORDER BY d.id DESC LIMIT $4";
+
+  static final String LIST_ALL = "SELECT * FROM ("
+    + "(SELECT " + LIVE_COLUMNS + " FROM callbackd.queue q WHERE $2::varchar IS NULL"
+    + " AND q.id < coalesce($3::bigint, 9223372036854775807)"
+    + " AND (('pending' = ANY ($1::varchar[]) AND q.lease_token IS NULL)"
+    + " OR ('delivering' = ANY ($1::varchar[]) AND q.lease_token IS NOT NULL)) ORDER BY q.id DESC LIMIT $4)"
+    + " UNION ALL (SELECT f.* FROM unnest($1::varchar[]) s(state) CROSS JOIN LATERAL (SELECT " + FINAL_COLUMNS
+    + " FROM callbackd.history h WHERE h.state = s.state"
+    + " AND h.id < coalesce($3::bigint, 9223372036854775807) ORDER BY h.id DESC LIMIT $4) f)) d"
+    + " ORDER BY d.id DESC LIMIT $4";
+
+  /* One run's callbacks: a handful, found through the run's own index in queue and history. */
+  static final String LIST_FOR_RUN = "SELECT * FROM ("
+    + "(SELECT " + LIVE_COLUMNS + " FROM callbackd.queue q WHERE q.run_id = $5)"
+    + " UNION ALL (SELECT " + FINAL_COLUMNS + " FROM callbackd.history h WHERE h.run_id = $5)) d"
+    + " WHERE d.state = ANY ($1::varchar[]) AND ($2::varchar IS NULL OR d.destination = $2)"
+    + " AND d.id < coalesce($3::bigint, 9223372036854775807) ORDER BY d.id DESC LIMIT $4";
 
   static final String ORIGIN = "SELECT callbackd.origin($1) AS origin";
 
@@ -620,15 +687,38 @@ public final class DeliveryStore {
     + " SELECT r.destination, pg_notify('callbackd_work', '') FROM r";
 
   /*
-   * The destinations as the deployment sees them: breaker, pause, in flight and last outcome from their shared
-   * rows, with the callbacks waiting for each and its failed callbacks.
+   * The destinations as the deployment sees them, from their shared rows alone: breaker, pause, in flight, last
+   * outcome and the counters of final outcomes kept with every outcome; only the callbacks waiting for each are
+   * counted, from the live queue's index.
    */
   static final String DESTINATIONS = "SELECT d.destination, d.paused_at, d.breaker, d.opened_at, d.open_until,"
     + " d.consecutive_failures, d.in_flight, d.last_outcome, d.last_status_code, d.last_error, d.last_attempt_at,"
+    + " d.delivered, d.failed, d.gone, d.cancelled, d.created_at,"
     + " (SELECT count(*) FROM callbackd.queue q WHERE q.destination = d.destination AND q.lease_token IS NULL)"
-    + " AS pending,"
-    + " (SELECT count(*) FROM callbackd.history h WHERE h.destination = d.destination AND h.state = 'failed') AS failed"
+    + " AS pending"
     + " FROM callbackd.destinations d ORDER BY pending DESC, d.destination LIMIT $1";
+
+  /*
+   * The whole deployment at a glance, whichever replica answers: the live queue, the breakers and pauses from the
+   * destination rows, and the final outcomes of the last $1 seconds from history's time index alone (the newest
+   * partition).
+   */
+  static final String OVERVIEW = "SELECT q.*, w.*, b.*, o.* FROM"
+    + " (SELECT count(*) FILTER (WHERE lease_token IS NULL) AS pending,"
+    + " count(*) FILTER (WHERE lease_token IS NOT NULL) AS in_flight FROM callbackd.queue) q,"
+    // As the gauge reads it: the longest-waiting due callback of a destination that can take it.
+    + " (SELECT coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint FROM callbackd.destinations d"
+    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
+    + " WHERE d.paused_at IS NULL AND d.breaker = 'closed'), 0) AS oldest_due_seconds) w,"
+    + " (SELECT count(*) AS destinations, count(*) FILTER (WHERE paused_at IS NOT NULL) AS paused,"
+    + " count(*) FILTER (WHERE breaker = 'open') AS breakers_open,"
+    + " count(*) FILTER (WHERE breaker = 'half_open') AS breakers_half_open FROM callbackd.destinations) b,"
+    + " (SELECT count(*) FILTER (WHERE state = 'delivered') AS delivered,"
+    + " count(*) FILTER (WHERE state = 'failed' AND last_status_code IS DISTINCT FROM 410) AS failed,"
+    + " count(*) FILTER (WHERE state = 'failed' AND last_status_code = 410) AS gone,"
+    + " count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
+    + " FROM callbackd.history WHERE finished_at > now() - $1 * interval '1 second') o";
 
   /** Redelivers the run's final callback; the result is the new callback's id, or null when there is none. */
   public Future<Long> redeliverRun(String runId) {
@@ -637,11 +727,11 @@ public final class DeliveryStore {
   }
 
   /** Redelivers every matching final callback, throttled per destination; the result is how many. */
-  public Future<Integer> redeliverMany(String destination, List<String> states, OffsetDateTime since,
+  public Future<Integer> redeliverMany(String destination, String state, OffsetDateTime since,
                                        OffsetDateTime until, int limit, double perSecondPerDestination) {
-    return pool.preparedQuery(q(REDELIVER_MANY)).execute(Tuple.tuple().addValue(destination)
-        .addValue(states.toArray(new String[0])).addValue(since).addValue(until).addValue(limit)
-        .addValue(perSecondPerDestination))
+    String sql = destination == null ? REDELIVER_MANY_ALL : REDELIVER_MANY_TO;
+    return pool.preparedQuery(q(sql)).execute(Tuple.tuple().addValue(destination).addValue(state)
+        .addValue(since).addValue(until).addValue(limit).addValue(perSecondPerDestination))
       .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 
@@ -650,9 +740,21 @@ public final class DeliveryStore {
     return pool.preparedQuery(CANCEL_RUN).execute(Tuple.of(runId)).map(rows -> rows.size() > 0);
   }
 
+  /** Every state a callback can be in, live ones first. */
+  public static final List<String> STATES = List.of("pending", "delivering", "delivered", "failed", "cancelled");
+
   /** Callbacks, newest first, filtered by state, destination and run; {@code beforeId} pages through them. */
   public Future<JsonArray> list(String state, String destination, String runId, Long beforeId, int limit) {
-    return pool.preparedQuery(LIST).execute(Tuple.of(state, destination, runId, beforeId, limit)).map(rows -> {
+    String[] states = (state == null ? STATES : List.of(state)).toArray(new String[0]);
+    Tuple params = Tuple.tuple().addValue(states).addValue(destination).addValue(beforeId).addValue(limit);
+    String sql;
+    if (runId != null) {
+      sql = LIST_FOR_RUN;
+      params.addValue(runId);
+    } else {
+      sql = destination == null ? LIST_ALL : LIST_TO;
+    }
+    return pool.preparedQuery(sql).execute(params).map(rows -> {
       JsonArray out = new JsonArray();
       for (Row row : rows) {
         out.add(callbackJson(row));
@@ -700,13 +802,42 @@ public final class DeliveryStore {
           .put("consecutive_failures", row.getInteger("consecutive_failures"))
           .put("pending", row.getLong("pending"))
           .put("delivering", (long) row.getInteger("in_flight"))
+          .put("delivered", row.getLong("delivered"))
           .put("failed", row.getLong("failed"))
+          .put("gone", row.getLong("gone"))
+          .put("cancelled", row.getLong("cancelled"))
+          .put("counting_since", Timestamps.format(row.getOffsetDateTime("created_at")))
           .put("last_outcome", row.getString("last_outcome"))
           .put("last_status_code", row.getInteger("last_status_code"))
           .put("last_error", row.getString("last_error"))
           .put("last_attempt_at", Timestamps.format(row.getOffsetDateTime("last_attempt_at"))));
       }
       return out;
+    });
+  }
+
+  /** Final outcomes counted over this many seconds in the overview. */
+  public static final int OVERVIEW_WINDOW_SECONDS = 60;
+
+  /** The deployment at a glance: live queue, breakers, pauses and the last minute's final outcomes with rates. */
+  public Future<JsonObject> overview() {
+    return pool.preparedQuery(OVERVIEW).execute(Tuple.of(OVERVIEW_WINDOW_SECONDS)).map(rows -> {
+      Row r = rows.iterator().next();
+      JsonObject outcomes = new JsonObject();
+      for (String o : List.of("delivered", "failed", "gone", "cancelled")) {
+        long n = r.getLong(o);
+        outcomes.put(o, new JsonObject().put("count", n).put("per_second", n / (double) OVERVIEW_WINDOW_SECONDS));
+      }
+      return new JsonObject()
+        .put("window_seconds", OVERVIEW_WINDOW_SECONDS)
+        .put("outcomes", outcomes)
+        .put("pending", r.getLong("pending"))
+        .put("in_flight", r.getLong("in_flight"))
+        .put("oldest_due_seconds", r.getLong("oldest_due_seconds"))
+        .put("destinations", r.getLong("destinations"))
+        .put("paused", r.getLong("paused"))
+        .put("breakers_open", r.getLong("breakers_open"))
+        .put("breakers_half_open", r.getLong("breakers_half_open"));
     });
   }
 }

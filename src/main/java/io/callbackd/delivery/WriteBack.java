@@ -13,6 +13,7 @@ import java.util.UUID;
  * @param retryDelayMs the delay before the next attempt, for a callback that is retried; null otherwise
  * @param finalState {@code delivered} or {@code failed} for a final outcome; null otherwise
  * @param health what the attempt says of the destination ({@link DestinationHealth#label()})
+ * @param requestHeaders the headers the attempt sent, as JSON, signatures left out; null when none was sent
  */
 public record WriteBack(
   long deliveryId,
@@ -27,19 +28,21 @@ public record WriteBack(
   Long retryDelayMs,
   String finalState,
   String runError,
-  String health) {
+  String health,
+  String requestHeaders) {
 
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision) {
     return new WriteBack(d.id(), d.leaseToken(), true, d.attemptNumber(),
       r.startedAt().atOffset(ZoneOffset.UTC), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(),
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
-      decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label());
+      decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
+      r.requestHeaders());
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null);
+      null, null, null);
   }
 
   static OffsetDateTime utc(Instant t) {

@@ -2,6 +2,7 @@ package io.callbackd.metrics;
 
 import io.callbackd.delivery.AttemptResult;
 import io.callbackd.delivery.DeliveryEvents;
+import io.callbackd.history.RetentionEvents;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -17,7 +18,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * callbackd's own metrics. Labels take a handful of fixed values only: never a run id, URL or host, which would
  * make the number of series grow without limit.
  */
-public final class DeliveryMetrics implements DeliveryEvents {
+public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
 
   public static final String DELIVERIES = "callbackd_deliveries";
   public static final String ATTEMPTS = "callbackd_attempts";
@@ -28,6 +29,8 @@ public final class DeliveryMetrics implements DeliveryEvents {
   public static final String QUEUE_IN_FLIGHT = "callbackd_queue_in_flight";
   public static final String QUEUE_OLDEST_PENDING = "callbackd_queue_oldest_pending_seconds";
   public static final String CIRCUIT_BREAKERS = "callbackd_circuit_breakers";
+  public static final String HISTORY_PURGED = "callbackd_history_purged_rows";
+  public static final String HISTORY_PARTITIONS_DROPPED = "callbackd_history_partitions_dropped";
 
   /** The {@code result} label of attempts: one value per class of outcome. */
   public static final List<String> RESULTS = List.of("2xx", "3xx", "4xx", "5xx", "timeout", "connect_error",
@@ -37,6 +40,8 @@ public final class DeliveryMetrics implements DeliveryEvents {
   private final Counter delivered;
   private final Counter failed;
   private final Counter gone;
+  private final Map<String, Counter> purged;
+  private final Map<String, Counter> partitionsDropped;
   private final Map<AttemptResult.Kind, Counter> attemptsByKind = new EnumMap<>(AttemptResult.Kind.class);
   private final Timer attemptDuration;
   private final Timer deliveryLag;
@@ -52,6 +57,8 @@ public final class DeliveryMetrics implements DeliveryEvents {
     delivered = deliveries("delivered");
     failed = deliveries("failed");
     gone = deliveries("gone");
+    purged = Map.of("history", purgedCounter("history"), "attempts", purgedCounter("attempts"));
+    partitionsDropped = Map.of("history", droppedCounter("history"), "attempts", droppedCounter("attempts"));
     attemptsByKind.put(AttemptResult.Kind.SUCCESS, attempts("2xx"));
     attemptsByKind.put(AttemptResult.Kind.REDIRECT, attempts("3xx"));
     attemptsByKind.put(AttemptResult.Kind.CLIENT_ERROR, attempts("4xx"));
@@ -143,5 +150,33 @@ public final class DeliveryMetrics implements DeliveryEvents {
     breakers.get("closed").set(closed);
     breakers.get("open").set(open);
     breakers.get("half_open").set(halfOpen);
+  }
+
+  private Counter purgedCounter(String table) {
+    return Counter.builder(HISTORY_PURGED).tag("table", table)
+      .description("Rows of callback history (table: history, attempts) deleted in batches once older than the retention")
+      .register(registry);
+  }
+
+  private Counter droppedCounter(String table) {
+    return Counter.builder(HISTORY_PARTITIONS_DROPPED).tag("table", table)
+      .description("Whole partitions of callback history (table: history, attempts) dropped once older than the retention")
+      .register(registry);
+  }
+
+  @Override
+  public void purged(String table, long rows) {
+    Counter c = purged.get(table);
+    if (c != null) {
+      c.increment(rows);
+    }
+  }
+
+  @Override
+  public void partitionsDropped(String table, long partitions) {
+    Counter c = partitionsDropped.get(table);
+    if (c != null) {
+      c.increment(partitions);
+    }
   }
 }

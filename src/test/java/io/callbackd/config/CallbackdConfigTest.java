@@ -55,6 +55,8 @@ class CallbackdConfigTest {
     assertEquals(5, c.breakerFailures);
     assertEquals(Duration.ofSeconds(30), c.breakerReset);
     assertEquals(Duration.ofMinutes(10), c.breakerIdleEviction);
+    assertEquals(Duration.ofDays(30), c.retention);
+    assertEquals(Duration.ofHours(1), c.purgeInterval);
     assertEquals(512, c.maxInFlight);
     assertEquals(32, c.maxInFlightPerDestination);
     assertEquals(1, c.dispatcherInstances);

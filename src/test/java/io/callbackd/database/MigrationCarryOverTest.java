@@ -98,7 +98,7 @@ class MigrationCarryOverTest {
       sql.update("CREATE TABLE public.deliveries_before AS SELECT * FROM callbackd.deliveries");
 
       flyway(pgUrl, null).migrate();
-      assertEquals("10", flyway(pgUrl, null).info().current().getVersion().getVersion());
+      assertTrue(Integer.parseInt(flyway(pgUrl, null).info().current().getVersion().getVersion()) >= 11);
 
       // Live callbacks: in the queue under the same id and webhook-id, with their attempts, not leased.
       assertEquals(3L, sql.count("SELECT count(*) FROM callbackd.queue q JOIN public.deliveries_before b"
@@ -151,6 +151,17 @@ class MigrationCarryOverTest {
       assertNull(d.get("paused_at"));
       assertEquals(0, d.get("in_flight"));
       assertEquals("closed", d.get("breaker"));
+      // History became partitioned by time: what it held is its first partition, the attempt log's too; the
+      // destination's counters start from what its history held.
+      assertEquals(2L, sql.count("SELECT count(*) FROM callbackd.history_before_partitions"));
+      assertEquals(1L, sql.count("SELECT count(*) FROM callbackd.attempts_before_partitions WHERE run_id = 'old-delivered'"));
+      assertEquals(2L, sql.count("SELECT count(*) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+        + " WHERE c.relname IN ('history', 'attempts') AND c.relnamespace = 'callbackd'::regnamespace"));
+      Map<String, Object> counters = sql.one("SELECT delivered, failed, gone FROM callbackd.destinations"
+        + " WHERE destination = ?", dest);
+      assertEquals(1L, counters.get("delivered"));
+      assertEquals(1L, counters.get("failed"));
+      assertEquals(0L, counters.get("gone"));
 
       // The upgraded callbackd delivers what was due, under the original webhook-ids and with the carried bodies.
       try (RunningCallbackd callbackd = new RunningCallbackd(vertx, pgUrl, null)) {
