@@ -19,6 +19,16 @@ DROP VIEW callbackd.deliveries;
 ALTER TABLE callbackd.history RENAME TO history_before_partitions;
 DROP INDEX callbackd.history_by_state;
 DROP INDEX callbackd.history_by_destination;
+-- Nothing reads history by id alone, and (run_id, generation) is unique by construction: the indexes of the parent
+-- below replace these, so that every partition has the same ones.
+ALTER TABLE callbackd.history_before_partitions DROP CONSTRAINT history_pkey;
+ALTER TABLE callbackd.history_before_partitions DROP CONSTRAINT history_run_id_generation_key;
+-- When an operator sent it again (a later generation replaced it): bulk redelivery passes over these.
+ALTER TABLE callbackd.history_before_partitions ADD COLUMN redelivered_at timestamptz;
+UPDATE callbackd.history_before_partitions h SET redelivered_at = h.finished_at
+WHERE EXISTS (SELECT 1 FROM callbackd.history_before_partitions l WHERE l.run_id = h.run_id
+              AND l.generation > h.generation)
+   OR EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = h.run_id);
 
 CREATE TABLE callbackd.history (
   id bigint NOT NULL,
@@ -34,12 +44,11 @@ CREATE TABLE callbackd.history (
   last_attempt_at timestamptz,
   last_status_code integer,
   last_error varchar,
-  finished_at timestamptz NOT NULL DEFAULT now()
+  finished_at timestamptz NOT NULL DEFAULT now(),
+  redelivered_at timestamptz
 ) PARTITION BY RANGE (finished_at);
 -- One run's callbacks (the outbox trigger, redelivery, the API's run view).
 CREATE INDEX history_by_run ON callbackd.history (run_id, generation);
--- One callback by id; also what the batches of a purge delete through.
-CREATE INDEX history_by_id ON callbackd.history (id);
 -- Operators' pages: by state, by destination and state, newest first.
 CREATE INDEX history_by_state ON callbackd.history (state, id);
 CREATE INDEX history_by_destination ON callbackd.history (destination, state, id);
@@ -52,6 +61,7 @@ ALTER TABLE callbackd.attempts RENAME TO attempts_before_partitions;
 ALTER TABLE callbackd.attempts_before_partitions ADD COLUMN request_headers jsonb;
 DROP INDEX callbackd.attempts_by_delivery;
 DROP INDEX callbackd.attempts_by_run;
+ALTER TABLE callbackd.attempts_before_partitions DROP CONSTRAINT attempts_pkey;
 -- The ids' sequence outlives the first partition.
 ALTER SEQUENCE callbackd.attempts_id_seq OWNED BY NONE;
 

@@ -574,7 +574,11 @@ public final class DeliveryStore {
     + " FROM latest l CROSS JOIN callbackd.settings s LEFT JOIN {runs} r ON r.id = l.run_id"
     + " WHERE NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
     + " AND (l.body IS NOT NULL OR r.id IS NOT NULL)"
-    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, destination),"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, generation, destination),"
+    // The callback it replaces is marked: bulk redelivery passes over it.
+    + " marked AS (UPDATE callbackd.history h SET redelivered_at = now() FROM ins"
+    + " WHERE h.run_id = ANY (ARRAY(SELECT run_id FROM ins)) AND h.run_id = ins.run_id"
+    + " AND h.generation = ins.generation - 1),"
     + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT id FROM ins";
@@ -583,13 +587,15 @@ public final class DeliveryStore {
    * Replays many at once: the latest callback of each matching run, spread over time per destination
    * ($6 per second) so that a receiver that just came back is not flooded. Same messages, fresh budgets. Walks one
    * state's index (of one destination, or of all) in id order from the oldest, within the finished_at range, and
-   * stops at the limit: a callback a later generation replaced, or with one live, is passed over with one probe each.
+   * stops at the limit: a callback already redelivered (redelivered_at) is passed over, one whose run has a live
+   * callback with one probe of the queue.
    * $1 destination (REDELIVER_MANY_TO only), $2 state, $3 since, $4 until, $5 limit, $6 per second per destination.
    */
   static final String REDELIVER_MANY_CHOSEN = " AND h.state = $2"
     + " AND h.finished_at >= coalesce($3::timestamptz, '-infinity') AND h.finished_at < coalesce($4::timestamptz, 'infinity')"
-    + " AND NOT EXISTS (SELECT 1 FROM callbackd.history l WHERE l.run_id = h.run_id AND l.generation > h.generation)"
-    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = h.run_id)"
+    + " AND h.redelivered_at IS NULL"
+    // A probe per candidate (OFFSET 0 keeps PostgreSQL from turning it into a join that reads the whole queue).
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = h.run_id OFFSET 0)"
     + " ORDER BY h.id LIMIT $5),"
     + " numbered AS (SELECT c.*, row_number() OVER (PARTITION BY c.destination ORDER BY c.id) - 1 AS n FROM chosen c),"
     + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
@@ -600,7 +606,10 @@ public final class DeliveryStore {
     + " FROM numbered n CROSS JOIN callbackd.settings s"
     + " CROSS JOIN LATERAL (SELECT now() + (n.n / $6::float8) * interval '1 second' AS at) t"
     + " LEFT JOIN {runs} r ON r.id = n.run_id WHERE n.body IS NOT NULL OR r.id IS NOT NULL"
-    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, destination),"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, generation, destination),"
+    + " marked AS (UPDATE callbackd.history h SET redelivered_at = now() FROM ins"
+    + " WHERE h.run_id = ANY (ARRAY(SELECT run_id FROM ins)) AND h.run_id = ins.run_id"
+    + " AND h.generation = ins.generation - 1),"
     + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT DISTINCT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT count(*) AS n FROM ins";
@@ -718,7 +727,7 @@ public final class DeliveryStore {
     + " count(*) FILTER (WHERE state = 'failed' AND last_status_code IS DISTINCT FROM 410) AS failed,"
     + " count(*) FILTER (WHERE state = 'failed' AND last_status_code = 410) AS gone,"
     + " count(*) FILTER (WHERE state = 'cancelled') AS cancelled"
-    + " FROM callbackd.history WHERE finished_at > now() - $1 * interval '1 second') o";
+    + " FROM callbackd.history WHERE finished_at > now() - $1 * interval '1 second' AND finished_at <= now()) o";
 
   /** Redelivers the run's final callback; the result is the new callback's id, or null when there is none. */
   public Future<Long> redeliverRun(String runId) {

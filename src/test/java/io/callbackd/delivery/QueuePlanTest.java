@@ -3,6 +3,7 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.support.Await;
+import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
@@ -166,9 +167,9 @@ class QueuePlanTest {
             st.execute(s);
           }
           st.execute("SAVEPOINT before_claim");
-          JsonObject plan = explain(st, claim);
-          String nodes = nodes(plan);
-          reads.put("claim, " + held.getKey(), new Reads(totalBuffers(plan), nodes));
+          JsonObject plan = Plans.explain(st, claim);
+          String nodes = Plans.nodes(plan);
+          reads.put("claim, " + held.getKey(), new Reads(Plans.totalBuffers(plan), nodes));
           // It sorts what it picked (a batch at most), never the queue: every read of the queue is an index probe.
           if (nodes.contains("Seq Scan on queue") || nodes.contains("Bitmap Heap Scan on queue")) {
             problems.add("claim, " + where + ": scans the queue:\n" + nodes);
@@ -199,9 +200,9 @@ class QueuePlanTest {
           }
           st.execute("ROLLBACK TO SAVEPOINT before_claim");
 
-          plan = explain(st, "EXECUTE next_due");
-          nodes = nodes(plan);
-          reads.put("next due, " + held.getKey(), new Reads(totalBuffers(plan), nodes));
+          plan = Plans.explain(st, "EXECUTE next_due");
+          nodes = Plans.nodes(plan);
+          reads.put("next due, " + held.getKey(), new Reads(Plans.totalBuffers(plan), nodes));
           if (!nodes.contains("Index Scan on queue using queue_due") || nodes.contains("Sort")
             || nodes.contains("Seq Scan on queue")) {
             problems.add("next due, " + where + ": does not read the first entries of the due index:\n" + nodes);
@@ -214,66 +215,5 @@ class QueuePlanTest {
       c.setAutoCommit(true);
     }
     return reads;
-  }
-
-  private static JsonObject explain(Statement st, String execute) throws SQLException {
-    try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + execute)) {
-      rs.next();
-      return new JsonArray(rs.getString(1)).getJsonObject(0).getJsonObject("Plan");
-    }
-  }
-
-  /**
-   * The shared buffers the statement's execution read. A node's counts include what ran beneath it, CTEs read
-   * through a CTE Scan included; a data-modifying CTE that nothing reads runs after the main plan and is added.
-   */
-  private static long totalBuffers(JsonObject top) {
-    Set<String> scanned = new HashSet<>();
-    collectCteScans(top, scanned);
-    long total = buffers(top);
-    for (Object o : top.getJsonArray("Plans", new JsonArray())) {
-      JsonObject child = (JsonObject) o;
-      String name = child.getString("Subplan Name", "");
-      if (name.startsWith("CTE ") && !scanned.contains(name.substring(4))) {
-        total += buffers(child);
-      }
-    }
-    return total;
-  }
-
-  private static long buffers(JsonObject node) {
-    return node.getLong("Shared Hit Blocks", 0L) + node.getLong("Shared Read Blocks", 0L);
-  }
-
-  private static void collectCteScans(JsonObject node, Set<String> names) {
-    if (node.containsKey("CTE Name")) {
-      names.add(node.getString("CTE Name"));
-    }
-    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      collectCteScans((JsonObject) o, names);
-    }
-  }
-
-  /** The plan's nodes, with the table and index each scan reads, rows and buffers, one per line. */
-  private static String nodes(JsonObject node) {
-    return nodes(node, "");
-  }
-
-  private static String nodes(JsonObject node, String indent) {
-    StringBuilder out = new StringBuilder(indent).append(node.getString("Node Type"));
-    if (node.containsKey("Relation Name")) {
-      out.append(" on ").append(node.getString("Relation Name"));
-    }
-    if (node.containsKey("Index Name")) {
-      out.append(" using ").append(node.getString("Index Name"));
-    }
-    if (node.containsKey("Subplan Name")) {
-      out.append(" (").append(node.getString("Subplan Name")).append(')');
-    }
-    out.append(" rows=").append(node.getValue("Actual Rows")).append(" buffers=").append(buffers(node)).append('\n');
-    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      out.append(nodes((JsonObject) o, indent + "  "));
-    }
-    return out.toString();
   }
 }

@@ -1,0 +1,78 @@
+package io.callbackd.support;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.HashSet;
+import java.util.Set;
+
+/** PostgreSQL's plans as the plan tests read them: EXPLAIN (ANALYZE, BUFFERS) of a statement, its buffers, its nodes. */
+public final class Plans {
+
+  private Plans() {
+  }
+
+  public static JsonObject explain(Statement st, String execute) throws SQLException {
+    try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + execute)) {
+      rs.next();
+      return new JsonArray(rs.getString(1)).getJsonObject(0).getJsonObject("Plan");
+    }
+  }
+
+  /**
+   * The shared buffers the statement's execution read. A node's counts include what ran beneath it, CTEs read
+   * through a CTE Scan included; a data-modifying CTE that nothing reads runs after the main plan and is added.
+   */
+  public static long totalBuffers(JsonObject top) {
+    Set<String> scanned = new HashSet<>();
+    collectCteScans(top, scanned);
+    long total = buffers(top);
+    for (Object o : top.getJsonArray("Plans", new JsonArray())) {
+      JsonObject child = (JsonObject) o;
+      String name = child.getString("Subplan Name", "");
+      if (name.startsWith("CTE ") && !scanned.contains(name.substring(4))) {
+        total += buffers(child);
+      }
+    }
+    return total;
+  }
+
+  public static long buffers(JsonObject node) {
+    return node.getLong("Shared Hit Blocks", 0L) + node.getLong("Shared Read Blocks", 0L);
+  }
+
+  public static void collectCteScans(JsonObject node, Set<String> names) {
+    if (node.containsKey("CTE Name")) {
+      names.add(node.getString("CTE Name"));
+    }
+    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
+      collectCteScans((JsonObject) o, names);
+    }
+  }
+
+  /** The plan's nodes, with the table and index each scan reads, rows and buffers, one per line. */
+  public static String nodes(JsonObject node) {
+    return nodes(node, "");
+  }
+
+  public static String nodes(JsonObject node, String indent) {
+    StringBuilder out = new StringBuilder(indent).append(node.getString("Node Type"));
+    if (node.containsKey("Relation Name")) {
+      out.append(" on ").append(node.getString("Relation Name"));
+    }
+    if (node.containsKey("Index Name")) {
+      out.append(" using ").append(node.getString("Index Name"));
+    }
+    if (node.containsKey("Subplan Name")) {
+      out.append(" (").append(node.getString("Subplan Name")).append(')');
+    }
+    out.append(" rows=").append(node.getValue("Actual Rows")).append(" buffers=").append(buffers(node)).append('\n');
+    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
+      out.append(nodes((JsonObject) o, indent + "  "));
+    }
+    return out.toString();
+  }
+}
