@@ -20,8 +20,11 @@ BEGIN
   THEN
     -- agent_id (and the deprecated agent_ids), newest or oldest first.
     CREATE INDEX IF NOT EXISTS ix_runs_agent_id_created_at ON ${runs_table} (agent_id, created_at, id);
-    -- One status; active (created or running) and several statuses read these entries and sort what they found.
+    -- One status; several statuses read these entries and sort what they found.
     CREATE INDEX IF NOT EXISTS ix_runs_status_created_at ON ${runs_table} (status, created_at, id);
+    -- active=true: the runs not yet terminal, few at any time however long the table.
+    CREATE INDEX IF NOT EXISTS ix_runs_active_created_at ON ${runs_table} (created_at, id)
+      WHERE status IN ('created', 'running');
     -- conversation_id; most runs have none, and those are not indexed.
     CREATE INDEX IF NOT EXISTS ix_runs_conversation_id_created_at ON ${runs_table} (conversation_id, created_at, id)
       WHERE conversation_id IS NOT NULL;
