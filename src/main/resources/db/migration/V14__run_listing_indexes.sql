@@ -7,7 +7,7 @@
 -- by its columns, exactly those V1 creates; a platform's has others (Letta's: _created_by_id, project_id,
 -- template_id, ...).
 --
--- Building an index holds writes to the table until it is built (a few seconds per million runs). On a large table,
+-- Building an index holds writes to the table until it is built, longer the larger the table. On a large table,
 -- create them beforehand with CREATE INDEX CONCURRENTLY under the same names: this migration then skips them.
 DO $$
 BEGIN
