@@ -174,13 +174,16 @@ class LettaClientTest {
     return "node";
   }
 
-  /** The pinned client, installed from the committed package-lock.json into target/ (npm ci, once per build). */
+  /** The pinned client, installed from the committed package-lock.json into target/ (npm ci, unless it is there). */
   private static void installClient() throws IOException, InterruptedException {
     Files.createDirectories(WORK);
     for (String f : List.of("package.json", "package-lock.json", "runs.mjs")) {
       Files.copy(SOURCE.resolve(f), WORK.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
-    if (Files.exists(WORK.resolve("node_modules/@letta-ai/letta-client/package.json"))) {
+    Path installed = WORK.resolve("node_modules/@letta-ai/letta-client/package.json");
+    String pinned = new JsonObject(Files.readString(SOURCE.resolve("package.json"))).getJsonObject("dependencies")
+      .getString("@letta-ai/letta-client");
+    if (Files.exists(installed) && pinned.equals(new JsonObject(Files.readString(installed)).getString("version"))) {
       return;
     }
     Process npm = new ProcessBuilder("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
