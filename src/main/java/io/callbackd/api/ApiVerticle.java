@@ -8,6 +8,7 @@ import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunExistsException;
 import io.callbackd.runs.RunInput;
+import io.callbackd.runs.RunListQuery;
 import io.callbackd.runs.RunStatus;
 import io.callbackd.runs.RunStore;
 import io.vertx.core.Future;
@@ -27,6 +28,10 @@ import io.vertx.openapi.contract.OpenAPIContract;
 import io.vertx.openapi.validation.ValidatorException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /**
  * The HTTP API for runs: create, update (the first terminal update schedules the callback), read with the callback's
@@ -76,6 +81,7 @@ public class ApiVerticle extends VerticleBase {
       newRunBody = new ContractBodyValidator(contract, "createRun");
       runUpdateBody = new ContractBodyValidator(contract, "updateRun");
       api.getRoute("createRun").setDoValidation(false).addHandler(this::createRun);
+      api.getRoute("listRuns").addHandler(this::listRuns);
       api.getRoute("getRun").addHandler(this::getRun);
       api.getRoute("updateRun").setDoValidation(false).addHandler(this::updateRun);
       api.getRoute("listAttempts").addHandler(this::listAttempts);
@@ -234,6 +240,29 @@ public class ApiVerticle extends VerticleBase {
     if (id != null) {
       respondWithRun(ctx, id, runs.find(id));
     }
+  }
+
+  /** Letta's {@code runs.list}: a JSON array of runs, the same shape as {@link #getRun} answers. */
+  private void listRuns(RoutingContext ctx) {
+    RunListQuery query;
+    try {
+      Map<String, List<String>> params = new LinkedHashMap<>();
+      ctx.queryParams().names().forEach(name -> params.put(name, ctx.queryParams().getAll(name)));
+      query = RunListQuery.parse(params);
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+      return;
+    }
+    runs.list(query).onComplete(ar -> {
+      if (ar.succeeded()) {
+        ctx.response().setStatusCode(200).putHeader("content-type", "application/json").end(ar.result().encode());
+      } else if (ar.cause() instanceof InvalidInputException) {
+        InvalidInputException e = (InvalidInputException) ar.cause();
+        ApiError.send(ctx, 400, e.field(), e.getMessage());
+      } else {
+        failed(ctx, ar.cause());
+      }
+    });
   }
 
   private void listAttempts(RoutingContext ctx) {

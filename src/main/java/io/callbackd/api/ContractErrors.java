@@ -17,11 +17,18 @@ final class ContractErrors {
 
   private static final Pattern PROPERTY = Pattern.compile("[Pp]roperty \\\\?\"([^\"\\\\]+)\\\\?\"");
   private static final Pattern PARAMETER = Pattern.compile("parameter (\\S+?)[ .]");
+  /** A query, path, header or cookie parameter's value refused: its name, not a place inside the value. */
+  private static final Pattern REQUEST_PARAMETER =
+    Pattern.compile("(?:query|path|header|cookie) parameter (\\S+?)[ .]");
 
   private ContractErrors() {
   }
 
   static String field(ValidatorException e) {
+    Matcher named = REQUEST_PARAMETER.matcher(e.getMessage() == null ? "" : e.getMessage());
+    if (named.find()) {
+      return named.group(1);
+    }
     if (e instanceof SchemaValidationException && ((SchemaValidationException) e).getOutputUnit() != null) {
       OutputUnit unit = ((SchemaValidationException) e).getOutputUnit();
       String fromBody = fieldOf(unit);

@@ -3,6 +3,7 @@ package io.callbackd.runs;
 import io.callbackd.webhook.CallbackPayload;
 import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
+import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.pgclient.PgException;
 import io.vertx.sqlclient.Pool;
@@ -11,6 +12,10 @@ import io.vertx.sqlclient.RowSet;
 import io.vertx.sqlclient.Tuple;
 
 import java.time.LocalDateTime;
+import java.time.OffsetDateTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
 
 /**
  * Every statement on the runs table. Moving a run into a terminal status schedules its callback in the same
@@ -47,19 +52,45 @@ public final class RunStore {
 
   static final String EXISTS = "SELECT 1 FROM {runs} WHERE id = $1";
 
-  // The run with its latest callback (highest generation), for GET /v1/runs/{id}.
-  // Outcomes not yet copied into the run's row (it was locked by the platform a moment ago) are shown as they will be:
-  // these columns come before r.*, so that reading a column by name finds them first.
-  static final String FIND = "SELECT coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at) AS callback_sent_at, "
+  // A run as the API shows it (GET /v1/runs/{id} and the listing): the row, and its latest callback (highest
+  // generation). Outcomes not yet copied into the run's row (it was locked by the platform a moment ago) are shown as
+  // they will be: these columns come before r.*, so that reading a column by name finds them first.
+  static final String RUN_COLUMNS = "SELECT coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at) AS callback_sent_at, "
     + "CASE WHEN w.run_id IS NULL THEN r.callback_status_code ELSE w.status_code END AS callback_status_code, "
     + "CASE WHEN w.run_id IS NULL THEN r.callback_error ELSE w.error END AS callback_error, r.*, "
     + "d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
     + "d.generation AS cb_generation, d.attempts AS cb_attempts, d.next_attempt_at AS cb_next_attempt_at, "
     + "d.last_attempt_at AS cb_last_attempt_at, d.last_status_code AS cb_last_status_code, "
-    + "d.last_error AS cb_last_error, d.scheduled_at AS cb_scheduled_at, d.finished_at AS cb_finished_at "
-    + "FROM {runs} r LEFT JOIN LATERAL (SELECT * FROM callbackd.deliveries x WHERE x.run_id = r.id "
-    + "ORDER BY x.generation DESC LIMIT 1) d ON true LEFT JOIN callbackd.run_writebacks w ON w.run_id = r.id "
-    + "WHERE r.id = $1";
+    + "d.last_error AS cb_last_error, d.scheduled_at AS cb_scheduled_at, d.finished_at AS cb_finished_at ";
+
+  /** Joins what {@link #RUN_COLUMNS} reads beside the runs rows {@code r}. */
+  static final String WITH_CALLBACK = "LEFT JOIN LATERAL (SELECT * FROM callbackd.deliveries x WHERE x.run_id = r.id "
+    + "ORDER BY x.generation DESC LIMIT 1) d ON true LEFT JOIN callbackd.run_writebacks w ON w.run_id = r.id ";
+
+  static final String FIND = RUN_COLUMNS + "FROM {runs} r " + WITH_CALLBACK + "WHERE r.id = $1";
+
+  // The listing, GET /v1/runs: one page of runs picked on the runs table alone, in keyset order (created_at, id) with
+  // a limit, then shown with their callbacks. Each filter is a fragment added only when asked for (%s: its
+  // parameter), so that every combination is a plain statement the planner can serve from an index; a catch-all
+  // "($1 IS NULL OR ...)" would be planned once for all values and read the whole table.
+  // Runs without created_at have no place in the order: they are not listed (Letta always sets it).
+  static final String LIST_PAGE = "SELECT * FROM {runs} r WHERE r.created_at IS NOT NULL";
+  static final String LIST_AGENT = " AND r.agent_id = %s";
+  static final String LIST_AGENTS = " AND r.agent_id = ANY(%s::varchar[])";
+  static final String LIST_STATUS = " AND r.status = %s";
+  static final String LIST_STATUSES = " AND r.status = ANY(%s::varchar[])";
+  /** active=true (or exactly these statuses): written out, so that the partial index of active runs serves it. */
+  static final String LIST_ACTIVE = " AND r.status IN ('created', 'running')";
+  static final String LIST_CONVERSATION = " AND r.conversation_id = %s";
+  static final String LIST_BACKGROUND = " AND r.background = %s";
+  static final String LIST_STOP_REASON = " AND r.stop_reason = %s";
+  /** Runs after (greater) or before (less) a cursor run's place in (created_at, id): %s is the comparison. */
+  static final String LIST_FROM_CURSOR = " AND (r.created_at, r.id) %s (%s::timestamptz, %s::varchar)";
+  static final String LIST_ORDER = " ORDER BY r.created_at %1$s, r.id %1$s LIMIT %2$s";
+  /** The page with its callbacks, in the order asked for (%s: the page, then asc or desc). */
+  static final String LIST = RUN_COLUMNS + "FROM (%s) r " + WITH_CALLBACK + "ORDER BY r.created_at %2$s, r.id %2$s";
+  /** A cursor's place in the order; a run without created_at has none. */
+  static final String CURSOR = "SELECT created_at FROM {runs} WHERE id = $1 AND created_at IS NOT NULL";
 
   private final Pool pool;
   private final int maxPayload;
@@ -129,6 +160,82 @@ public final class RunStore {
   /** The run with its latest callback, or null. */
   public Future<JsonObject> find(String id) {
     return pool.preparedQuery(q(FIND)).execute(Tuple.of(id)).map(RunStore::firstRun);
+  }
+
+  /**
+   * One page of runs in Letta's order and shape, each as {@link #find} shows it. Fails with an
+   * {@link InvalidInputException} naming {@code before} or {@code after} when no run has the cursor's id.
+   */
+  public Future<JsonArray> list(RunListQuery query) {
+    return cursor(query.after(), "after").compose(after -> cursor(query.before(), "before").compose(before -> {
+      List<Object> params = new ArrayList<>();
+      String sql = listStatement(query, after, before, params);
+      return pool.preparedQuery(q(sql)).execute(Tuple.wrap(params));
+    })).map(rows -> {
+      JsonArray page = new JsonArray();
+      rows.forEach(row -> page.add(RunJson.fromRow(row)));
+      return page;
+    });
+  }
+
+  /**
+   * The listing statement for {@code query}, from the named fragments, its parameters added to {@code params}.
+   * With {@code before}, the page is the runs nearest before that cursor (read backwards, shown in order), so that
+   * paging backwards from the first run of each page, as Letta's client does, misses none.
+   */
+  static String listStatement(RunListQuery query, OffsetDateTime after, OffsetDateTime before, List<Object> params) {
+    StringBuilder page = new StringBuilder(LIST_PAGE);
+    if (query.agentIds().size() == 1) {
+      page.append(String.format(LIST_AGENT, param(params, query.agentIds().get(0))));
+    } else if (!query.agentIds().isEmpty()) {
+      page.append(String.format(LIST_AGENTS, param(params, query.agentIds().toArray(new String[0]))));
+    }
+    if (Set.copyOf(query.statuses()).equals(Set.copyOf(RunListQuery.ACTIVE))) {
+      page.append(LIST_ACTIVE);
+    } else if (query.statuses().size() == 1) {
+      page.append(String.format(LIST_STATUS, param(params, query.statuses().get(0))));
+    } else if (!query.statuses().isEmpty()) {
+      page.append(String.format(LIST_STATUSES, param(params, query.statuses().toArray(new String[0]))));
+    }
+    if (query.conversationId() != null) {
+      page.append(String.format(LIST_CONVERSATION, param(params, query.conversationId())));
+    }
+    if (query.background() != null) {
+      page.append(String.format(LIST_BACKGROUND, param(params, query.background())));
+    }
+    if (query.stopReason() != null) {
+      page.append(String.format(LIST_STOP_REASON, param(params, query.stopReason())));
+    }
+    // "After" and "before" are in the order asked for: newest first, the runs after a cursor are the older ones.
+    if (after != null) {
+      page.append(String.format(LIST_FROM_CURSOR, query.ascending() ? ">" : "<", param(params, after),
+        param(params, query.after())));
+    }
+    if (before != null) {
+      page.append(String.format(LIST_FROM_CURSOR, query.ascending() ? "<" : ">", param(params, before),
+        param(params, query.before())));
+    }
+    boolean readAscending = before != null ? !query.ascending() : query.ascending();
+    page.append(String.format(LIST_ORDER, readAscending ? "ASC" : "DESC", param(params, query.limit())));
+    return String.format(LIST, page, query.ascending() ? "ASC" : "DESC");
+  }
+
+  private static String param(List<Object> params, Object value) {
+    params.add(value);
+    return "$" + params.size();
+  }
+
+  /** The cursor run's created_at, null when there is no cursor; an unknown id is the caller's error. */
+  private Future<OffsetDateTime> cursor(String id, String field) {
+    if (id == null) {
+      return Future.succeededFuture(null);
+    }
+    return pool.preparedQuery(q(CURSOR)).execute(Tuple.of(id)).compose(rows -> {
+      var it = rows.iterator();
+      return it.hasNext() ? Future.succeededFuture(it.next().getOffsetDateTime("created_at"))
+        : Future.failedFuture(new InvalidInputException(field, field + ": no run has the id " + id
+          + " to page from"));
+    });
   }
 
   private static JsonObject firstRun(RowSet<Row> rows) {

@@ -67,6 +67,17 @@ class OpenApiContractTest {
     assertEquals(400, badQuery.status());
     assertEquals("limit", badQuery.json().getString("field"));
 
+    // The runs listing, also at the path with the trailing slash that Letta's client calls: each query parameter is
+    // checked against the contract, and the error names the parameter, not a place inside its value.
+    for (String listing : java.util.List.of("/v1/runs", "/v1/runs/")) {
+      Response badLimit = callbackd.get(listing + "?limit=many");
+      assertEquals(400, badLimit.status());
+      assertEquals("limit", badLimit.json().getString("field"));
+      Response badStatus = callbackd.get(listing + "?statuses=completed&statuses=done");
+      assertEquals(400, badStatus.status());
+      assertEquals("statuses", badStatus.json().getString("field"), badStatus.json().encode());
+    }
+
     Response outOfRange = callbackd.get("/v1/destinations?limit=5000");
     assertEquals(400, outOfRange.status());
     assertEquals("limit", outOfRange.json().getString("field"));

@@ -42,6 +42,11 @@ class AttachToPlatformTableTest {
       + " WHERE table_schema = 'letta' AND table_name = 'runs' ORDER BY ordinal_position");
   }
 
+  private static List<Map<String, Object>> indexes(Sql sql) {
+    return sql.query("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'letta' AND tablename = 'runs'"
+      + " ORDER BY indexname");
+  }
+
   @Test
   void deliversWhenThePlatformUpdatesItsOwnTableBySql(Vertx vertx) throws IOException {
     String pgUrl = TestPostgres.newDatabase();
@@ -49,9 +54,11 @@ class AttachToPlatformTableTest {
     sql.update("CREATE SCHEMA letta");
     sql.update("SET search_path TO letta; " + lettaDdl());
     List<Map<String, Object>> before = columns(sql);
+    List<Map<String, Object>> indexesBefore = indexes(sql);
     try (TestReceiver receiver = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, pgUrl, new JsonObject().put("runs_table", "letta.runs"))) {
       assertEquals(before, columns(sql), "the platform's columns are untouched");
+      assertEquals(indexesBefore, indexes(sql), "the platform's indexes are untouched (no listing index added)");
       assertEquals(0L, sql.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
         + " AND table_schema <> 'letta'"), "no table of callbackd's own beside the platform's");
       // Letta's own writes: create the run, later finish it, in plain SQL.
@@ -69,8 +76,10 @@ class AttachToPlatformTableTest {
       Map<String, Object> row = sql.one("SELECT * FROM letta.runs WHERE id = 'run-letta-1'");
       assertNull(row.get("callback_error"));
       assertTrue(row.get("callback_sent_at") != null);
-      // The API reads the same table.
+      // The API reads the same table, and lists it.
       assertEquals("completed", callbackd.get("/v1/runs/run-letta-1").json().getString("status"));
+      assertEquals(callbackd.get("/v1/runs/run-letta-1").json(),
+        callbackd.getArray("/v1/runs/?agent_id=agent-9&statuses=completed").getJsonObject(0));
     }
   }
 

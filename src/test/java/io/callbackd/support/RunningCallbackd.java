@@ -100,6 +100,27 @@ public final class RunningCallbackd implements AutoCloseable {
     }
   }
 
+  /** A GET whose answer is a JSON array (a listing); fails unless the status is 200. */
+  public io.vertx.core.json.JsonArray getArray(String path) {
+    HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort() + path))
+      .timeout(Duration.ofSeconds(20)).GET();
+    if (token != null) {
+      b.header("authorization", "Bearer " + token);
+    }
+    try {
+      HttpResponse<String> resp = http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+      if (resp.statusCode() != 200) {
+        throw new AssertionError("GET " + path + " answered " + resp.statusCode() + ": " + resp.body());
+      }
+      return new io.vertx.core.json.JsonArray(resp.body());
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   public Response call(String method, String path, String body) {
     HttpRequest.Builder b = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort() + path))
       .timeout(Duration.ofSeconds(20))
