@@ -2,6 +2,7 @@ package io.callbackd;
 
 import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.config.ConfigException;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
@@ -16,6 +17,8 @@ import io.callbackd.metrics.DeliveryMetrics;
 import io.callbackd.metrics.HealthRoutes;
 import io.callbackd.metrics.QueueGaugesVerticle;
 import io.callbackd.runs.RunStore;
+import io.callbackd.secrets.SigningSecretStore;
+import io.callbackd.webhook.SecretsCipher;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -102,18 +105,22 @@ public final class Callbackd {
     // The configuration is plain values; the webhook primitives built from them are shared by the verticles.
     CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
     DestinationGuard guard = DestinationGuard.fromConfig(config.allowPrivateDestinations, config.allowedNetworks);
+    SecretsCipher cipher = SecretsCipher.fromConfig(config.secretsKey, config.secretsKeyPrevious);
+    SigningSecretStore secrets = new SigningSecretStore(pool);
     String runsTable = RunsTable.qualified(config.runsTable);
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, guard, runs, deliveries, router -> {
+    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
     // The outbox trigger gives new callbacks this deployment's first delay and lifetime.
     return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
+      .compose(v -> resealSigningSecrets(secrets, cipher))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, guard, deliveries, metrics, instances),
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard, deliveries,
+        metrics, instances),
         new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
@@ -123,6 +130,49 @@ public final class Callbackd {
         guard))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
+  }
+
+  /**
+   * Key rotation: organizations' signing secrets sealed under another key than {@code CALLBACKD_SECRETS_KEY} (that
+   * is, under {@code CALLBACKD_SECRETS_KEY_PREVIOUS}) are encrypted again under it. A secret no configured key opens
+   * stops start-up: its organization's callbacks could not be signed.
+   */
+  private Future<Void> resealSigningSecrets(SigningSecretStore secrets, SecretsCipher cipher) {
+    return secrets.notSealedUnder(cipher.currentKeyId()).compose(stored -> {
+      List<String> unreadable = new ArrayList<>();
+      Future<Integer> chain = Future.succeededFuture(0);
+      for (SigningSecretStore.Stored s : stored) {
+        if (!cipher.canSeal() || !cipher.canOpen(s.sealed().keyId())) {
+          if (!unreadable.contains(s.organizationId())) {
+            unreadable.add(s.organizationId());
+          }
+          continue;
+        }
+        SecretsCipher.Sealed now;
+        try {
+          now = cipher.seal(s.organizationId(), cipher.open(s.organizationId(), s.sealed()));
+        } catch (IllegalArgumentException e) {
+          unreadable.add(s.organizationId());
+          continue;
+        }
+        chain = chain.compose(n -> secrets.reseal(s, now).map(done -> done ? n + 1 : n));
+      }
+      if (!unreadable.isEmpty()) {
+        return Future.failedFuture(new ConfigException("secrets_key (CALLBACKD_SECRETS_KEY): the signing secrets of "
+          + unreadable.size() + " organization(s) (" + String.join(", ", unreadable.subList(0,
+          Math.min(5, unreadable.size()))) + (unreadable.size() > 5 ? ", ..." : "") + ") were encrypted under a key "
+          + "that is neither CALLBACKD_SECRETS_KEY nor CALLBACKD_SECRETS_KEY_PREVIOUS"
+          + (cipher.canSeal() ? "" : " (CALLBACKD_SECRETS_KEY is not set)")
+          + ": set the key they were stored with"));
+      }
+      return chain.map(n -> {
+        if (n > 0) {
+          LOG.info("Re-encrypted {} organization signing secret(s) under CALLBACKD_SECRETS_KEY", n);
+          // Replicas that cached them go on signing with the same keys: nothing to forget.
+        }
+        return null;
+      });
+    });
   }
 
   private Future<Void> record(Future<String> deployment) {
