@@ -69,6 +69,9 @@ public final class OrganizationSigners {
       return pending;
     }
     long changesBefore = changes;
+    // Kept from when the read started: what it reads is at least that recent, so no entry outlives a change by more
+    // than the time limit, even when the change's notification is lost.
+    long readAt = System.nanoTime();
     Future<CallbackSigner> load = store.sealed(organizationId).map(sealed -> signer(organizationId, sealed));
     loading.put(organizationId, load);
     return load.transform(ar -> {
@@ -79,7 +82,7 @@ public final class OrganizationSigners {
           if (cached.size() >= MAX_CACHED) {
             cached.clear();
           }
-          cached.put(organizationId, new Entry(ar.result(), System.nanoTime()));
+          cached.put(organizationId, new Entry(ar.result(), readAt));
         }
         return Future.succeededFuture(ar.result());
       }
