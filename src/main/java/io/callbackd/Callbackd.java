@@ -138,25 +138,8 @@ public final class Callbackd {
    * stops start-up: its organization's callbacks could not be signed.
    */
   private Future<Void> resealSigningSecrets(SigningSecretStore secrets, SecretsCipher cipher) {
-    return secrets.notSealedUnder(cipher.currentKeyId()).compose(stored -> {
-      List<String> unreadable = new ArrayList<>();
-      Future<Integer> chain = Future.succeededFuture(0);
-      for (SigningSecretStore.Stored s : stored) {
-        if (!cipher.canSeal() || !cipher.canOpen(s.sealed().keyId())) {
-          if (!unreadable.contains(s.organizationId())) {
-            unreadable.add(s.organizationId());
-          }
-          continue;
-        }
-        SecretsCipher.Sealed now;
-        try {
-          now = cipher.seal(s.organizationId(), cipher.open(s.organizationId(), s.sealed()));
-        } catch (IllegalArgumentException e) {
-          unreadable.add(s.organizationId());
-          continue;
-        }
-        chain = chain.compose(n -> secrets.reseal(s, now).map(done -> done ? n + 1 : n));
-      }
+    return secrets.resealUnder(cipher).compose(done -> {
+      List<String> unreadable = done.unreadable();
       if (!unreadable.isEmpty()) {
         return Future.failedFuture(new ConfigException("secrets_key (CALLBACKD_SECRETS_KEY): the signing secrets of "
           + unreadable.size() + " organization(s) (" + String.join(", ", unreadable.subList(0,
@@ -165,13 +148,10 @@ public final class Callbackd {
           + (cipher.canSeal() ? "" : " (CALLBACKD_SECRETS_KEY is not set)")
           + ": set the key they were stored with"));
       }
-      return chain.map(n -> {
-        if (n > 0) {
-          LOG.info("Re-encrypted {} organization signing secret(s) under CALLBACKD_SECRETS_KEY", n);
-          // Replicas that cached them go on signing with the same keys: nothing to forget.
-        }
-        return null;
-      });
+      if (done.resealed() > 0) {
+        LOG.info("Re-encrypted {} organization signing secret(s) under CALLBACKD_SECRETS_KEY", done.resealed());
+      }
+      return Future.succeededFuture();
     });
   }
 

@@ -66,7 +66,7 @@ final class SigningSecretRoutes {
       } catch (IllegalArgumentException e) {
         // Which entry, and what is wrong with it; never any part of it.
         ApiError.send(ctx, 400, "secrets", "secrets entry " + (i + 1) + " is malformed: " + e.getMessage()
-          + " (expected " + "whsec_<base64 of 24 to 64 bytes>)");
+          + " (expected whsec_<base64 of 24 to 64 bytes>)");
         return;
       }
       String fingerprint = CallbackSigner.fingerprint(key);

@@ -34,6 +34,10 @@ public final class SigningSecretStore {
   public record Stored(String organizationId, String fingerprint, Sealed sealed) {
   }
 
+  /** What a start-up's re-encryption did: secrets re-encrypted, and organizations whose secrets no key opens. */
+  public record Resealed(int resealed, List<String> unreadable) {
+  }
+
   /*
    * Replaces an organization's list in one statement: secrets no longer listed are deleted, the others are written
    * at their new position, freshly encrypted; a secret already stored (same fingerprint) keeps its added_at.
@@ -134,6 +138,37 @@ public final class SigningSecretStore {
       .execute(Tuple.of(stored.organizationId(), stored.fingerprint(), stored.sealed().keyId(), now.keyId(),
         Buffer.buffer(now.nonce()), Buffer.buffer(now.ciphertext())))
       .map(rows -> rows.iterator().next().getLong("n") > 0);
+  }
+
+  /**
+   * Key rotation: every secret sealed under another key than the cipher's current one (that is, under
+   * {@code secrets_key_previous}) is encrypted again under it. Secrets that no configured key opens are left as they
+   * are and their organizations reported.
+   */
+  public Future<Resealed> resealUnder(SecretsCipher cipher) {
+    return notSealedUnder(cipher.currentKeyId()).compose(stored -> {
+      List<String> unreadable = new ArrayList<>();
+      Future<Integer> chain = Future.succeededFuture(0);
+      for (Stored s : stored) {
+        SecretsCipher.Sealed now = null;
+        if (cipher.canSeal() && cipher.canOpen(s.sealed().keyId())) {
+          try {
+            now = cipher.seal(s.organizationId(), cipher.open(s.organizationId(), s.sealed()));
+          } catch (IllegalArgumentException e) {
+            now = null;
+          }
+        }
+        if (now == null) {
+          if (!unreadable.contains(s.organizationId())) {
+            unreadable.add(s.organizationId());
+          }
+          continue;
+        }
+        SecretsCipher.Sealed resealed = now;
+        chain = chain.compose(n -> reseal(s, resealed).map(done -> done ? n + 1 : n));
+      }
+      return chain.map(n -> new Resealed(n, List.copyOf(unreadable)));
+    });
   }
 
   private static Sealed sealed(Row row) {

@@ -40,6 +40,10 @@ public final class CallbackSigner {
   private static final String HMAC_ALGORITHM = "HmacSHA256";
   private static final String SIGNATURE_VERSION = "v1,";
 
+  /** Shortest and longest key accepted per organization, in bytes: the Standard Webhooks specification's range. */
+  public static final int MIN_ORGANIZATION_KEY_BYTES = 24;
+  public static final int MAX_ORGANIZATION_KEY_BYTES = 64;
+
   /** Newest first; the order of the signatures in the header follows it. */
   private final List<SecretKeySpec> keys;
 
@@ -81,10 +85,6 @@ public final class CallbackSigner {
     }
     return new CallbackSigner(specs);
   }
-
-  /** Shortest and longest key accepted per organization, in bytes: the Standard Webhooks specification's range. */
-  public static final int MIN_ORGANIZATION_KEY_BYTES = 24;
-  public static final int MAX_ORGANIZATION_KEY_BYTES = 64;
 
   /**
    * Checks one {@code whsec_<base64>} secret given for an organization, as {@code signing_secrets} entries are
