@@ -177,6 +177,31 @@ class OrganizationSigningSecretsTest {
       + ", too long to tell the NOTIFY from the cache's time limit");
   }
 
+  @Test
+  void aPlatformsOwnSqlAndARedeliveryAreSignedWithTheOrganizationsCurrentSecrets() {
+    String org = "org-platform";
+    String first = secret();
+    String second = secret();
+    assertEquals(200, put(callbackd, org, first).status());
+    // The platform finishes a run in plain SQL: the queued callback carries the run's organization.
+    callbackd.sql.update("INSERT INTO runs (id, status, agent_id, organization_id, callback_url) VALUES "
+      + "('run-platform-sql', 'completed', 'agent-1', ?, ?)", org, receiver.url("/platform-sql"));
+    Await.until("platform run delivered", WAIT, () -> "delivered".equals(callbackd.callbackState("run-platform-sql")));
+    TestReceiver.Received sent = receiver.received("/platform-sql").get(0);
+    assertVerifies(sent, first);
+    assertRefused(sent, GLOBAL, "the deployment's secret");
+
+    // Rotated away, then redelivered: the same message, signed with what the organization has now.
+    assertEquals(200, put(callbackd, org, second).status());
+    assertEquals(202, callbackd.call("POST", "/v1/runs/run-platform-sql/callback/redeliver", null).status());
+    Await.until("redelivered", WAIT, () -> receiver.count("/platform-sql") == 2
+      && "delivered".equals(callbackd.callbackState("run-platform-sql")));
+    TestReceiver.Received again = receiver.received("/platform-sql").get(1);
+    assertEquals(sent.headers().get("webhook-id"), again.headers().get("webhook-id"));
+    assertVerifies(again, second);
+    assertRefused(again, first, "the secret rotated away before the redelivery");
+  }
+
   // ------------------------------------------------------------------ at rest
 
   @Test
