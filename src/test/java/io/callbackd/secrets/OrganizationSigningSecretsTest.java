@@ -202,6 +202,39 @@ class OrganizationSigningSecretsTest {
     assertRefused(again, first, "the secret rotated away before the redelivery");
   }
 
+  @Test
+  void withoutANotificationACachedListIsUsedAtMostItsTimeLimit(Vertx vertx) {
+    String org = "org-cached";
+    String old = secret();
+    String fresh = secret();
+    assertEquals(200, put(callbackd, org, old).status());
+    SecretsCipher cipher = SecretsCipher.fromConfig(KEY, null);
+    SigningSecretStore store = new SigningSecretStore(callbackd.app().pool());
+    CallbackSigner deployment = CallbackSigner.fromConfig(GLOBAL);
+    Duration ttl = Duration.ofMillis(300);
+    // A dispatcher's cache that hears of no change: only its time limit brings the new list in.
+    OrganizationSigners signers = new OrganizationSigners(store, cipher, deployment, ttl);
+    io.vertx.core.Context context = vertx.getOrCreateContext();
+    java.util.function.Supplier<String> signature = () -> Await.result(io.vertx.core.Future.<CallbackSigner>future(
+      p -> context.runOnContext(v -> signers.signerFor(org).onComplete(p))), WAIT)
+      .headers("msg_cached", 1_700_000_000L, new byte[] {'{', '}'}).get(CallbackSigner.HEADER_SIGNATURE);
+    String withOld = signature.get();
+    assertEquals(CallbackSigner.fromConfig(old).headers("msg_cached", 1_700_000_000L, new byte[] {'{', '}'})
+      .get(CallbackSigner.HEADER_SIGNATURE), withOld);
+    byte[] key = CallbackSigner.organizationKey(fresh);
+    Await.result(store.replace(org, List.of(new SigningSecretStore.NewSecret(CallbackSigner.fingerprint(key),
+      cipher.seal(org, key)))), WAIT);
+    long changedAt = System.nanoTime();
+    String expected = CallbackSigner.fromConfig(fresh).headers("msg_cached", 1_700_000_000L, new byte[] {'{', '}'})
+      .get(CallbackSigner.HEADER_SIGNATURE);
+    Await.until("the new list after the time limit", WAIT, () -> expected.equals(signature.get()));
+    assertTrue(System.nanoTime() - changedAt < ttl.toNanos() + Duration.ofSeconds(5).toNanos());
+    // An organization without secrets, and no organization, get the deployment's signer.
+    assertEquals(deployment, Await.result(io.vertx.core.Future.<CallbackSigner>future(
+      p -> context.runOnContext(v -> signers.signerFor("org-nothing").onComplete(p))), WAIT));
+    assertEquals(deployment, Await.result(signers.signerFor(null), WAIT));
+  }
+
   // ------------------------------------------------------------------ at rest
 
   @Test
