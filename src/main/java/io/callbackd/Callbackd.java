@@ -119,9 +119,8 @@ public final class Callbackd {
     return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
       .compose(v -> resealSigningSecrets(secrets, cipher))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard, deliveries,
-        metrics, instances),
-        new DeploymentOptions().setInstances(instances))))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard,
+        deliveries, metrics, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))

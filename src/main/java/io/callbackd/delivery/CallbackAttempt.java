@@ -17,9 +17,9 @@ import java.util.function.BooleanSupplier;
 
 /**
  * One attempt at one callback: resolve the destination's name and vet the address with the guard, sign the body
- * (with its organization's secrets, or the deployment's), POST it. Every attempt ends in an {@link AttemptResult}, or in null when it was called off before anything was
- * sent ({@code stillWanted} said no after resolution: the callback was cancelled meanwhile). One per dispatcher: it
- * owns the dispatcher's HTTP client.
+ * (with its organization's secrets, or the deployment's), POST it. Every attempt ends in an {@link AttemptResult}, or
+ * in null when it was called off before anything was sent ({@code stillWanted} said no after resolution: the callback
+ * was cancelled meanwhile). One per dispatcher: it owns the dispatcher's HTTP client.
  */
 public final class CallbackAttempt {
 
