@@ -15,7 +15,8 @@
   var PAGE_SIZE = 50;
   var HISTORY = 60;
   var OUTCOMES = ['delivered', 'failed', 'gone'];
-  var VIEWS = ['overview', 'destinations', 'callbacks'];
+  var VIEWS = ['overview', 'destinations', 'callbacks', 'secrets'];
+  var MAX_SECRETS = 10;
 
   // ------------------------------------------------------------------ DOM helpers
 
@@ -1147,6 +1148,157 @@
   var overviewPoller = new Poller(refreshOverview, function () {
     return OVERVIEW_EVERY_MS;
   });
+  // ------------------------------------------------------------------ signing secrets
+
+  var secrets = {seq: 0, org: null};
+
+  function secretsPath(org) {
+    return path('/v1/organizations/{}/signing-secrets', org);
+  }
+
+  /** Shows the organization's fingerprints (GET); a 404 means it has none of its own. */
+  async function showSecrets(org) {
+    var seq = ++secrets.seq;
+    secrets.org = org;
+    hideRemoveConfirm();
+    var body = null;
+    try {
+      body = await api('GET', secretsPath(org));
+    } catch (err) {
+      if (seq !== secrets.seq) {
+        return;
+      }
+      if (!(err instanceof ApiError) || err.status !== 404) {
+        show($('sec-panel'), false);
+        showError('Could not read the signing secrets of ' + org, err, 'secrets');
+        return;
+      }
+    }
+    if (seq !== secrets.seq) {
+      return;
+    }
+    clearError('secrets');
+    renderSecrets(org, body ? body.secrets || [] : []);
+  }
+
+  function renderSecrets(org, list) {
+    $('sec-org-shown').textContent = org;
+    var tbody = $('sec-body');
+    clear(tbody);
+    list.forEach(function (s, i) {
+      tbody.appendChild(el('tr', {dataset: {fingerprint: s.fingerprint}},
+        el('td', {className: 'num', text: String(i + 1)}),
+        el('td', {className: 'mono', text: s.fingerprint}),
+        el('td', {title: s.added_at, text: formatTime(s.added_at)})));
+    });
+    show($('sec-table'), list.length > 0);
+    show($('sec-none'), list.length === 0);
+    $('sec-remove').disabled = list.length === 0;
+    show($('sec-panel'), true);
+  }
+
+  function lookupSecrets(event) {
+    event.preventDefault();
+    flash('sec-message', '');
+    var org = $('sec-org').value.trim();
+    if (!org) {
+      showError('Signing secrets', new ApiError('enter an organization id', 0, 'organization_id'), 'secrets');
+      return;
+    }
+    $('sec-input').value = '';
+    showSecrets(org);
+  }
+
+  /** A Standard Webhooks secret made in this browser: whsec_ and the base64 of 32 random bytes. */
+  function generateSecret() {
+    var bytes = new Uint8Array(32);
+    window.crypto.getRandomValues(bytes);
+    var binary = '';
+    for (var i = 0; i < bytes.length; i++) {
+      binary += String.fromCharCode(bytes[i]);
+    }
+    return 'whsec_' + btoa(binary);
+  }
+
+  function addGeneratedSecret() {
+    var input = $('sec-input');
+    var current = input.value.trim();
+    input.value = generateSecret() + (current ? '\n' + current : '');
+  }
+
+  async function saveSecrets(event) {
+    event.preventDefault();
+    var org = secrets.org;
+    if (!org) {
+      return;
+    }
+    var list = $('sec-input').value.split(/\r?\n/).map(function (line) {
+      return line.trim();
+    }).filter(function (line) {
+      return line.length > 0;
+    });
+    if (list.length === 0 || list.length > MAX_SECRETS) {
+      showError('Could not save the signing secrets of ' + org,
+        new ApiError('give 1 to ' + MAX_SECRETS + ' secrets, one per line, newest first', 0, 'secrets'), 'secrets');
+      return;
+    }
+    $('sec-save').disabled = true;
+    try {
+      var body = await api('PUT', secretsPath(org), {secrets: list});
+      if (org !== secrets.org) {
+        return;
+      }
+      // The secrets leave the page once stored: only fingerprints are shown from now on.
+      $('sec-input').value = '';
+      clearError('secrets');
+      renderSecrets(org, body.secrets || []);
+      flash('sec-message', 'Saved: ' + plural((body.secrets || []).length, 'secret', 'secrets') + ' for ' + org
+        + '. Its callbacks are signed with ' + ((body.secrets || []).length > 1 ? 'each of them' : 'it') + ' from now on.');
+    } catch (err) {
+      showError('Could not save the signing secrets of ' + org, err, 'secrets');
+    } finally {
+      $('sec-save').disabled = false;
+    }
+  }
+
+  function askRemove() {
+    show($('sec-remove-confirm'), true);
+    $('sec-remove').disabled = true;
+  }
+
+  function hideRemoveConfirm() {
+    show($('sec-remove-confirm'), false);
+    $('sec-remove').disabled = false;
+  }
+
+  async function removeSecrets() {
+    var org = secrets.org;
+    show($('sec-remove-confirm'), false);
+    try {
+      await api('DELETE', secretsPath(org));
+      flash('sec-message', 'Removed the signing secrets of ' + org + ': its callbacks are signed with '
+        + 'CALLBACKD_SIGNING_SECRETS again.');
+      clearError('secrets');
+      if (org === secrets.org) {
+        renderSecrets(org, []);
+      }
+    } catch (err) {
+      hideRemoveConfirm();
+      showError('Could not remove the signing secrets of ' + org, err, 'secrets');
+    }
+  }
+
+  function resetSecrets() {
+    secrets.seq++;
+    secrets.org = null;
+    $('sec-org').value = '';
+    $('sec-input').value = '';
+    clear($('sec-body'));
+    show($('sec-panel'), false);
+    show($('sec-remove-confirm'), false);
+    flash('sec-message', '');
+  }
+
   var destinationsPoller = new Poller(refreshDestinations, function () {
     return DESTINATIONS_EVERY_MS;
   });
@@ -1208,6 +1360,7 @@
     resetOverview();
     resetDestinations();
     resetCallbacks();
+    resetSecrets();
     clearError();
     show($('app'), false);
     show($('login-view'), true);
@@ -1287,6 +1440,12 @@
     $('cb-replay-confirm-yes').addEventListener('click', replayFailed);
     $('cb-replay-confirm-no').addEventListener('click', hideReplayConfirm);
     $('timeline-close').addEventListener('click', closeTimeline);
+    $('sec-lookup').addEventListener('submit', lookupSecrets);
+    $('sec-form').addEventListener('submit', saveSecrets);
+    $('sec-generate').addEventListener('click', addGeneratedSecret);
+    $('sec-remove').addEventListener('click', askRemove);
+    $('sec-remove-yes').addEventListener('click', removeSecrets);
+    $('sec-remove-no').addEventListener('click', hideRemoveConfirm);
     $('timeline-redeliver').addEventListener('click', function () {
       timelineAction('redeliver');
     });

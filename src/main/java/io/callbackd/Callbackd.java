@@ -2,6 +2,7 @@ package io.callbackd;
 
 import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.config.ConfigException;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
@@ -18,6 +19,8 @@ import io.callbackd.metrics.DeliveryMetrics;
 import io.callbackd.metrics.HealthRoutes;
 import io.callbackd.metrics.QueueGaugesVerticle;
 import io.callbackd.runs.RunStore;
+import io.callbackd.secrets.SigningSecretStore;
+import io.callbackd.webhook.SecretsCipher;
 import io.vertx.core.DeploymentOptions;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
@@ -104,11 +107,13 @@ public final class Callbackd {
     // The configuration is plain values; the webhook primitives built from them are shared by the verticles.
     CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
     DestinationGuard guard = DestinationGuard.fromConfig(config.allowPrivateDestinations, config.allowedNetworks);
+    SecretsCipher cipher = SecretsCipher.fromConfig(config.secretsKey, config.secretsKeyPrevious);
+    SigningSecretStore secrets = new SigningSecretStore(pool);
     String runsTable = RunsTable.qualified(config.runsTable);
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, guard, runs, deliveries, router -> {
+    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
@@ -116,9 +121,10 @@ public final class Callbackd {
     return deliveries.saveSettings(config.firstDelay(), config.callbackLifetime())
       .compose(v -> record(vertx.deployVerticle(new RetentionVerticle(new HistoryRetention(pool), config.retention,
         config.purgeInterval, metrics))))
+      .compose(v -> resealSigningSecrets(secrets, cipher))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, guard, deliveries, metrics, instances),
-        new DeploymentOptions().setInstances(instances))))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard,
+        deliveries, metrics, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
@@ -127,6 +133,29 @@ public final class Callbackd {
         guard))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
+  }
+
+  /**
+   * Key rotation: organizations' signing secrets sealed under another key than {@code CALLBACKD_SECRETS_KEY} (that
+   * is, under {@code CALLBACKD_SECRETS_KEY_PREVIOUS}) are encrypted again under it. A secret no configured key opens
+   * stops start-up: its organization's callbacks could not be signed.
+   */
+  private Future<Void> resealSigningSecrets(SigningSecretStore secrets, SecretsCipher cipher) {
+    return secrets.resealUnder(cipher).compose(done -> {
+      List<String> unreadable = done.unreadable();
+      if (!unreadable.isEmpty()) {
+        return Future.failedFuture(new ConfigException("secrets_key (CALLBACKD_SECRETS_KEY): the signing secrets of "
+          + unreadable.size() + " organization(s) (" + String.join(", ", unreadable.subList(0,
+          Math.min(5, unreadable.size()))) + (unreadable.size() > 5 ? ", ..." : "") + ") were encrypted under a key "
+          + "that is neither CALLBACKD_SECRETS_KEY nor CALLBACKD_SECRETS_KEY_PREVIOUS"
+          + (cipher.canSeal() ? "" : " (CALLBACKD_SECRETS_KEY is not set)")
+          + ": set the key they were stored with"));
+      }
+      if (done.resealed() > 0) {
+        LOG.info("Re-encrypted {} organization signing secret(s) under CALLBACKD_SECRETS_KEY", done.resealed());
+      }
+      return Future.succeededFuture();
+    });
   }
 
   private Future<Void> record(Future<String> deployment) {

@@ -2,6 +2,7 @@ package io.callbackd;
 
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.secrets.OrganizationSigners;
 import io.callbackd.support.RunningCallbackd;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -90,6 +91,6 @@ class DocumentationTest {
       documented.add(cells(row).get(0));
     }
     assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS,
-      DispatchVerticle.CANCEL_ADDRESS)), documented);
+      DispatchVerticle.CANCEL_ADDRESS, OrganizationSigners.CHANGED_ADDRESS)), documented);
   }
 }

@@ -11,6 +11,8 @@ import io.callbackd.runs.RunInput;
 import io.callbackd.runs.RunListQuery;
 import io.callbackd.runs.RunStatus;
 import io.callbackd.runs.RunStore;
+import io.callbackd.secrets.SigningSecretStore;
+import io.callbackd.webhook.SecretsCipher;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
@@ -50,6 +52,8 @@ public class ApiVerticle extends VerticleBase {
   private final DestinationGuard guard;
   private final RunStore runs;
   private final DeliveryStore deliveries;
+  private final SigningSecretStore secrets;
+  private final SecretsCipher cipher;
   private HttpServer server;
   private Router router;
   private Router apiRouter;
@@ -64,11 +68,14 @@ public class ApiVerticle extends VerticleBase {
    */
 
   public ApiVerticle(CallbackdConfig config, DestinationGuard guard, RunStore runs, DeliveryStore deliveries,
+                     SigningSecretStore secrets, SecretsCipher cipher,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.config = config;
     this.guard = guard;
     this.runs = runs;
     this.deliveries = deliveries;
+    this.secrets = secrets;
+    this.cipher = cipher;
     this.operationsRoutes = operationsRoutes;
   }
 
@@ -86,6 +93,7 @@ public class ApiVerticle extends VerticleBase {
       api.getRoute("updateRun").setDoValidation(false).addHandler(this::updateRun);
       api.getRoute("listAttempts").addHandler(this::listAttempts);
       new OperatorRoutes(vertx, runs, deliveries, config.redeliverRate).register(api);
+      new SigningSecretRoutes(vertx, secrets, cipher).register(api);
       // The token is checked below for every /v1 route, set or not; the contract only documents it.
       api.getRoutes().forEach(r -> r.setDoSecurity(false));
       apiRouter = api.createRouter();

@@ -2,6 +2,7 @@ package io.callbackd.config;
 
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
+import io.callbackd.webhook.SecretsCipher;
 import io.vertx.config.ConfigRetriever;
 import io.vertx.config.ConfigRetrieverOptions;
 import io.vertx.config.ConfigStoreOptions;
@@ -70,6 +71,10 @@ public final class CallbackdConfig {
   /** CIDRs, comma-separated; checked here, used by the destination guard. */
   public final String allowedNetworks;
   public final List<String> apiTokens;
+  /** AES key (32 bytes, base64) that encrypts organizations' signing secrets at rest; empty: they cannot be set. */
+  public final String secretsKey;
+  /** A former {@link #secretsKey}, accepted for decryption only; what it sealed is re-encrypted at start-up. */
+  public final String secretsKeyPrevious;
 
   private CallbackdConfig(JsonObject values) {
     this.values = values;
@@ -128,6 +133,15 @@ public final class CallbackdConfig {
       throw new ConfigException("allowed_networks (" + env("allowed_networks") + "): " + e.getMessage());
     }
     apiTokens = tokens("api_tokens");
+    secretsKey = string(SecretsCipher.KEY_CONFIG, true);
+    secretsKeyPrevious = string(SecretsCipher.PREVIOUS_KEY_CONFIG, true);
+    try {
+      SecretsCipher.fromConfig(secretsKey, secretsKeyPrevious);
+    } catch (IllegalArgumentException e) {
+      String key = e.getMessage().startsWith(SecretsCipher.PREVIOUS_KEY_CONFIG) ? SecretsCipher.PREVIOUS_KEY_CONFIG
+        : SecretsCipher.KEY_CONFIG;
+      throw new ConfigException(key + " (" + env(key) + "): " + e.getMessage());
+    }
     if (lease.compareTo(requestTimeout.multipliedBy(3)) < 0) {
       throw new ConfigException("lease (" + ENV_PREFIX + "LEASE) must be at least three times request_timeout, so that a "
         + "slow attempt is never taken over by another dispatcher; got lease " + Durations.format(lease)
@@ -186,6 +200,8 @@ public final class CallbackdConfig {
     JsonObject copy = values.copy();
     copy.put("signing_secrets", CallbackSigner.fromConfig(signingSecrets).secretCount() + " secret(s)");
     copy.put("api_tokens", apiTokens.size() + " token(s)");
+    copy.put(SecretsCipher.KEY_CONFIG, secretsKey.isEmpty() ? "not set" : "set");
+    copy.put(SecretsCipher.PREVIOUS_KEY_CONFIG, secretsKeyPrevious.isEmpty() ? "not set" : "set");
     if (!pgUrl.isEmpty()) {
       copy.put("pg_url", redactUrl(pgUrl));
     }

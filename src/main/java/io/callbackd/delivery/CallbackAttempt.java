@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.callbackd.secrets.OrganizationSigners;
 import io.callbackd.webhook.BlockedDestinationException;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.CallbackSigner;
@@ -15,23 +16,23 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 /**
- * One attempt at one callback: resolve the destination's name and vet the address with the guard, sign the body,
- * POST it. Every attempt ends in an {@link AttemptResult}, or in null when it was called off before anything was
- * sent ({@code stillWanted} said no after resolution: the callback was cancelled meanwhile). One per dispatcher: it
- * owns the dispatcher's HTTP client.
+ * One attempt at one callback: resolve the destination's name and vet the address with the guard, sign the body
+ * (with its organization's secrets, or the deployment's), POST it. Every attempt ends in an {@link AttemptResult}, or
+ * in null when it was called off before anything was sent ({@code stillWanted} said no after resolution: the callback
+ * was cancelled meanwhile). One per dispatcher: it owns the dispatcher's HTTP client.
  */
 public final class CallbackAttempt {
 
   private final CallbackSender sender;
   private final DestinationResolver resolver;
-  private final CallbackSigner signer;
+  private final OrganizationSigners signers;
   private final Duration timeout;
 
-  public CallbackAttempt(Vertx vertx, DestinationGuard guard, CallbackSigner signer, Duration timeout,
+  public CallbackAttempt(Vertx vertx, DestinationGuard guard, OrganizationSigners signers, Duration timeout,
                          int maxPerDestination, int maxHeld) {
     this.sender = new CallbackSender(vertx, timeout, maxPerDestination, maxHeld);
     this.resolver = new DestinationResolver(vertx, guard);
-    this.signer = signer;
+    this.signers = signers;
     this.timeout = timeout;
   }
 
@@ -48,6 +49,8 @@ public final class CallbackAttempt {
     // The request timeout, or less when the callback's life ends sooner.
     Duration deadline = d.timeLeft().compareTo(timeout) < 0 ? d.timeLeft() : timeout;
     Future<InetAddress> address = resolver.resolve(target.host()).timeout(deadline.toMillis(), TimeUnit.MILLISECONDS);
+    // Read beside the resolution (usually already known: then it costs nothing).
+    Future<CallbackSigner> signer = signers.signerFor(d.organizationId());
     return address.transform(resolved -> {
       if (resolved.failed()) {
         Throwable err = resolved.cause();
@@ -58,9 +61,18 @@ public final class CallbackAttempt {
       if (!stillWanted.getAsBoolean()) {
         return Future.succeededFuture(null);
       }
-      MultiMap headers = MultiMap.caseInsensitiveMultiMap();
-      signer.headers(d.webhookId(), startedAt.getEpochSecond(), d.body().getBytes()).forEach(headers::add);
-      return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0, deadline);
+      return signer.transform(signed -> {
+        if (signed.failed()) {
+          // Never signed with other secrets than its organization's: not sent, tried again on its schedule.
+          return Future.succeededFuture(AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0),
+            AttemptResult.Kind.CONNECT_ERROR, "signing secrets of organization " + d.organizationId()
+              + " unavailable: " + signed.cause().getMessage()));
+        }
+        MultiMap headers = MultiMap.caseInsensitiveMultiMap();
+        signed.result().headers(d.webhookId(), startedAt.getEpochSecond(), d.body().getBytes())
+          .forEach(headers::add);
+        return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0, deadline);
+      });
     });
   }
 

@@ -11,7 +11,8 @@ import java.util.UUID;
 /**
  * A callback a dispatcher holds under a claim: its message (webhook-id and the body fixed when it was scheduled),
  * its URL parsed once ({@code target} is null when the URL is not an absolute http(s) URL), the claim token its
- * outcome must carry, and how long an attempt may last before the callback's life is over ({@code timeLeft}).
+ * outcome must carry, how long an attempt may last before the callback's life is over ({@code timeLeft}), and the
+ * run's organization, whose signing secrets sign it (null: the deployment's).
  */
 public record ClaimedDelivery(
   long id,
@@ -24,14 +25,15 @@ public record ClaimedDelivery(
   UUID leaseToken,
   OffsetDateTime scheduledAt,
   Buffer body,
-  Duration timeLeft) {
+  Duration timeLeft,
+  String organizationId) {
 
   static ClaimedDelivery fromRow(Row row) {
     String url = row.getString("url");
     return new ClaimedDelivery(row.getLong("id"), row.getString("run_id"), row.getString("webhook_id"),
       url, CallbackTarget.parse(url), row.getString("destination"), row.getInteger("attempts"),
       row.getUUID("lease_token"), row.getOffsetDateTime("scheduled_at"), Buffer.buffer(row.getString("body")),
-      Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))));
+      Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))), row.getString("organization_id"));
   }
 
   public int attemptNumber() {

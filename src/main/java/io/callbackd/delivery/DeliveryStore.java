@@ -71,7 +71,7 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " FROM no_flush_wait WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    + " q.scheduled_at, q.body,"
+    + " q.scheduled_at, q.body, q.organization_id,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
     // of every callback's life.
     + " (extract(epoch FROM q.expires_at + ($5 + $6) * interval '1 millisecond' - now()) * 1000)::bigint"

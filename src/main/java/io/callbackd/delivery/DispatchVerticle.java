@@ -1,7 +1,10 @@
 package io.callbackd.delivery;
 
+import io.callbackd.secrets.OrganizationSigners;
+import io.callbackd.secrets.SigningSecretStore;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.CallbackSigner;
+import io.callbackd.webhook.SecretsCipher;
 import io.callbackd.webhook.SafeUrls;
 import io.callbackd.config.CallbackdConfig;
 import io.vertx.core.Future;
@@ -35,6 +38,8 @@ public class DispatchVerticle extends VerticleBase {
 
   private final CallbackdConfig config;
   private final CallbackSigner signer;
+  private final SecretsCipher cipher;
+  private final SigningSecretStore secrets;
   private final DestinationGuard guard;
   private final DeliveryStore store;
   private final RetryPolicy policy;
@@ -48,14 +53,22 @@ public class DispatchVerticle extends VerticleBase {
   private final DestinationLanes lanes = new DestinationLanes();
   private MessageConsumer<Object> wakeConsumer;
   private MessageConsumer<Object> cancelConsumer;
+  private MessageConsumer<Object> secretsConsumer;
   private boolean stopping;
   private int sending;
   private Promise<Void> attemptsDone;
 
-  public DispatchVerticle(CallbackdConfig config, CallbackSigner signer, DestinationGuard guard, DeliveryStore store,
+  /**
+   * @param signer  the deployment's signer, for callbacks whose organization has no secrets of its own
+   * @param secrets organizations' own signing secrets, opened with {@code cipher}
+   */
+  public DispatchVerticle(CallbackdConfig config, CallbackSigner signer, SecretsCipher cipher,
+                          SigningSecretStore secrets, DestinationGuard guard, DeliveryStore store,
                           DeliveryEvents events, int instances) {
     this.config = config;
     this.signer = signer;
+    this.cipher = cipher;
+    this.secrets = secrets;
     this.guard = guard;
     this.store = store;
     this.events = events;
@@ -66,8 +79,11 @@ public class DispatchVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
-    attempts = new CallbackAttempt(vertx, guard, signer, config.requestTimeout,
+    OrganizationSigners signers = new OrganizationSigners(secrets, cipher, signer);
+    attempts = new CallbackAttempt(vertx, guard, signers, config.requestTimeout,
       config.maxInFlightPerDestination, maxHeld);
+    secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
+      msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
@@ -81,11 +97,12 @@ public class DispatchVerticle extends VerticleBase {
         outcomes.add(WriteBack.release(dropped));
       }
     });
-    return Future.all(wakeConsumer.completion(), cancelConsumer.completion()).onSuccess(v -> {
-      LOG.info("Dispatcher {} ready: up to {} callbacks at once, {} per destination across the deployment", owner,
-        maxHeld, config.maxInFlightPerDestination);
-      claims.wake();
-    });
+    return Future.all(wakeConsumer.completion(), cancelConsumer.completion(), secretsConsumer.completion())
+      .onSuccess(v -> {
+        LOG.info("Dispatcher {} ready: up to {} callbacks at once, {} per destination across the deployment", owner,
+          maxHeld, config.maxInFlightPerDestination);
+        claims.wake();
+      });
   }
 
   private int room() {
@@ -184,7 +201,7 @@ public class DispatchVerticle extends VerticleBase {
     attemptsDone = Promise.promise();
     checkAttemptsDone();
     long grace = Math.max(1, config.shutdownGrace.toMillis());
-    return Future.all(wakeConsumer.unregister(), cancelConsumer.unregister())
+    return Future.all(wakeConsumer.unregister(), cancelConsumer.unregister(), secretsConsumer.unregister())
       .compose(v -> attemptsDone.future())
       .compose(v -> outcomes.drain())
       .timeout(grace, TimeUnit.MILLISECONDS)

@@ -1,6 +1,8 @@
 package io.callbackd.ingest;
 
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.secrets.OrganizationSigners;
+import io.callbackd.secrets.SigningSecretStore;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.pgclient.PgConnectOptions;
@@ -13,7 +15,9 @@ import org.slf4j.LoggerFactory;
  * Wake-ups from other writers: PostgreSQL sends a NOTIFY on {@code callbackd_work} when a statement commits new
  * callbacks (a terminal update by any replica, or by the platform writing the runs table itself) or resumes a
  * destination. This listener turns it into a local wake-up, so an idle dispatcher claims within milliseconds. A
- * NOTIFY on {@code callbackd_cancel} names a cancelled callback, which a dispatcher holding it unstarted drops.
+ * NOTIFY on {@code callbackd_cancel} names a cancelled callback, which a dispatcher holding it unstarted drops. A
+ * NOTIFY on {@code callbackd_signing_secrets} names an organization whose signing secrets changed: the dispatchers
+ * forget what they know of them (and of every organization's after a reconnection, since some may have been lost).
  *
  * <p>PgSubscriber never reconnects unless given a policy: this one retries forever with a capped backoff. While it
  * is disconnected, notifications are lost; the scheduler's periodic look is the safety net, and every reconnection
@@ -59,6 +63,9 @@ public class WorkNotificationVerticle extends VerticleBase {
         LOG.debug("Ignored a cancel notification without a callback id: {}", payload);
       }
     });
+    PgChannel secrets = subscriber.channel(SigningSecretStore.CHANNEL);
+    secrets.subscribeHandler(v -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, null));
+    secrets.handler(organizationId -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, organizationId));
     connect();
     // Start-up does not wait for the listener: the scheduler's periodic look works without it.
     return Future.succeededFuture();

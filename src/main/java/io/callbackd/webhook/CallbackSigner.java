@@ -2,6 +2,8 @@ package io.callbackd.webhook;
 
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -38,6 +40,10 @@ public final class CallbackSigner {
   private static final String HMAC_ALGORITHM = "HmacSHA256";
   private static final String SIGNATURE_VERSION = "v1,";
 
+  /** Shortest and longest key accepted per organization, in bytes: the Standard Webhooks specification's range. */
+  public static final int MIN_ORGANIZATION_KEY_BYTES = 24;
+  public static final int MAX_ORGANIZATION_KEY_BYTES = 64;
+
   /** Newest first; the order of the signatures in the header follows it. */
   private final List<SecretKeySpec> keys;
 
@@ -63,6 +69,67 @@ public final class CallbackSigner {
       keys.add(parseSecret(entries[i].strip(), i + 1));
     }
     return new CallbackSigner(keys);
+  }
+
+  /**
+   * A signer with these keys (raw HMAC keys, newest first), as stored per organization. An empty list yields a signer
+   * that adds no signature.
+   */
+  public static CallbackSigner ofKeys(List<byte[]> keys) {
+    List<SecretKeySpec> specs = new ArrayList<>(keys.size());
+    for (byte[] key : keys) {
+      if (key.length == 0) {
+        throw new IllegalArgumentException("an empty signing key");
+      }
+      specs.add(new SecretKeySpec(key, HMAC_ALGORITHM));
+    }
+    return new CallbackSigner(specs);
+  }
+
+  /**
+   * Checks one {@code whsec_<base64>} secret given for an organization, as {@code signing_secrets} entries are
+   * checked, and also its length: 24 to 64 bytes of key, as the Standard Webhooks specification asks. Returns the key.
+   *
+   * @throws IllegalArgumentException saying what is wrong, never quoting any part of the secret
+   */
+  public static byte[] organizationKey(String secret) {
+    if (secret == null || secret.isBlank()) {
+      throw new IllegalArgumentException("it is empty");
+    }
+    String entry = secret.strip();
+    if (!entry.startsWith(SECRET_PREFIX)) {
+      throw new IllegalArgumentException("it must start with " + SECRET_PREFIX);
+    }
+    byte[] key;
+    try {
+      key = Base64.getDecoder().decode(entry.substring(SECRET_PREFIX.length()));
+    } catch (IllegalArgumentException e) {
+      // The decoder's message quotes the offending character: deliberately not chained.
+      throw new IllegalArgumentException("the part after " + SECRET_PREFIX + " is not valid base64");
+    }
+    if (key.length < MIN_ORGANIZATION_KEY_BYTES || key.length > MAX_ORGANIZATION_KEY_BYTES) {
+      throw new IllegalArgumentException("the key after " + SECRET_PREFIX + " must be " + MIN_ORGANIZATION_KEY_BYTES
+        + " to " + MAX_ORGANIZATION_KEY_BYTES + " bytes once base64-decoded, got " + key.length);
+    }
+    return key;
+  }
+
+  /**
+   * How a key is shown to operators instead of the key: the first 8 bytes of the SHA-256 of the raw key (the bytes
+   * after {@code whsec_}, base64-decoded), as 16 lower-case hex digits. Too short to help guess the key, long enough
+   * to tell secrets apart.
+   */
+  public static String fingerprint(byte[] key) {
+    try {
+      byte[] digest = MessageDigest.getInstance("SHA-256").digest(key);
+      StringBuilder hex = new StringBuilder(16);
+      for (int i = 0; i < 8; i++) {
+        hex.append(Character.forDigit((digest[i] >> 4) & 0xf, 16)).append(Character.forDigit(digest[i] & 0xf, 16));
+      }
+      return hex.toString();
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+    }
   }
 
   private static SecretKeySpec parseSecret(String entry, int position) {

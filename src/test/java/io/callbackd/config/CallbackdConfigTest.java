@@ -269,4 +269,31 @@ class CallbackdConfigTest {
   void overflowingDurationIsAConfigException() {
     assertNamesKeyAndEnv(refused("breaker_reset", "9999999999999999d"), "breaker_reset");
   }
+
+  // ---- the key of organizations' signing secrets ----
+
+  @Test
+  void aMalformedSecretsKeyStopsStartUpNamingItWithoutQuotingIt() {
+    String shortKey = java.util.Base64.getEncoder().encodeToString(new byte[16]);
+    ConfigException e = refused("secrets_key", shortKey);
+    assertNamesKeyAndEnv(e, "secrets_key");
+    assertTrue(e.getMessage().contains("32 bytes"), e.getMessage());
+    assertFalse(e.getMessage().contains(shortKey), e.getMessage());
+    assertNamesKeyAndEnv(refused("secrets_key", "not base64!"), "secrets_key");
+    assertNamesKeyAndEnv(refused("secrets_key_previous", shortKey), "secrets_key_previous");
+  }
+
+  @Test
+  void aPreviousSecretsKeyNeedsACurrentOneAndNeitherIsLogged() {
+    String key = java.util.Base64.getEncoder().encodeToString(new byte[32]);
+    assertNamesKeyAndEnv(refused("secrets_key_previous", key), "secrets_key_previous");
+    CallbackdConfig c = CallbackdConfig.fromMerged(defaults().put("secrets_key", key).put("secrets_key_previous",
+      java.util.Base64.getEncoder().encodeToString(new byte[] {
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+        31, 32})));
+    assertEquals(key, c.secretsKey);
+    assertFalse(c.effective().encode().contains(key), c.effective().encode());
+    assertFalse(c.effective().encode().contains(c.secretsKeyPrevious), c.effective().encode());
+    assertEquals("", CallbackdConfig.fromMerged(defaults()).secretsKey);
+  }
 }

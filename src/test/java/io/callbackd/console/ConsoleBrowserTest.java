@@ -1,5 +1,7 @@
 package io.callbackd.console;
 
+import com.standardwebhooks.Webhook;
+import com.standardwebhooks.exceptions.WebhookVerificationException;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.RunningCallbackd.Response;
@@ -50,6 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -83,7 +86,8 @@ class ConsoleBrowserTest {
     busyReceiver = new TestReceiver(vertx).otherwise("/hooks/flaky", Answer.status(503));
     // One attempt only: a 410 or a 500 fails the callback at once. The breaker stays out of the way.
     callbackd = new RunningCallbackd(vertx, new JsonObject().put("api_tokens", TOKEN).put("retry_delays", "0s")
-      .put("breaker_failures", 1000).put("redeliver_rate", 50));
+      .put("breaker_failures", 1000).put("redeliver_rate", 50)
+      .put("secrets_key", java.util.Base64.getEncoder().encodeToString(new byte[32])));
     callbackd.withToken(TOKEN);
     base = "http://127.0.0.1:" + callbackd.app().httpPort();
   }
@@ -304,6 +308,90 @@ class ConsoleBrowserTest {
     assertFalse(visible("login-view").getText().contains("refused"));
     assertNull(storedToken());
     assertTrue(driver.findElements(By.cssSelector("#destinations-body tr")).isEmpty());
+  }
+
+  // ------------------------------------------------------------------ signing secrets
+
+  @Test
+  void anOperatorSetsAndRotatesAnOrganizationsSigningSecretsSeeingOnlyFingerprints() {
+    String org = "org-console";
+    openConsole("#secrets");
+    signIn(TOKEN);
+    visible("view-secrets");
+    WebElement orgField = visible("sec-org");
+    orgField.sendKeys(org);
+    driver.findElement(By.id("sec-show")).click();
+    visible("sec-none");
+    assertEquals(org, text("sec-org-shown"));
+
+    // A first secret, generated in the browser.
+    driver.findElement(By.id("sec-generate")).click();
+    String first = driver.findElement(By.id("sec-input")).getDomProperty("value").trim();
+    assertTrue(first.matches("whsec_[A-Za-z0-9+/]{43}="), first);
+    driver.findElement(By.id("sec-save")).click();
+    wait.until(d -> d.findElements(By.cssSelector("#sec-body tr")).size() == 1);
+    assertEquals(fingerprint(first), driver.findElement(By.cssSelector("#sec-body tr td.mono")).getText());
+    assertTrue(text("sec-message").contains("Saved: 1 secret"), text("sec-message"));
+    assertEquals("", driver.findElement(By.id("sec-input")).getDomProperty("value"), "the secret left the page");
+    String firstAdded = callbackd.get("/v1/organizations/" + org + "/signing-secrets").json().getJsonArray("secrets")
+      .getJsonObject(0).getString("added_at");
+
+    // Rotation: a new secret first, the current one kept below it.
+    driver.findElement(By.id("sec-generate")).click();
+    String second = driver.findElement(By.id("sec-input")).getDomProperty("value").trim();
+    driver.findElement(By.id("sec-input")).sendKeys("\n" + first);
+    driver.findElement(By.id("sec-save")).click();
+    wait.until(d -> d.findElements(By.cssSelector("#sec-body tr")).size() == 2);
+    List<WebElement> fingerprints = driver.findElements(By.cssSelector("#sec-body tr td.mono"));
+    assertEquals(fingerprint(second), fingerprints.get(0).getText());
+    assertEquals(fingerprint(first), fingerprints.get(1).getText());
+    JsonArray stored = callbackd.get("/v1/organizations/" + org + "/signing-secrets").json().getJsonArray("secrets");
+    assertEquals(firstAdded, stored.getJsonObject(1).getString("added_at"), "the kept secret keeps its added time");
+    String page = driver.getPageSource();
+    assertFalse(page.contains(first.substring(6)) || page.contains(second.substring(6)), "a secret on the page");
+    shot("secrets");
+
+    // The organization's callbacks now verify with either secret, and not with another.
+    Response created = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "agent-1").put("status", "running")
+      .put("organization_id", org).put("callback_url", receiver.url("/hooks/org-console")));
+    String run = created.json().getString("id");
+    callbackd.patch("/v1/runs/" + run, new JsonObject().put("status", "completed"));
+    awaitState(run, "delivered");
+    TestReceiver.Received got = receiver.received("/hooks/org-console").get(0);
+    Map<String, List<String>> headers = new java.util.HashMap<>();
+    got.headers().forEach(e -> headers.computeIfAbsent(e.getKey().toLowerCase(), k -> new java.util.ArrayList<>())
+      .add(e.getValue()));
+    for (String secret : List.of(first, second)) {
+      try {
+        new Webhook(secret).verify(got.body().toString(), headers);
+      } catch (WebhookVerificationException e) {
+        throw new AssertionError("the callback does not verify with a secret set in the console", e);
+      }
+    }
+    assertThrows(WebhookVerificationException.class, () -> new Webhook("whsec_"
+      + java.util.Base64.getEncoder().encodeToString(new byte[32])).verify(got.body().toString(), headers));
+
+    // A malformed secret: the API's refusal, naming its position and the field, without quoting it.
+    driver.findElement(By.id("sec-input")).sendKeys("whsec_not-base64!");
+    driver.findElement(By.id("sec-save")).click();
+    WebElement error = visible("error-banner");
+    assertTrue(error.getText().contains("entry 1") && error.getText().contains("field secrets"), error.getText());
+    assertFalse(error.getText().contains("not-base64"), error.getText());
+    driver.findElement(By.id("error-dismiss")).click();
+
+    // Remove all, after confirming: back to the deployment's secrets.
+    driver.findElement(By.id("sec-remove")).click();
+    visible("sec-remove-confirm");
+    driver.findElement(By.id("sec-remove-yes")).click();
+    visible("sec-none");
+    assertTrue(text("sec-message").contains("Removed"), text("sec-message"));
+    assertEquals(404, callbackd.get("/v1/organizations/" + org + "/signing-secrets").status());
+    assertEverythingCameFromCallbackd();
+    assertNoScriptErrors();
+  }
+
+  private static String fingerprint(String secret) {
+    return io.callbackd.webhook.CallbackSigner.fingerprint(java.util.Base64.getDecoder().decode(secret.substring(6)));
   }
 
   // ------------------------------------------------------------------ text is text
