@@ -41,6 +41,9 @@ public final class StorableJson {
 
   /** Walks one top-level value without recursion, so that its depth costs no stack. */
   private static void checkValue(String field, Object top) {
+    if (!holdsText(top)) {
+      return;
+    }
     Deque<Object> todo = new ArrayDeque<>();
     Deque<Integer> depths = new ArrayDeque<>();
     todo.push(top);
@@ -63,17 +66,26 @@ public final class StorableJson {
             if (problem != null) {
               throw new InvalidInputException(field, field + " has a key that " + problem);
             }
-            todo.push(e.getValue());
-            depths.push(depth + 1);
+            if (holdsText(e.getValue())) {
+              todo.push(e.getValue());
+              depths.push(depth + 1);
+            }
           }
         } else {
           for (Object item : (JsonArray) v) {
-            todo.push(item);
-            depths.push(depth + 1);
+            if (holdsText(item)) {
+              todo.push(item);
+              depths.push(depth + 1);
+            }
           }
         }
       }
     }
+  }
+
+  /** Strings and containers are looked at; numbers, booleans and nulls cannot be wrong here. */
+  private static boolean holdsText(Object v) {
+    return v instanceof String || v instanceof JsonObject || v instanceof JsonArray;
   }
 
   /** Why {@code s} cannot be stored as sent, or null when it can. */

@@ -112,6 +112,10 @@ class HostileRequestsTest {
     assertEquals(runsBefore, callbackd.sql.count("SELECT count(*) FROM runs"), "nothing refused was stored");
     assertEquals(knownBefore, send("GET", "/v1/runs/" + KNOWN_RUN, null, null).json(),
       "the refused updates changed nothing");
+    // JSON nulls, numbers and booleans beside the strings are fine.
+    Reply ok = send("POST", "/v1/runs", JSON, "{\"agent_id\": \"a\", "
+      + "\"metadata\": {\"n\": null, \"l\": [null, 1, true, \"x\", {\"m\": null}]}}");
+    assertEquals(201, ok.status(), ok.toString());
   }
 
   // ------------------------------------------------------------------ content type
