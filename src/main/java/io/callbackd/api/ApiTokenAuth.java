@@ -16,7 +16,7 @@ import java.util.List;
  */
 final class ApiTokenAuth implements Handler<RoutingContext> {
 
-  private static final String PREFIX = "Bearer ";
+  private static final String SCHEME = "Bearer";
   private final List<byte[]> digests = new ArrayList<>();
 
   ApiTokenAuth(List<String> tokens) {
@@ -28,11 +28,20 @@ final class ApiTokenAuth implements Handler<RoutingContext> {
   @Override
   public void handle(RoutingContext ctx) {
     String header = ctx.request().getHeader("authorization");
-    if (header == null || !header.regionMatches(true, 0, PREFIX, 0, PREFIX.length())) {
+    if (header == null) {
       deny(ctx, "missing Authorization: Bearer <token> header");
       return;
     }
-    byte[] presented = sha256(header.substring(PREFIX.length()).trim());
+    String token = bearerToken(header);
+    if (token == null) {
+      deny(ctx, "the Authorization header must be Bearer <token>; other schemes are not accepted");
+      return;
+    }
+    if (token.isEmpty()) {
+      deny(ctx, "the Authorization header's bearer token is empty");
+      return;
+    }
+    byte[] presented = sha256(token);
     boolean ok = false;
     for (byte[] d : digests) {
       ok |= MessageDigest.isEqual(d, presented);
@@ -42,6 +51,25 @@ final class ApiTokenAuth implements Handler<RoutingContext> {
     } else {
       deny(ctx, "invalid API token");
     }
+  }
+
+  /**
+   * The token of {@code Bearer <token>}: the scheme's name in any case (RFC 7235), then one or more spaces; empty
+   * when nothing follows; null for another scheme.
+   */
+  static String bearerToken(String header) {
+    String h = header.strip();
+    if (!h.regionMatches(true, 0, SCHEME, 0, SCHEME.length())) {
+      return null;
+    }
+    if (h.length() == SCHEME.length()) {
+      return "";
+    }
+    char next = h.charAt(SCHEME.length());
+    if (next != ' ' && next != '\t') {
+      return null;
+    }
+    return h.substring(SCHEME.length()).strip();
   }
 
   private static void deny(RoutingContext ctx, String message) {

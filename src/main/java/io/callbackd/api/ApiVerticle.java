@@ -17,7 +17,10 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.json.DecodeException;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.netty.handler.codec.http.TooLongHttpHeaderException;
+import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
@@ -42,7 +45,6 @@ import java.util.Map;
 public class ApiVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(ApiVerticle.class);
-  private static final int MAX_ID = 4096;
   public static final String CONSOLE = "/console";
   /** The OpenAPI contract of every /v1 route: the router is built from it, and it is served as is. */
   public static final String CONTRACT = "openapi.json";
@@ -101,6 +103,7 @@ public class ApiVerticle extends VerticleBase {
       return vertx.fileSystem().readFile(CONTRACT);
     }).compose(contractBytes -> {
       Router router = Router.router(vertx);
+      router.route().handler(SecurityHeaders::handle);
       operationsRoutes.accept(router);
       router.get(OPENAPI).handler(ctx -> ctx.response().putHeader("content-type", "application/json")
         .end(contractBytes));
@@ -119,14 +122,15 @@ public class ApiVerticle extends VerticleBase {
         router.route("/v1/*").handler(new ApiTokenAuth(config.apiTokens));
       }
       router.route("/v1/*").handler(BodyHandler.create(false).setBodyLimit(config.maxBody));
-      router.route("/v1/*").handler(ApiVerticle::requireJsonSyntax);
+      router.route("/v1/*").handler(JsonRequestBody::handle);
       router.route("/*").subRouter(apiRouter);
       errorHandlers(router);
       this.router = router;
       // Plain HTTP/1.1 (and TLS-negotiated HTTP/2 where a proxy terminates TLS); no cleartext upgrade dance.
       server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(false)
         .setCompressionSupported(true));
-      return server.requestHandler(router).listen(config.httpPort, config.httpHost);
+      return server.requestHandler(router).invalidRequestHandler(ApiVerticle::refuseUnreadable)
+        .listen(config.httpPort, config.httpHost);
     }).onSuccess(s -> {
       LOG.info("HTTP API listening on {}:{}", config.httpHost, s.actualPort());
       if (config.apiTokens.isEmpty()) {
@@ -136,17 +140,37 @@ public class ApiVerticle extends VerticleBase {
     });
   }
 
-  /** Malformed JSON is refused before the contract's validation, with the usual error shape. */
-  private static void requireJsonSyntax(RoutingContext ctx) {
-    if (ctx.body() != null && ctx.body().length() > 0) {
-      try {
-        ctx.body().buffer().toJsonValue();
-      } catch (DecodeException e) {
-        ApiError.send(ctx, 400, "body", "the body is not valid JSON");
-        return;
-      }
+  /**
+   * A request the HTTP decoder could not read (a request line or headers over Netty's limits, a forbidden character
+   * in a header) never reaches the router: it gets the usual error shape and headers here, and the connection is
+   * closed, as the decoder cannot resume after it.
+   */
+  private static void refuseUnreadable(HttpServerRequest request) {
+    Throwable cause = request.decoderResult().cause();
+    int status;
+    String field;
+    String message;
+    if (cause instanceof TooLongHttpLineException) {
+      status = 414;
+      field = "path";
+      message = "the request line is longer than " + HttpServerOptions.DEFAULT_MAX_INITIAL_LINE_LENGTH + " bytes";
+    } else if (cause instanceof TooLongHttpHeaderException) {
+      status = 431;
+      field = "headers";
+      message = "the request's headers are larger than " + HttpServerOptions.DEFAULT_MAX_HEADER_SIZE + " bytes";
+    } else {
+      status = 400;
+      field = null;
+      message = "the request is not valid HTTP/1.1";
     }
-    ctx.next();
+    JsonObject body = new JsonObject().put("error", message);
+    if (field != null) {
+      body.put("field", field);
+    }
+    HttpServerResponse response = request.response().setStatusCode(status);
+    SecurityHeaders.apply(null, response.headers());
+    response.putHeader("content-type", "application/json").putHeader("connection", "close")
+      .end(body.encode()).onComplete(ar -> request.connection().close());
   }
 
   private void errorHandlers(Router router) {
@@ -302,28 +326,19 @@ public class ApiVerticle extends VerticleBase {
   }
 
   private static String runId(RoutingContext ctx) {
-    String id = ctx.pathParam("id");
-    if (id == null || id.isBlank() || id.length() > MAX_ID) {
-      ApiError.send(ctx, 400, "id", "the run id in the path must be 1 to " + MAX_ID + " characters");
-      return null;
-    }
-    return id;
+    return RequestParams.runId(ctx);
   }
 
   private static JsonObject jsonBody(RoutingContext ctx) {
-    if (ctx.body() == null || ctx.body().isEmpty()) {
+    Object parsed = JsonRequestBody.parsed(ctx);
+    if (parsed == null) {
       ApiError.send(ctx, 400, "body", "a JSON object body is required");
       return null;
     }
-    try {
-      Object parsed = ctx.body().buffer().toJsonValue();
-      if (parsed instanceof JsonObject) {
-        return (JsonObject) parsed;
-      }
-      ApiError.send(ctx, 400, "body", "the body must be a JSON object");
-    } catch (DecodeException e) {
-      ApiError.send(ctx, 400, "body", "the body is not valid JSON");
+    if (parsed instanceof JsonObject) {
+      return (JsonObject) parsed;
     }
+    ApiError.send(ctx, 400, "body", "the body must be a JSON object");
     return null;
   }
 

@@ -4,10 +4,10 @@ import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.RunStore;
+import io.callbackd.runs.StorableJson;
 import io.callbackd.runs.Timestamps;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import io.vertx.ext.web.openapi.router.RouterBuilder;
 import io.vertx.ext.web.RoutingContext;
@@ -54,7 +54,10 @@ final class OperatorRoutes {
   }
 
   private void redeliverRun(RoutingContext ctx) {
-    String id = ctx.pathParam("id");
+    String id = RequestParams.runId(ctx);
+    if (id == null) {
+      return;
+    }
     runs.find(id).compose(run -> {
       if (run == null) {
         return Future.failedFuture(new ApiException(404, "id", "unknown run " + id));
@@ -74,7 +77,10 @@ final class OperatorRoutes {
   }
 
   private void cancelRun(RoutingContext ctx) {
-    String id = ctx.pathParam("id");
+    String id = RequestParams.runId(ctx);
+    if (id == null) {
+      return;
+    }
     runs.find(id).compose(run -> {
       if (run == null) {
         return Future.failedFuture(new ApiException(404, "id", "unknown run " + id));
@@ -114,7 +120,8 @@ final class OperatorRoutes {
   private void redeliverMany(RoutingContext ctx) {
     JsonObject filter;
     try {
-      Object parsed = ctx.body() == null || ctx.body().isEmpty() ? new JsonObject() : ctx.body().buffer().toJsonValue();
+      // Parsed and checked once for every /v1 body (JsonRequestBody); absent means no filter.
+      Object parsed = JsonRequestBody.parsed(ctx) == null ? new JsonObject() : JsonRequestBody.parsed(ctx);
       if (!(parsed instanceof JsonObject)) {
         throw new InvalidInputException("body", "the body must be a JSON object with the filter");
       }
@@ -143,8 +150,6 @@ final class OperatorRoutes {
         .compose(d -> deliveries.redeliverMany(d, state, since, until, (Integer) limitValue, redeliverRate))
         .onComplete(ar -> respond(ctx, 202, ar.map(n -> new JsonObject().put("redelivered", n)
           .put("per_second_per_destination", redeliverRate)), n(ar.succeeded() ? ar.result() : 0) > 0));
-    } catch (DecodeException e) {
-      ApiError.send(ctx, 400, "body", "the body is not valid JSON");
     } catch (InvalidInputException e) {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
     }
@@ -168,6 +173,12 @@ final class OperatorRoutes {
 
   private void pause(RoutingContext ctx, boolean pause) {
     String given = ctx.pathParam("origin");
+    try {
+      StorableJson.checkText("origin", given);
+    } catch (InvalidInputException e) {
+      ApiError.send(ctx, 400, e.field(), e.getMessage());
+      return;
+    }
     deliveries.origin(given).compose(dest -> {
       if (dest == null) {
         return Future.failedFuture(new ApiException(400, "origin", "the destination must be an origin such as "
@@ -206,8 +217,7 @@ final class OperatorRoutes {
   }
 
   private static String param(RoutingContext ctx, String name) {
-    String v = ctx.queryParams().get(name);
-    return v == null || v.isEmpty() ? null : v;
+    return RequestParams.query(ctx, name);
   }
 
   private static int intParam(RoutingContext ctx, String name, int dflt, int min, int max) {

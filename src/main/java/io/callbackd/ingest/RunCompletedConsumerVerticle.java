@@ -6,6 +6,7 @@ import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunInput;
+import io.callbackd.runs.StorableJson;
 import io.callbackd.runs.RunStatus;
 import io.callbackd.runs.RunStore;
 import io.callbackd.runs.RunUpdate;
@@ -55,6 +56,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     JsonObject event;
     try {
       event = asJson(msg.body());
+      StorableJson.check(event);
     } catch (InvalidInputException e) {
       fail(msg, 400, e);
       return;
@@ -104,6 +106,9 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     Object id = event.getValue("run_id");
     if (!(id instanceof String) || ((String) id).isBlank()) {
       throw new InvalidInputException("run_id", "run_id must be a non-empty string");
+    }
+    if (((String) id).length() > RunInput.MAX_ID) {
+      throw new InvalidInputException("run_id", "run_id is longer than " + RunInput.MAX_ID + " characters");
     }
     JsonObject fields = event.copy();
     fields.remove("run_id");

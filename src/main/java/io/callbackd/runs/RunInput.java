@@ -3,6 +3,8 @@ package io.callbackd.runs;
 import io.callbackd.webhook.DestinationGuard;
 import io.vertx.core.json.JsonObject;
 
+import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.util.Set;
@@ -13,6 +15,8 @@ import java.util.UUID;
 public final class RunInput {
 
   public static final int MAX_TEXT = 4096;
+  /** Longest run id; Letta's are {@code run-<uuid>}, 40 characters. */
+  public static final int MAX_ID = 255;
 
   private static final Set<String> NEW_RUN_FIELDS = Set.of("id", "status", "agent_id", "conversation_id",
     "callback_url", "metadata", "request_config", "background", "completed_at", "stop_reason", "ttft_ns",
@@ -30,6 +34,8 @@ public final class RunInput {
       id = "run-" + UUID.randomUUID();
     } else if (id.isBlank()) {
       throw new InvalidInputException("id", "id must not be blank");
+    } else if (id.length() > MAX_ID) {
+      throw new InvalidInputException("id", "id is longer than " + MAX_ID + " characters");
     }
     String status = status(json, false);
     String agentId = text(json, "agent_id", true);
@@ -128,15 +134,30 @@ public final class RunInput {
     return (Boolean) v;
   }
 
+  /** A whole number from 0 to 2^63 - 1 (a bigint column), compared exactly: nothing is rounded into range. */
   private static Long nonNegative(JsonObject json, String field) {
     Object v = json.getValue(field);
     if (v == null) {
       return null;
     }
-    if (!(v instanceof Number) || ((Number) v).doubleValue() != ((Number) v).longValue() || ((Number) v).longValue() < 0) {
-      throw new InvalidInputException(field, field + " must be a non-negative whole number");
+    long n;
+    try {
+      if (v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte) {
+        n = ((Number) v).longValue();
+      } else if (v instanceof BigInteger) {
+        n = ((BigInteger) v).longValueExact();
+      } else if (v instanceof Number) {
+        n = (v instanceof BigDecimal ? (BigDecimal) v : new BigDecimal(v.toString())).longValueExact();
+      } else {
+        throw new ArithmeticException();
+      }
+    } catch (ArithmeticException | NumberFormatException e) {
+      n = -1;
     }
-    return ((Number) v).longValue();
+    if (n < 0) {
+      throw new InvalidInputException(field, field + " must be a whole number from 0 to " + Long.MAX_VALUE);
+    }
+    return n;
   }
 
   private static LocalDateTime time(JsonObject json, String field) {

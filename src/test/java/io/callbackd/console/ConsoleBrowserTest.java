@@ -8,6 +8,7 @@ import io.callbackd.support.RunningCallbackd.Response;
 import io.callbackd.support.TestReceiver;
 import io.callbackd.support.TestReceiver.Answer;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
@@ -72,6 +73,8 @@ class ConsoleBrowserTest {
   private static TestReceiver receiver;
   private static TestReceiver markupReceiver;
   private static TestReceiver busyReceiver;
+  /** Another origin (another port) serving a page that puts the console in a frame. */
+  private static HttpServer framingSite;
   private static String base;
 
   private HeadlessChromium chromium;
@@ -90,6 +93,18 @@ class ConsoleBrowserTest {
       .put("secrets_key", java.util.Base64.getEncoder().encodeToString(new byte[32])));
     callbackd.withToken(TOKEN);
     base = "http://127.0.0.1:" + callbackd.app().httpPort();
+    framingSite = Await.result(vertx.createHttpServer().requestHandler(req -> {
+      if (req.path().equals("/own")) {
+        req.response().putHeader("content-type", "text/html")
+          .end("<!DOCTYPE html><html><body><p id=\"own-content\">framed</p></body></html>");
+      } else {
+        // Each frame counts its load, blocked or not; the first frame is this site's own page, as a control.
+        req.response().putHeader("content-type", "text/html").end("<!DOCTYPE html><html><body>"
+          + "<iframe id=\"own\" name=\"own\" src=\"/own\" onload=\"window.ownLoaded = true\"></iframe>"
+          + "<iframe id=\"console\" name=\"console\" src=\"" + base + "/console/\""
+          + " onload=\"window.consoleLoaded = true\"></iframe></body></html>");
+      }
+    }).listen(0, "127.0.0.1"), WAIT);
   }
 
   @AfterAll
@@ -105,6 +120,9 @@ class ConsoleBrowserTest {
     }
     if (busyReceiver != null) {
       busyReceiver.close();
+    }
+    if (framingSite != null) {
+      Await.result(framingSite.close(), WAIT);
     }
   }
 
@@ -504,6 +522,7 @@ class ConsoleBrowserTest {
     HttpResponse<String> bare = http.send(HttpRequest.newBuilder(URI.create(base + "/console")).build(),
       HttpResponse.BodyHandlers.ofString());
     assertEquals(302, bare.statusCode(), "GET /console");
+    assertSecurityHeaders(bare, "GET /console");
     assertEquals(Optional.of("/console/"), bare.headers().firstValue("location"), "GET /console redirects");
     HttpResponse<String> index = http.send(HttpRequest.newBuilder(URI.create(base + "/console/")).build(),
       HttpResponse.BodyHandlers.ofString());
@@ -511,11 +530,50 @@ class ConsoleBrowserTest {
       + index.headers().firstValue("location").map(l -> "to " + l).orElse("") + " " + index.body());
     assertTrue(index.headers().firstValue("content-type").orElse("").startsWith("text/html"));
     assertTrue(index.body().contains("id=\"login-form\""), index.body());
+    assertSecurityHeaders(index, "GET /console/");
+    assertFalse(index.body().contains("http-equiv"), "the policy comes as a header, which can forbid framing");
     for (String asset : List.of("/console/app.js", "/console/console.css")) {
       HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + asset)).build(),
         HttpResponse.BodyHandlers.ofString());
       assertEquals(200, r.statusCode(), asset);
+      assertSecurityHeaders(r, asset);
     }
+  }
+
+  /** The console's policy as a header: its own scripts, styles and API only, and never in a frame. */
+  private static void assertSecurityHeaders(HttpResponse<String> r, String what) {
+    assertEquals(Optional.of("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+      + "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+      r.headers().firstValue("content-security-policy"), what);
+    assertEquals(Optional.of("nosniff"), r.headers().firstValue("x-content-type-options"), what);
+    assertEquals(Optional.of("no-referrer"), r.headers().firstValue("referrer-policy"), what);
+    assertEquals(Optional.of("DENY"), r.headers().firstValue("x-frame-options"), what);
+  }
+
+  @Test
+  void aPageOfAnotherOriginCannotFrameTheConsole() {
+    String framer = "http://127.0.0.1:" + framingSite.actualPort() + "/";
+    driver.get(framer);
+    JavascriptExecutor js = (JavascriptExecutor) driver;
+    wait.until(d -> Boolean.TRUE.equals(js.executeScript("return window.ownLoaded === true")));
+    // The control: the site's own page shows in its frame.
+    driver.switchTo().frame("own");
+    assertEquals("framed", text("own-content"));
+    driver.switchTo().defaultContent();
+    // Chromium refuses the console's frame and says why.
+    List<String> messages = new java.util.ArrayList<>();
+    wait.until(d -> {
+      messages.addAll(chromium.severeMessages());
+      return messages.stream().anyMatch(m -> m.contains("frame-ancestors 'none'"));
+    });
+    driver.switchTo().frame("console");
+    assertTrue(driver.findElements(By.id("login-form")).isEmpty(), "the console loaded in the frame of " + framer);
+    assertTrue(driver.findElements(By.id("app")).isEmpty(), "the console loaded in the frame of " + framer);
+    assertFalse(driver.getPageSource().contains("callbackd console"), driver.getPageSource());
+    driver.switchTo().defaultContent();
+    // The same console opened directly works.
+    openConsole("");
+    visible("login-view");
   }
 
   // ------------------------------------------------------------------ helpers

@@ -111,6 +111,13 @@ class RunCompletedEventTest {
     assertEquals("run_id", refused(new JsonObject().put("run_id", 7), 400).getString("field"));
     assertEquals("run_id", refused(new JsonObject().put("run_id", "run-unknown"), 404).getString("field"));
     assertEquals("status", refused(new JsonObject().put("run_id", "x").put("status", "nearly"), 400).getString("field"));
+    // What PostgreSQL cannot store is refused before it is tried, as on the HTTP API.
+    assertEquals("metadata", refused(new JsonObject().put("run_id", "x").put("metadata",
+      new JsonObject().put("k", "v\u0000")), 400).getString("field"));
+    assertEquals("run_id", refused(new JsonObject().put("run_id", "run-\u0000"), 400).getString("field"));
+    assertEquals("run_id", refused(new JsonObject().put("run_id", "r".repeat(256)), 400).getString("field"));
+    assertEquals("id", refused(new JsonObject().put("id", "r".repeat(256)).put("agent_id", "a"), 400)
+      .getString("field"));
     assertEquals("body", refused(new JsonObject().put("run_id", "x").put("metadata",
       new JsonObject().put("huge", "y".repeat(10_000))), 400).getString("field"));
     String running = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")

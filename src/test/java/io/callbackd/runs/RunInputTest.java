@@ -247,4 +247,25 @@ class RunInputTest {
     assertEquals("total_duration_ns", refusedUpdate(new JsonObject().put("total_duration_ns", -1)).field());
     assertEquals("completed_at", refusedUpdate(new JsonObject().put("completed_at", "later")).field());
   }
+
+  @Test
+  void runIdsAreAtMost255Characters() {
+    String longest = "run-" + "x".repeat(RunInput.MAX_ID - 4);
+    assertEquals(longest, RunInput.parseNew(minimal().put("id", longest)).id());
+    assertEquals("id", refusedNew(minimal().put("id", longest + "y")).field());
+  }
+
+  @Test
+  void durationsAre64BitWholeNumbersComparedExactly() {
+    assertEquals(Long.MAX_VALUE, RunInput.parseNew(minimal().put("ttft_ns", Long.MAX_VALUE)).ttftNs());
+    assertEquals(7L, RunInput.parseNew(minimal().put("ttft_ns", new java.math.BigInteger("7"))).ttftNs());
+    assertEquals(3L, RunInput.parseNew(minimal().put("ttft_ns", 3.0)).ttftNs());
+    for (Object bad : new Object[] {new java.math.BigInteger("123456789012345678901234567890"),
+      new java.math.BigInteger("9223372036854775808"), 9.2233720368547758E18, 1e30, -1, 1.5,
+      new java.math.BigDecimal("1e400"), "12"}) {
+      assertEquals("ttft_ns", refusedNew(minimal().put("ttft_ns", bad)).field(), String.valueOf(bad));
+      assertEquals("total_duration_ns", refusedUpdate(new JsonObject().put("total_duration_ns", bad)).field(),
+        String.valueOf(bad));
+    }
+  }
 }
