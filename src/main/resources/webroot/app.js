@@ -163,117 +163,6 @@
     return n + ' ' + (n === 1 ? one : many);
   }
 
-  // ------------------------------------------------------------------ Prometheus text format
-
-  /**
-   * Parses the Prometheus text exposition format into samples {name, labels, value}. Comments, blank lines and
-   * unparseable lines are skipped; label values are unescaped (\\, \", \n); a trailing comma in the label set (older
-   * Micrometer) is accepted; a timestamp after the value is ignored.
-   */
-  function parseMetrics(text) {
-    var samples = [];
-    var lines = String(text || '').split('\n');
-    for (var i = 0; i < lines.length; i++) {
-      var line = lines[i].trim();
-      if (!line || line.charAt(0) === '#') {
-        continue;
-      }
-      var m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)/.exec(line);
-      if (!m) {
-        continue;
-      }
-      var name = m[1];
-      var rest = line.substring(name.length);
-      var labels = {};
-      if (rest.charAt(0) === '{') {
-        var parsed = parseLabels(rest);
-        if (!parsed) {
-          continue;
-        }
-        labels = parsed.labels;
-        rest = rest.substring(parsed.length);
-      }
-      var parts = rest.trim().split(/\s+/);
-      var value = parseSampleValue(parts[0]);
-      if (value === null) {
-        continue;
-      }
-      samples.push({name: name, labels: labels, value: value});
-    }
-    return samples;
-  }
-
-  /** Reads "{a="x",b="y"}" from the start of s; returns the labels and how many characters were read. */
-  function parseLabels(s) {
-    var labels = {};
-    var i = 1;
-    while (i < s.length) {
-      while (s.charAt(i) === ' ' || s.charAt(i) === ',') {
-        i++;
-      }
-      if (s.charAt(i) === '}') {
-        return {labels: labels, length: i + 1};
-      }
-      var m = /^([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"/.exec(s.substring(i));
-      if (!m) {
-        return null;
-      }
-      i += m[0].length;
-      var value = '';
-      while (i < s.length && s.charAt(i) !== '"') {
-        var c = s.charAt(i);
-        if (c === '\\' && i + 1 < s.length) {
-          var next = s.charAt(i + 1);
-          value += next === 'n' ? '\n' : next;
-          i += 2;
-        } else {
-          value += c;
-          i++;
-        }
-      }
-      if (i >= s.length) {
-        return null;
-      }
-      labels[m[1]] = value;
-      i++;
-    }
-    return null;
-  }
-
-  function parseSampleValue(s) {
-    if (s === undefined || s === '') {
-      return null;
-    }
-    if (s === 'NaN') {
-      return NaN;
-    }
-    if (s === '+Inf' || s === 'Inf') {
-      return Infinity;
-    }
-    if (s === '-Inf') {
-      return -Infinity;
-    }
-    var v = Number(s);
-    return isNaN(v) ? null : v;
-  }
-
-  /** Sum of the samples named `name` whose labels include `match`; null when there is none. */
-  function metricValue(samples, name, match) {
-    var total = null;
-    samples.forEach(function (sample) {
-      if (sample.name !== name) {
-        return;
-      }
-      var ok = Object.keys(match || {}).every(function (k) {
-        return sample.labels[k] === match[k];
-      });
-      if (ok && !isNaN(sample.value)) {
-        total = (total || 0) + sample.value;
-      }
-    });
-    return total;
-  }
-
   // ------------------------------------------------------------------ API
 
   function ApiError(message, status, field) {
@@ -345,18 +234,6 @@
     return json;
   }
 
-  async function fetchMetrics() {
-    var response;
-    try {
-      response = await fetch('/metrics', {cache: 'no-store', credentials: 'omit'});
-    } catch (e) {
-      throw new ApiError('callbackd could not be reached for /metrics', 0, null);
-    }
-    if (!response.ok) {
-      throw new ApiError('/metrics answered HTTP ' + response.status, response.status, null);
-    }
-    return response.text();
-  }
 
   function path(template) {
     var parts = Array.prototype.slice.call(arguments, 1);
@@ -451,15 +328,19 @@
 
   var overview = {
     seq: 0,
-    previous: null, // {at: ms, totals: {delivered, failed, gone}}
+    previous: null, // {at: ms}
     history: [] // {at, delivered, failed, gone} rates
   };
 
+  /**
+   * The whole deployment, whichever replica answers: GET /v1/overview reads the queue, the destination rows and the
+   * last minute of history from PostgreSQL. Rates are the last minute's final outcomes per second.
+   */
   async function refreshOverview() {
     var seq = ++overview.seq;
     var results;
     try {
-      results = await Promise.all([fetchMetrics(), api('GET', '/v1/destinations?limit=1000')]);
+      results = await Promise.all([api('GET', '/v1/overview'), api('GET', '/v1/destinations?limit=1000')]);
     } catch (err) {
       if (seq === overview.seq) {
         showError('Could not refresh the overview', err, 'overview');
@@ -471,52 +352,35 @@
     }
     clearError('overview');
     var at = Date.now();
-    var samples = parseMetrics(results[0]);
+    var view = results[0] || {};
     var destinations = (results[1] && results[1].destinations) || [];
+    var outcomes = view.outcomes || {};
+    var window = view.window_seconds || 60;
 
-    var totals = {};
+    var rates = {at: at};
     OUTCOMES.forEach(function (o) {
-      totals[o] = metricValue(samples, 'callbackd_deliveries_total', {outcome: o}) || 0;
-    });
-    var rates = null;
-    var prev = overview.previous;
-    if (prev && at > prev.at) {
-      rates = {at: at};
-      OUTCOMES.forEach(function (o) {
-        var delta = totals[o] - prev.totals[o];
-        // A counter that went down means callbackd restarted: count from zero.
-        rates[o] = (delta < 0 ? totals[o] : delta) / ((at - prev.at) / 1000);
-      });
-      overview.history.push(rates);
-      while (overview.history.length > HISTORY) {
-        overview.history.shift();
-      }
-    }
-    overview.previous = {at: at, totals: totals};
-
-    OUTCOMES.forEach(function (o) {
+      var got = outcomes[o] || {count: 0, per_second: 0};
+      rates[o] = got.per_second;
       var node = $('ov-rate-' + o);
-      node.textContent = rates ? formatRate(rates[o]) : '…';
-      node.title = rates ? 'between the last two readings' : 'measuring: a rate needs two readings';
-      node.dataset.value = rates ? String(rates[o]) : '';
-      setText('ov-total-' + o, formatCount(totals[o]));
-      $('ov-total-' + o).dataset.value = String(totals[o]);
+      node.textContent = formatRate(got.per_second);
+      node.title = 'over the last ' + window + ' s, across the deployment';
+      node.dataset.value = String(got.per_second);
+      setText('ov-total-' + o, formatCount(got.count));
+      $('ov-total-' + o).dataset.value = String(got.count);
     });
-    var pending = metricValue(samples, 'callbackd_queue_pending', {});
-    var inFlight = metricValue(samples, 'callbackd_queue_in_flight', {});
-    var oldest = metricValue(samples, 'callbackd_queue_oldest_pending_seconds', {});
-    var open = metricValue(samples, 'callbackd_circuit_breakers', {state: 'open'});
-    var halfOpen = metricValue(samples, 'callbackd_circuit_breakers', {state: 'half_open'});
-    var paused = destinations.filter(function (d) {
-      return d.paused;
-    }).length;
-    setNumber('ov-pending', pending, formatCount);
-    setNumber('ov-in-flight', inFlight, formatCount);
-    setNumber('ov-oldest', oldest, formatDuration);
-    setNumber('ov-open-breakers', open === null ? 0 : open, formatCount);
-    setNumber('ov-half-open-breakers', halfOpen === null ? 0 : halfOpen, formatCount);
-    setNumber('ov-paused', paused, formatCount);
-    setNumber('ov-destinations', destinations.length, function (n) {
+    overview.history.push(rates);
+    while (overview.history.length > HISTORY) {
+      overview.history.shift();
+    }
+    overview.previous = {at: at};
+
+    setNumber('ov-pending', view.pending, formatCount);
+    setNumber('ov-in-flight', view.in_flight, formatCount);
+    setNumber('ov-oldest', view.oldest_due_seconds, formatDuration);
+    setNumber('ov-open-breakers', view.breakers_open, formatCount);
+    setNumber('ov-half-open-breakers', view.breakers_half_open, formatCount);
+    setNumber('ov-paused', view.paused, formatCount);
+    setNumber('ov-destinations', view.destinations, function (n) {
       return plural(n, 'destination', 'destinations');
     });
     renderAttention(destinations);
@@ -1478,8 +1342,6 @@
 
   // For the browser test: the pure helpers, nothing that holds data.
   window.callbackdConsole = Object.freeze({
-    parseMetrics: parseMetrics,
-    metricValue: metricValue,
     formatDuration: formatDuration
   });
 
