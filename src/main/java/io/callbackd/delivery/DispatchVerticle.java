@@ -66,7 +66,7 @@ public class DispatchVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
-    attempts = new CallbackAttempt(vertx, guard, signer, config.requestTimeout,
+    attempts = new CallbackAttempt(vertx, guard, config.dnsServers, signer, config.requestTimeout,
       config.maxInFlightPerDestination, maxHeld);
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), this::roomGiven);
