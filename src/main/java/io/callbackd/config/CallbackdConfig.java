@@ -10,6 +10,7 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -75,6 +76,11 @@ public final class CallbackdConfig {
   public final String secretsKey;
   /** A former {@link #secretsKey}, accepted for decryption only; what it sealed is re-encrypted at start-up. */
   public final String secretsKeyPrevious;
+  /**
+   * DNS servers that resolve callback destinations ({@code dns_servers}); empty: the system resolver. Addresses only
+   * (a server named by a host name would itself need resolving).
+   */
+  public final List<InetSocketAddress> dnsServers;
 
   private CallbackdConfig(JsonObject values) {
     this.values = values;
@@ -142,6 +148,7 @@ public final class CallbackdConfig {
         : SecretsCipher.KEY_CONFIG;
       throw new ConfigException(key + " (" + env(key) + "): " + e.getMessage());
     }
+    dnsServers = dnsServers("dns_servers");
     if (lease.compareTo(requestTimeout.multipliedBy(3)) < 0) {
       throw new ConfigException("lease (" + ENV_PREFIX + "LEASE) must be at least three times request_timeout, so that a "
         + "slow attempt is never taken over by another dispatcher; got lease " + Durations.format(lease)
@@ -308,6 +315,42 @@ public final class CallbackdConfig {
           + " is empty or has characters other than visible ASCII");
       }
       out.add(t);
+    }
+    return List.copyOf(out);
+  }
+
+  /** {@code 10.0.0.2}, {@code 10.0.0.2:5353}, {@code [fd00::53]:53} or {@code fd00::53}; port 53 when absent. */
+  private List<InetSocketAddress> dnsServers(String key) {
+    List<InetSocketAddress> out = new java.util.ArrayList<>();
+    List<String> entries = list(key);
+    for (int i = 0; i < entries.size(); i++) {
+      String entry = entries.get(i);
+      String host = entry;
+      String port = null;
+      if (entry.startsWith("[")) {
+        int close = entry.indexOf(']');
+        host = close < 0 ? "" : entry.substring(1, close);
+        port = close >= 0 && entry.startsWith(":", close + 1) ? entry.substring(close + 2) : null;
+        if (close < 0 || (close + 1 < entry.length() && port == null)) {
+          host = "";
+        }
+      } else if (entry.indexOf(':') == entry.lastIndexOf(':') && entry.indexOf(':') >= 0) {
+        host = entry.substring(0, entry.indexOf(':'));
+        port = entry.substring(entry.indexOf(':') + 1);
+      }
+      // Parsed as a literal only: NetUtil never performs a lookup.
+      java.net.InetAddress address = io.netty.util.NetUtil.createInetAddressFromIpAddressString(host);
+      int portNumber = -1;
+      try {
+        portNumber = port == null ? 53 : Integer.parseInt(port);
+      } catch (NumberFormatException e) {
+        // reported below
+      }
+      if (address == null || portNumber < 1 || portNumber > 65535) {
+        throw new ConfigException(key + " (" + env(key) + "): entry " + (i + 1) + " ('" + entry + "') must be an IP "
+          + "address with an optional port, such as 10.0.0.2, 10.0.0.2:5353 or [fd00::53]:53");
+      }
+      out.add(new InetSocketAddress(address, portNumber));
     }
     return List.copyOf(out);
   }

@@ -10,8 +10,10 @@ import io.vertx.core.MultiMap;
 import io.vertx.core.Vertx;
 
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -28,10 +30,10 @@ public final class CallbackAttempt {
   private final OrganizationSigners signers;
   private final Duration timeout;
 
-  public CallbackAttempt(Vertx vertx, DestinationGuard guard, OrganizationSigners signers, Duration timeout,
-                         int maxPerDestination, int maxHeld) {
+  public CallbackAttempt(Vertx vertx, DestinationGuard guard, List<InetSocketAddress> dnsServers,
+                         OrganizationSigners signers, Duration timeout, int maxPerDestination, int maxHeld) {
     this.sender = new CallbackSender(vertx, timeout, maxPerDestination, maxHeld);
-    this.resolver = new DestinationResolver(vertx, guard);
+    this.resolver = new DestinationResolver(vertx, guard, dnsServers, timeout);
     this.signers = signers;
     this.timeout = timeout;
   }
@@ -40,9 +42,11 @@ public final class CallbackAttempt {
     Instant startedAt = Instant.now();
     long t0 = System.nanoTime();
     if (d.target() == null || "invalid".equals(d.destination())) {
-      // Written by a platform straight into the table: no attempt can ever succeed.
+      // Written by a platform straight into the table: no attempt can ever succeed. The database filed it under
+      // 'invalid' by the same rules, so the reason says what is wrong with it.
+      String problem = CallbackTarget.problem(d.url());
       return Future.succeededFuture(AttemptResult.failure(startedAt, 0, AttemptResult.Kind.BLOCKED,
-        "invalid callback_url (not an absolute http or https URL)"));
+        problem != null ? problem : "invalid callback_url: not an absolute http or https URL"));
     }
     CallbackTarget target = d.target();
     // Resolution shares the attempt's deadline; its address is the one connected to, vetted first.
@@ -77,6 +81,6 @@ public final class CallbackAttempt {
   }
 
   public Future<Void> close() {
-    return sender.close();
+    return Future.join(sender.close(), resolver.close()).mapEmpty();
   }
 }

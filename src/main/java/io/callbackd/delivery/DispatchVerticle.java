@@ -80,7 +80,7 @@ public class DispatchVerticle extends VerticleBase {
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
     OrganizationSigners signers = new OrganizationSigners(secrets, cipher, signer);
-    attempts = new CallbackAttempt(vertx, guard, signers, config.requestTimeout,
+    attempts = new CallbackAttempt(vertx, guard, config.dnsServers, signers, config.requestTimeout,
       config.maxInFlightPerDestination, maxHeld);
     secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));

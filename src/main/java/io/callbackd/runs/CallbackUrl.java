@@ -1,5 +1,7 @@
 package io.callbackd.runs;
 
+import io.callbackd.webhook.CallbackTarget;
+
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.Locale;
@@ -7,7 +9,7 @@ import java.util.Locale;
 /** The rules a {@code callback_url} must pass before a run is accepted. */
 public final class CallbackUrl {
 
-  public static final int MAX_LENGTH = 2048;
+  public static final int MAX_LENGTH = CallbackTarget.MAX_URL_LENGTH;
 
   private CallbackUrl() {
   }
@@ -32,6 +34,12 @@ public final class CallbackUrl {
     }
     if (uri.getHost() == null || uri.getHost().isEmpty()) {
       throw new InvalidInputException(field, field + " must name a host");
+    }
+    // The rules a URL written straight into the runs table is held to (a host longer than a DNS name, a port out
+    // of range): the API refuses what the dispatcher would fail.
+    String problem = CallbackTarget.problem(text);
+    if (problem != null) {
+      throw new InvalidInputException(field, field + " is invalid: " + problem.substring(problem.indexOf(": ") + 2));
     }
     return uri;
   }

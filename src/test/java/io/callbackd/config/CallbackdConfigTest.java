@@ -296,4 +296,27 @@ class CallbackdConfigTest {
     assertFalse(c.effective().encode().contains(c.secretsKeyPrevious), c.effective().encode());
     assertEquals("", CallbackdConfig.fromMerged(defaults()).secretsKey);
   }
+
+  // ---- dns_servers ----
+
+  @Test
+  void dnsServersAreAddressesWithOptionalPorts() {
+    assertEquals(List.of(), with("dns_servers", "").dnsServers);
+    CallbackdConfig c = CallbackdConfig.fromMerged(defaults().put("CALLBACKD_DNS_SERVERS",
+      "10.0.0.2, 10.0.0.3:5353,[fd00::53]:5300,fd00::54"));
+    assertEquals(List.of("10.0.0.2:53", "10.0.0.3:5353", "[fd00:0:0:0:0:0:0:53]:5300", "[fd00:0:0:0:0:0:0:54]:53"),
+      c.dnsServers.stream().map(a -> a.getAddress() instanceof java.net.Inet6Address
+        ? "[" + a.getAddress().getHostAddress() + "]:" + a.getPort()
+        : a.getAddress().getHostAddress() + ":" + a.getPort()).toList());
+  }
+
+  @Test
+  void dnsServersThatAreNotAddressesAreRefused() {
+    // A server named by a host name would need a resolver itself; a bad port is a typo.
+    for (String bad : List.of("dns.example.com", "10.0.0.2:0", "10.0.0.2:70000", "10.0.0.2:x", "[fd00::53", "1.2.3")) {
+      ConfigException e = refused("dns_servers", bad);
+      assertNamesKeyAndEnv(e, "dns_servers");
+      assertTrue(e.getMessage().contains(bad), e.getMessage());
+    }
+  }
 }

@@ -96,7 +96,7 @@ class BreakerHealthTest {
   @Test
   void aNameThatDoesNotResolveCountsAgainstItsDestination(Vertx vertx) {
     try (RunningCallbackd callbackd = new RunningCallbackd(vertx, settings())) {
-      // allow_private_destinations is on in tests; the guard has no say over a name before it is resolved.
+      // The guard has no say over a name before it is resolved.
       String url = "http://nowhere.invalid:80/x";
       String id = callbackd.completeRun(url, null);
       Await.until("the first attempt written", WAIT, () -> attempts(callbackd, id) >= 1);

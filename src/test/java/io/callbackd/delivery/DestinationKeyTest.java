@@ -6,10 +6,14 @@ import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import io.callbackd.webhook.CallbackTarget;
+
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /**
@@ -34,6 +38,19 @@ class DestinationKeyTest {
           e.getKey());
       }
       assertNull(callbackd.sql.one("SELECT callbackd.origin(?) AS o", "not a url").get("o"));
+      // The database's rules and the dispatcher's agree: what the database cannot key is what the dispatcher fails
+      // with a reason, and what a destination can be, both accept.
+      for (String url : List.of("https://hooks.example.com/cb", "http://127.0.0.1:8080/x", "http://[::1]:9000/cb",
+        "HTTPS://Hooks.Example.COM./a", "http://h.example:65535/", "http://h.example:/x")) {
+        assertNotNull(callbackd.sql.one("SELECT callbackd.origin(?) AS o", url).get("o"), url);
+        assertNull(CallbackTarget.problem(url), url);
+      }
+      for (String url : List.of("ftp://files.example.com/x", "http:///x", "http://h.example:0/", "http://h.example:65536/",
+        "http://h.example:80abc/", "http://h_1.example/", "http://" + "a".repeat(254) + "/", "https://h.example/"
+          + "p".repeat(2048), "mailto:x@example.com", "http://[fe80::1%25eth0]/", "http://bücher.example/")) {
+        assertNull(callbackd.sql.one("SELECT callbackd.origin(?) AS o", url).get("o"), url);
+        assertNotNull(CallbackTarget.problem(url), url);
+      }
       // A run written by a platform with such a URL is queued under the key (the trigger computes it).
       callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-key', 'completed', 'a',"
         + " 'HTTPS://Hooks.Example.COM/a')");

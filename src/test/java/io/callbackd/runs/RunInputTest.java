@@ -132,6 +132,16 @@ class RunInputTest {
   }
 
   @Test
+  void callbackUrlsTheDispatcherCouldNeverReachAreRefusedWithTheReason() {
+    // The same rules as for a URL a platform writes straight into the table (CallbackTarget.problem).
+    String longHost = ("x".repeat(60) + ".").repeat(5) + "example";
+    assertEquals("callback_url is invalid: host longer than 253 characters",
+      refusedNew(minimal().put("callback_url", "https://" + longHost + "/cb")).getMessage());
+    assertEquals("callback_url is invalid: port is not a number between 1 and 65535",
+      refusedNew(minimal().put("callback_url", "http://hooks.example.com:0/cb")).getMessage());
+  }
+
+  @Test
   void userInfoRefusalDoesNotEchoThePassword() {
     InvalidInputException e = refusedNew(minimal().put("callback_url", "http://user:pw@host/"));
     assertFalse(e.getMessage().contains("pw"), e.getMessage());

@@ -61,11 +61,17 @@ class AttachToPlatformTableTest {
       assertEquals(indexesBefore, indexes(sql), "the platform's indexes are untouched (no listing index added)");
       assertEquals(0L, sql.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
         + " AND table_schema <> 'letta'"), "no table of callbackd's own beside the platform's");
-      // Letta's own writes: create the run, later finish it, in plain SQL.
-      sql.update("INSERT INTO letta.runs (id, status, agent_id, organization_id, callback_url, metadata_) VALUES"
+      // Letta's own writes, with a role of its own that may only read and write its runs table: create the run,
+      // later finish it, in plain SQL. callbackd's trigger runs with callbackd's rights, not the role's.
+      String role = "letta_" + sql.one("SELECT current_database() AS d").get("d");
+      sql.update("DROP ROLE IF EXISTS " + role);
+      sql.update("CREATE ROLE " + role + " NOLOGIN");
+      sql.update("GRANT USAGE ON SCHEMA letta TO " + role);
+      sql.update("GRANT SELECT, INSERT, UPDATE ON letta.runs TO " + role);
+      sql.updateAs(role, "INSERT INTO letta.runs (id, status, agent_id, organization_id, callback_url, metadata_) VALUES"
         + " ('run-letta-1', 'running', 'agent-9', 'org-1', ?, '{\"run_type\": \"send_message_async\"}')",
         receiver.url("/letta"));
-      sql.update("UPDATE letta.runs SET status = 'completed', stop_reason = 'end_turn',"
+      sql.updateAs(role, "UPDATE letta.runs SET status = 'completed', stop_reason = 'end_turn',"
         + " completed_at = now() AT TIME ZONE 'UTC' WHERE id = 'run-letta-1'");
       Await.until("delivered", WAIT, () -> receiver.count("/letta") == 1);
       JsonObject body = receiver.received("/letta").get(0).json();

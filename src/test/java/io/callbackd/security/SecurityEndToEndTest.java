@@ -89,7 +89,7 @@ class SecurityEndToEndTest {
   void theGuardBlocksPrivateDestinationsWithoutConnectingAndNeverRetries(Vertx vertx) {
     try (TestReceiver receiver = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject()
-           .put("allow_private_destinations", false))) {
+           .put("allow_private_destinations", false).put("allowed_networks", ""))) {
       int port = receiver.port();
       // The API refuses literal addresses that are obviously blocked.
       for (String url : List.of("http://127.0.0.1:" + port + "/x", "http://10.1.2.3/x", "http://169.254.169.254/latest",
@@ -144,6 +144,20 @@ class SecurityEndToEndTest {
       String id = callbackd.completeRun(receiver.url("/allowed"), null);
       Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
       assertEquals(1, receiver.count("/allowed"));
+    }
+  }
+
+  @Test
+  void allowPrivateDestinationsOpensEveryAddress(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject()
+           .put("allow_private_destinations", true).put("allowed_networks", ""))) {
+      // Loopback by address and by name, which the guard blocks otherwise (see the test above).
+      String byAddress = callbackd.completeRun(receiver.url("/private"), null);
+      String byName = callbackd.completeRun("http://localhost:" + receiver.port() + "/private", null);
+      Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(byAddress))
+        && "delivered".equals(callbackd.callbackState(byName)));
+      assertEquals(2, receiver.count("/private"));
     }
   }
 

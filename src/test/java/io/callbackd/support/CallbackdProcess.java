@@ -33,7 +33,8 @@ public final class CallbackdProcess implements AutoCloseable {
       "CALLBACKD_PG_URL", pgUrl,
       "CALLBACKD_HTTP_HOST", "127.0.0.1",
       "CALLBACKD_HTTP_PORT", Integer.toString(httpPort),
-      "CALLBACKD_ALLOW_PRIVATE_DESTINATIONS", "true",
+      // The guard stays on: only the receivers' address is allowed (see RunningCallbackd).
+      "CALLBACKD_ALLOWED_NETWORKS", RunningCallbackd.RECEIVERS_NETWORK,
       "CALLBACKD_POLL_INTERVAL", "200ms",
       "CALLBACKD_LOG_FORMAT", "plain"));
     this.env.putAll(settings);

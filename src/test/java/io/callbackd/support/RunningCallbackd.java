@@ -15,6 +15,9 @@ import java.time.Duration;
 /** A callbackd started in the test JVM against a fresh database, with an HTTP client for its API. */
 public final class RunningCallbackd implements AutoCloseable {
 
+  /** The only network the tests' destination guard allows: the address the test receivers listen on. */
+  public static final String RECEIVERS_NETWORK = "127.0.0.1/32";
+
   /** Settings that keep tests quick: short timeouts and retry delays, fast polling. */
   public static JsonObject fastSettings() {
     return new JsonObject()
@@ -27,8 +30,9 @@ public final class RunningCallbackd implements AutoCloseable {
       .put("lease", "10s")
       .put("poll_interval", "100ms")
       .put("shutdown_grace", "5s")
-      // Receivers in tests live on loopback, which the destination guard blocks by default.
-      .put("allow_private_destinations", true);
+      // Receivers in tests live on 127.0.0.1, which the destination guard blocks by default: that one address is
+      // allowed, and the guard stays on for everything else (other loopback addresses included).
+      .put("allowed_networks", RECEIVERS_NETWORK);
   }
 
   public record Response(int status, JsonObject json) {

@@ -56,6 +56,26 @@ public final class Sql {
     }
   }
 
+  /**
+   * One statement run as {@code role} ({@code SET ROLE} first, on the same connection): a platform's own database
+   * user, with only the rights the test granted it.
+   */
+  public int updateAs(String role, String sql, Object... params) {
+    try (Connection c = DriverManager.getConnection(jdbcUrl)) {
+      try (java.sql.Statement st = c.createStatement()) {
+        st.execute("SET ROLE \"" + role.replace("\"", "\"\"") + "\"");
+      }
+      try (PreparedStatement ps = c.prepareStatement(sql)) {
+        for (int i = 0; i < params.length; i++) {
+          ps.setObject(i + 1, params[i]);
+        }
+        return ps.executeUpdate();
+      }
+    } catch (SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** Runs {@code setup} statements and then {@code query} on one connection (for session state such as PREPARE). */
   public List<Map<String, Object>> inOneSession(List<String> setup, String query) {
     try (Connection c = DriverManager.getConnection(jdbcUrl); java.sql.Statement st = c.createStatement()) {
