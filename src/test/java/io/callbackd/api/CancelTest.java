@@ -3,6 +3,7 @@ package io.callbackd.api;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.RunningCallbackd.Response;
+import io.callbackd.support.TestDnsServer;
 import io.callbackd.support.TestReceiver;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
@@ -93,6 +94,42 @@ class CancelTest {
 
       assertEquals(0, ((Number) callbackd.sql.one("SELECT in_flight FROM callbackd.destinations"
         + " WHERE destination = ?", destination).get("in_flight")).intValue(), "the destination's room came back");
+    }
+  }
+
+  /**
+   * A cancel that comes after the claim but before the request goes out (here: while the destination's name is being
+   * resolved, by a slow DNS server) stops it: the dispatcher drops the callback, nothing reaches the receiver, and
+   * the destination gets its room back.
+   */
+  @Test
+  void aCancelBeforeTheRequestIsSentStopsIt(Vertx vertx) {
+    String name = "slow.callbackd.test";
+    try (TestDnsServer dns = new TestDnsServer().answer(name, "127.0.0.1").delay(name, Duration.ofSeconds(3));
+         TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "10s")
+           .put("lease", "30s").put("retry_delays", "0s,5s").put("dns_servers", dns.address()))) {
+      String id = callbackd.completeRun("http://" + name + ":" + receiver.port() + "/hook", null);
+      Await.until("claimed, its name being resolved", WAIT, () -> dns.aQueries(name) >= 1
+        && "delivering".equals(callbackd.get("/v1/runs/" + id).json().getJsonObject("callback").getString("state")));
+
+      Response r = callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null);
+      assertEquals(200, r.status(), String.valueOf(r.json()));
+      assertEquals("cancelled", r.json().getString("state"));
+
+      // Once the name resolves the dispatcher finds the callback dropped and reports it: the room comes back.
+      String destination = "http://" + name + ":" + receiver.port();
+      Await.until("the dispatcher let it go", WAIT, () -> callbackd.sql.count("SELECT count(*) FROM"
+        + " callbackd.voided_claims") == 0 && ((Number) callbackd.sql.one("SELECT in_flight FROM callbackd.destinations"
+        + " WHERE destination = ?", destination).get("in_flight")).intValue() == 0);
+      // After the name resolved, a later callback through the same dispatcher is delivered: the dropped one was not.
+      Await.until("the slow answer went out", WAIT, () -> dns.delayedAnswersSent() >= 1);
+      String probe = callbackd.completeRun(receiver.url("/probe"), null);
+      Await.until("a later callback delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(probe)));
+      assertEquals(0, receiver.count("/hook"), "nothing was sent");
+      assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.attempts WHERE run_id = ?", id));
+      assertEquals("cancelled", callbackd.sql.one("SELECT state FROM callbackd.history WHERE run_id = ?", id)
+        .get("state"));
     }
   }
 }

@@ -23,7 +23,18 @@ public final class TestDnsServer implements AutoCloseable {
   private final DatagramSocket socket;
   private final Map<String, List<String>> answers = new ConcurrentHashMap<>();
   private final Map<String, AtomicInteger> aQueries = new ConcurrentHashMap<>();
+  private final Map<String, java.time.Duration> delays = new ConcurrentHashMap<>();
+  private final AtomicInteger delayedSent = new AtomicInteger();
+  private final java.util.concurrent.ScheduledExecutorService later =
+    java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "test-dns-server-later");
+      t.setDaemon(true);
+      return t;
+    });
   private final Thread thread;
+
+  /** The name of the query being answered (the serving thread's only). */
+  private String lastName;
 
   public TestDnsServer() {
     try {
@@ -40,6 +51,17 @@ public final class TestDnsServer implements AutoCloseable {
   public TestDnsServer answer(String name, String... addresses) {
     answers.put(name.toLowerCase(Locale.ROOT), List.of(addresses));
     return this;
+  }
+
+  /** {@code name}'s answers leave only after {@code delay}: a slow resolver. */
+  public TestDnsServer delay(String name, java.time.Duration delay) {
+    delays.put(name.toLowerCase(Locale.ROOT), delay);
+    return this;
+  }
+
+  /** How many delayed answers have gone out. */
+  public int delayedAnswersSent() {
+    return delayedSent.get();
   }
 
   /** How many A queries {@code name} got. */
@@ -61,7 +83,20 @@ public final class TestDnsServer implements AutoCloseable {
         socket.receive(packet);
         byte[] reply = reply(packet.getData(), packet.getLength());
         if (reply != null) {
-          socket.send(new DatagramPacket(reply, reply.length, packet.getSocketAddress()));
+          DatagramPacket answer = new DatagramPacket(reply, reply.length, packet.getSocketAddress());
+          java.time.Duration delay = delays.get(lastName);
+          if (delay == null) {
+            socket.send(answer);
+          } else {
+            later.schedule(() -> {
+              try {
+                socket.send(answer);
+                delayedSent.incrementAndGet();
+              } catch (IOException e) {
+                // closed meanwhile
+              }
+            }, delay.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+          }
         }
       } catch (SocketException closed) {
         return;
@@ -89,6 +124,7 @@ public final class TestDnsServer implements AutoCloseable {
     int type = ((q[pos] & 0xff) << 8) | (q[pos + 1] & 0xff);
     int questionEnd = pos + 4;
     String key = name.toString().toLowerCase(Locale.ROOT);
+    lastName = key;
     List<String> script = answers.get(key);
     List<byte[]> records = new java.util.ArrayList<>();
     if (script != null && type == 1) {
@@ -122,5 +158,6 @@ public final class TestDnsServer implements AutoCloseable {
   @Override
   public void close() {
     socket.close();
+    later.shutdownNow();
   }
 }

@@ -1,0 +1,4 @@
+-- Every trigger function on the runs table and on the queue runs with callbackd's rights and a fixed search_path,
+-- as those of the outbox do (V13): the organization of a queued callback is read from the runs table whoever wrote
+-- the row that scheduled it.
+ALTER FUNCTION callbackd.queue_organization() SECURITY DEFINER SET search_path = pg_catalog, callbackd, pg_temp;
