@@ -3,6 +3,7 @@ package io.callbackd;
 import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
+import io.callbackd.database.RunsTableStatements;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
 import io.callbackd.delivery.DeliveryStore;
@@ -102,7 +103,8 @@ public final class Callbackd {
     // The configuration is plain values; the webhook primitives built from them are shared by the verticles.
     CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
     DestinationGuard guard = DestinationGuard.fromConfig(config.allowPrivateDestinations, config.allowedNetworks);
-    String runsTable = RunsTable.qualified(config.runsTable);
+    RunsTableStatements runsTable = new RunsTableStatements(RunsTable.qualified(config.runsTable),
+      database.runsTimestamps());
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;

@@ -36,6 +36,7 @@ public final class Database implements AutoCloseable {
   private final PgConnectOptions connectOptions;
   private final EmbeddedServer embedded;
   private String schemaVersion;
+  private RunsTimestamps runsTimestamps;
 
   private Database(PgConnectOptions connectOptions, EmbeddedServer embedded) {
     this.connectOptions = connectOptions;
@@ -48,6 +49,7 @@ public final class Database implements AutoCloseable {
     try {
       db.checkRunsTable(config.runsTable);
       db.migrate(RunsTable.qualified(config.runsTable), config);
+      db.readRunsTimestamps(config.runsTable);
     } catch (RuntimeException e) {
       db.close();
       throw e;
@@ -117,6 +119,37 @@ public final class Database implements AutoCloseable {
     }
   }
 
+  /**
+   * The runs table's timestamp types (with or without time zone), which decide how callbackd's statements convert
+   * instants to and from them.
+   */
+  private void readRunsTimestamps(String configured) {
+    String schema = RunsTable.schema(configured);
+    String table = RunsTable.table(configured);
+    try (Connection c = DriverManager.getConnection(jdbcUrl(), connectOptions.getUser(), connectOptions.getPassword());
+         PreparedStatement ps = c.prepareStatement("SELECT column_name, data_type FROM information_schema.columns"
+           + " WHERE table_schema = ? AND table_name = ?")) {
+      ps.setString(1, schema);
+      ps.setString(2, table);
+      java.util.Map<String, String> types = new java.util.HashMap<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          types.put(rs.getString(1), rs.getString(2));
+        }
+      }
+      runsTimestamps = RunsTimestamps.of(types, schema + "." + table);
+      LOG.info("Runs table {}.{} timestamps: {} (timestamp columns hold UTC)", schema, table, runsTimestamps);
+    } catch (SQLException e) {
+      throw new IllegalStateException("could not inspect the runs table " + schema + "." + table + ": "
+        + e.getMessage(), e);
+    }
+  }
+
+  /** The runs table's timestamp types, as read at start-up. */
+  public RunsTimestamps runsTimestamps() {
+    return runsTimestamps;
+  }
+
   private void migrate(String runsTable, CallbackdConfig config) {
     String jdbcUrl = jdbcUrl();
     Flyway flyway = Flyway.configure()
@@ -134,6 +167,7 @@ public final class Database implements AutoCloseable {
       // error: validation passes over them and this build runs on the newer schema, which the migrations keep
       // compatible with the previous release. This is Flyway's default, stated here because start-up relies on it.
       .ignoreMigrationPatterns("*:future")
+      .callbacks(new TimestamptzRunsBeforeV10(config.runsTable))
       .load();
     var result = flyway.migrate();
     MigrationInfoService info = flyway.info();
