@@ -39,12 +39,6 @@ public final class RunsTimestamps {
     this.withTimeZone = withTimeZone;
   }
 
-  /** The table callbackd's migrations create (Letta's types). */
-  public static RunsTimestamps ownTable() {
-    return of(Map.of("completed_at", WITHOUT_TIME_ZONE, "callback_sent_at", WITHOUT_TIME_ZONE,
-      "created_at", WITH_TIME_ZONE, "updated_at", WITH_TIME_ZONE), "runs");
-  }
-
   /**
    * From {@code information_schema.columns.data_type} by column name; a column of another type stops start-up.
    *

@@ -53,13 +53,6 @@ class RunsTimestampsTest {
   }
 
   @Test
-  void callbackdsOwnTableHasLettasTypes() {
-    RunsTimestamps own = RunsTimestamps.ownTable();
-    assertTrue(!own.withTimeZone("completed_at") && !own.withTimeZone("callback_sent_at"));
-    assertTrue(own.withTimeZone("created_at") && own.withTimeZone("updated_at"));
-  }
-
-  @Test
   void aColumnOfAnotherTypeIsRefusedNamingIt() {
     ConfigException e = assertThrows(ConfigException.class,
       () -> RunsTimestamps.of(types(NO_TZ, "text", TZ, TZ), "platform.runs"));
