@@ -98,7 +98,9 @@ class MigrationCarryOverTest {
       sql.update("CREATE TABLE public.deliveries_before AS SELECT * FROM callbackd.deliveries");
 
       flyway(pgUrl, null).migrate();
-      assertEquals("10", flyway(pgUrl, null).info().current().getVersion().getVersion());
+      // V10 carries the callbacks over; later migrations apply on top.
+      String migrated = flyway(pgUrl, null).info().current().getVersion().getVersion();
+      assertTrue(SchemaVersion.parse(migrated).isAtLeast(SchemaVersion.parse("10")), migrated);
 
       // Live callbacks: in the queue under the same id and webhook-id, with their attempts, not leased.
       assertEquals(3L, sql.count("SELECT count(*) FROM callbackd.queue q JOIN public.deliveries_before b"
