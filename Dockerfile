@@ -5,7 +5,9 @@
 #
 # Stage 1 builds the shaded jar with the README's build command; stage 2 runs it on a JRE with the README's run
 # command, as an unprivileged user. Without CALLBACKD_PG_URL, callbackd starts its embedded PostgreSQL in /app/data
-# (mount a volume there to keep it); on Kubernetes (k8s/) it always uses an external PostgreSQL.
+# (mount a volume there to keep it); on Kubernetes (k8s/) it always uses an external PostgreSQL. Started as root
+# (`docker run --user 0`), callbackd runs the embedded PostgreSQL in a user namespace, or where the runtime forbids
+# one (Docker's default seccomp profile does), as the image's callbackd account (CALLBACKD_EMBEDDED_PG_USER).
 
 FROM maven:3.9-eclipse-temurin-17 AS build
 WORKDIR /build
@@ -27,7 +29,8 @@ RUN mkdir -p /app/data && chown 10001:10001 /app/data
 # JVM flags go through JAVA_TOOL_OPTIONS so that the command stays the README's `java -jar`: size the heap from the
 # container's memory limit, and exit (and get restarted) rather than limp on after an OutOfMemoryError.
 ENV JAVA_TOOL_OPTIONS="-XX:MaxRAMPercentage=75 -XX:+ExitOnOutOfMemoryError" \
-    CALLBACKD_DATA_DIR=/app/data
+    CALLBACKD_DATA_DIR=/app/data \
+    CALLBACKD_EMBEDDED_PG_USER=callbackd
 USER 10001:10001
 # 8080: HTTP API, health and metrics; 5701: Hazelcast; 5710: clustered event bus (cluster mode only).
 EXPOSE 8080 5701 5710

@@ -4,6 +4,7 @@ import io.callbackd.api.ApiVerticle;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.config.ConfigException;
 import io.callbackd.database.Database;
+import io.callbackd.database.RunsTableStatements;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
 import io.callbackd.delivery.DeliveryStore;
@@ -109,7 +110,8 @@ public final class Callbackd {
     DestinationGuard guard = DestinationGuard.fromConfig(config.allowPrivateDestinations, config.allowedNetworks);
     SecretsCipher cipher = SecretsCipher.fromConfig(config.secretsKey, config.secretsKeyPrevious);
     SigningSecretStore secrets = new SigningSecretStore(pool);
-    String runsTable = RunsTable.qualified(config.runsTable);
+    RunsTableStatements runsTable = new RunsTableStatements(RunsTable.qualified(config.runsTable),
+      database.runsTimestamps());
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;

@@ -37,6 +37,10 @@ public final class CallbackdConfig {
   public final String pgUrl;
   public final int pgPoolSize;
   public final Path dataDir;
+  /** As root without user namespaces, the account that runs the embedded PostgreSQL. */
+  public final String embeddedPgUser;
+  /** As root, whether the embedded PostgreSQL may run in a user namespace (where the system allows one). */
+  public final boolean embeddedPgUserNamespace;
   public final Duration requestTimeout;
   public final List<Duration> retryDelays;
   public final double retryJitter;
@@ -89,6 +93,8 @@ public final class CallbackdConfig {
     pgUrl = pgUrl(string("pg_url", true));
     pgPoolSize = integer("pg_pool_size", 1, 1000);
     dataDir = Path.of(string("data_dir", false));
+    embeddedPgUser = string("embedded_pg_user", false);
+    embeddedPgUserNamespace = bool("embedded_pg_user_namespace");
     requestTimeout = duration("request_timeout", Duration.ofMillis(1));
     retryDelays = durations("retry_delays");
     retryJitter = fraction("retry_jitter");

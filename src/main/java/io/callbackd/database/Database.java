@@ -3,7 +3,6 @@ package io.callbackd.database;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.config.ConfigException;
 import io.vertx.pgclient.PgConnectOptions;
-import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import org.flywaydb.core.Flyway;
 import org.flywaydb.core.api.MigrationInfo;
 import org.flywaydb.core.api.MigrationInfoService;
@@ -12,9 +11,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.PreparedStatement;
@@ -37,20 +34,22 @@ public final class Database implements AutoCloseable {
   private static final String MIGRATIONS = "classpath:db/migration";
 
   private final PgConnectOptions connectOptions;
-  private final EmbeddedPostgres embedded;
+  private final EmbeddedServer embedded;
   private String schemaVersion;
+  private RunsTimestamps runsTimestamps;
 
-  private Database(PgConnectOptions connectOptions, EmbeddedPostgres embedded) {
+  private Database(PgConnectOptions connectOptions, EmbeddedServer embedded) {
     this.connectOptions = connectOptions;
     this.embedded = embedded;
   }
 
   /** Starts the embedded server when no URL is configured, then applies the migrations. Blocking. */
   public static Database open(CallbackdConfig config) {
-    Database db = config.embeddedDatabase() ? startEmbedded(config.dataDir.resolve("postgres")) : external(config.pgUrl);
+    Database db = config.embeddedDatabase() ? startEmbedded(config) : external(config.pgUrl);
     try {
       db.checkRunsTable(config.runsTable);
       db.migrate(RunsTable.qualified(config.runsTable), config);
+      db.readRunsTimestamps(config.runsTable);
     } catch (RuntimeException e) {
       db.close();
       throw e;
@@ -64,22 +63,14 @@ public final class Database implements AutoCloseable {
     return new Database(options, null);
   }
 
-  private static Database startEmbedded(Path dataDir) {
-    if ("root".equals(System.getProperty("user.name"))) {
-      throw new ConfigException("the embedded PostgreSQL refuses to run as root: start callbackd as an ordinary user, "
-        + "or set CALLBACKD_PG_URL to a PostgreSQL server");
-    }
+  private static Database startEmbedded(CallbackdConfig config) {
+    Path dataDir = config.dataDir.resolve("postgres");
     try {
-      Files.createDirectories(dataDir);
-      EmbeddedPostgres pg = EmbeddedPostgres.builder()
-        .setDataDirectory(dataDir)
-        .setCleanDataDirectory(false)
-        .setPGStartupWait(Duration.ofSeconds(60))
-        .start();
+      EmbeddedServer pg = EmbeddedServerLauncher.start(dataDir, config.embeddedPgUser, config.embeddedPgUserNamespace);
       LOG.info("No CALLBACKD_PG_URL set: started an embedded PostgreSQL on port {} with its data in {} "
-        + "(kept across restarts)", pg.getPort(), dataDir.toAbsolutePath());
+        + "(kept across restarts)", pg.port(), dataDir.toAbsolutePath());
       PgConnectOptions options = new PgConnectOptions()
-        .setHost("localhost").setPort(pg.getPort()).setDatabase("postgres").setUser("postgres");
+        .setHost("localhost").setPort(pg.port()).setDatabase("postgres").setUser("postgres");
       return new Database(options, pg);
     } catch (IOException e) {
       throw new IllegalStateException("could not start the embedded PostgreSQL in " + dataDir.toAbsolutePath() + ": "
@@ -128,6 +119,37 @@ public final class Database implements AutoCloseable {
     }
   }
 
+  /**
+   * The runs table's timestamp types (with or without time zone), which decide how callbackd's statements convert
+   * instants to and from them.
+   */
+  private void readRunsTimestamps(String configured) {
+    String schema = RunsTable.schema(configured);
+    String table = RunsTable.table(configured);
+    try (Connection c = DriverManager.getConnection(jdbcUrl(), connectOptions.getUser(), connectOptions.getPassword());
+         PreparedStatement ps = c.prepareStatement("SELECT column_name, data_type FROM information_schema.columns"
+           + " WHERE table_schema = ? AND table_name = ?")) {
+      ps.setString(1, schema);
+      ps.setString(2, table);
+      java.util.Map<String, String> types = new java.util.HashMap<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          types.put(rs.getString(1), rs.getString(2));
+        }
+      }
+      runsTimestamps = RunsTimestamps.of(types, schema + "." + table);
+      LOG.info("Runs table {}.{} timestamps: {} (timestamp columns hold UTC)", schema, table, runsTimestamps);
+    } catch (SQLException e) {
+      throw new IllegalStateException("could not inspect the runs table " + schema + "." + table + ": "
+        + e.getMessage(), e);
+    }
+  }
+
+  /** The runs table's timestamp types, as read at start-up. */
+  public RunsTimestamps runsTimestamps() {
+    return runsTimestamps;
+  }
+
   private void migrate(String runsTable, CallbackdConfig config) {
     String jdbcUrl = jdbcUrl();
     Flyway flyway = Flyway.configure()
@@ -145,6 +167,7 @@ public final class Database implements AutoCloseable {
       // error: validation passes over them and this build runs on the newer schema, which the migrations keep
       // compatible with the previous release. This is Flyway's default, stated here because start-up relies on it.
       .ignoreMigrationPatterns("*:future")
+      .callbacks(new TimestamptzRunsBeforeV10(config.runsTable))
       .load();
     var result = flyway.migrate();
     MigrationInfoService info = flyway.info();
@@ -192,11 +215,7 @@ public final class Database implements AutoCloseable {
   @Override
   public void close() {
     if (embedded != null) {
-      try {
-        embedded.close();
-      } catch (IOException e) {
-        LOG.warn("Embedded PostgreSQL did not stop cleanly: {}", e.getMessage());
-      }
+      embedded.close();
     }
   }
 }

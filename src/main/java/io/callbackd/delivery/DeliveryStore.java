@@ -192,7 +192,7 @@ public final class DeliveryStore {
     + " ORDER BY run_id, ord DESC),"
     + " free AS (SELECT r.id FROM {runs} r WHERE r.id = ANY (ARRAY(SELECT run_id FROM fresh))"
     + " FOR UPDATE SKIP LOCKED),"
-    + " direct AS (UPDATE {runs} r SET callback_sent_at = f.started_at AT TIME ZONE 'UTC',"
+    + " direct AS (UPDATE {runs} r SET callback_sent_at = {from_instant:callback_sent_at|f.started_at},"
     + " callback_status_code = f.status_code, callback_error = f.end_error"
     + " FROM fresh f WHERE r.id = ANY (ARRAY(SELECT id FROM free)) AND r.id = f.run_id),"
     + " superseded AS (DELETE FROM callbackd.run_writebacks x WHERE x.run_id = ANY (ARRAY(SELECT id FROM free))),"
@@ -211,7 +211,8 @@ public final class DeliveryStore {
   static final String WRITE_BACK_RUNS = "WITH w AS (SELECT * FROM callbackd.run_writebacks ORDER BY seq LIMIT $1"
     + " FOR UPDATE SKIP LOCKED),"
     + " free AS (SELECT r.id FROM {runs} r JOIN w ON r.id = w.run_id FOR UPDATE OF r SKIP LOCKED),"
-    + " written AS (UPDATE {runs} r SET callback_sent_at = coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at),"
+    + " written AS (UPDATE {runs} r SET callback_sent_at = coalesce({from_instant:callback_sent_at|w.sent_at},"
+    + " r.callback_sent_at),"
     + " callback_status_code = w.status_code, callback_error = w.error"
     + " FROM w JOIN free f ON f.id = w.run_id WHERE r.id = w.run_id RETURNING r.id),"
     + " done AS (DELETE FROM callbackd.run_writebacks x USING w WHERE x.run_id = w.run_id"
@@ -358,7 +359,7 @@ public final class DeliveryStore {
     + " url, destination, body, next_attempt_at, expires_at)"
     + " SELECT r.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
     + " coalesce(callbackd.origin(r.callback_url), 'invalid'), callbackd.payload(r.id, r.status,"
-    + " r.completed_at::timestamp, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
+    + " {utc:r.completed_at}, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
     + " now() + s.lifetime FROM {runs} r CROSS JOIN callbackd.settings s"
     + " WHERE r.id = $1 AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
@@ -377,10 +378,10 @@ public final class DeliveryStore {
   private final Pool pool;
   private final RunsTableStatements statements;
 
-  /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
-  public DeliveryStore(Pool pool, String runsTable) {
+  /** @param runsTable the statements' view of the platform's runs table */
+  public DeliveryStore(Pool pool, RunsTableStatements runsTable) {
     this.pool = pool;
-    this.statements = new RunsTableStatements(runsTable);
+    this.statements = runsTable;
   }
 
   /** The named query with the configured runs table in place of {@code {runs}}. */
@@ -569,7 +570,7 @@ public final class DeliveryStore {
     + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
     + " expires_at)"
     + " SELECT l.run_id, l.generation + 1, l.webhook_id, l.url, l.destination,"
-    + " coalesce(l.body, callbackd.payload(r.id, r.status, r.completed_at::timestamp, r.metadata_::json, r.agent_id,"
+    + " coalesce(l.body, callbackd.payload(r.id, r.status, {utc:r.completed_at}, r.metadata_::json, r.agent_id,"
     + " r.stop_reason)), now(), now() + s.lifetime"
     + " FROM latest l CROSS JOIN callbackd.settings s LEFT JOIN {runs} r ON r.id = l.run_id"
     + " WHERE NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
@@ -601,7 +602,7 @@ public final class DeliveryStore {
     + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
     + " expires_at)"
     + " SELECT n.run_id, n.generation + 1, n.webhook_id, n.url, n.destination,"
-    + " coalesce(n.body, callbackd.payload(r.id, r.status, r.completed_at::timestamp, r.metadata_::json, r.agent_id,"
+    + " coalesce(n.body, callbackd.payload(r.id, r.status, {utc:r.completed_at}, r.metadata_::json, r.agent_id,"
     + " r.stop_reason)), t.at, t.at + s.lifetime"
     + " FROM numbered n CROSS JOIN callbackd.settings s"
     + " CROSS JOIN LATERAL (SELECT now() + (n.n / $6::float8) * interval '1 second' AS at) t"

@@ -24,24 +24,29 @@ import java.util.Set;
 public final class RunStore {
 
 
+  // Timestamps are converted explicitly ({from_utc:...}, {utc:...}: see RunsTimestamps), so that they are right for
+  // columns with or without time zone whatever the session's TimeZone. created_at and updated_at are written here
+  // rather than left to the table's defaults, which a column without time zone would take in the session's zone.
   static final String INSERT = "INSERT INTO {runs} (id, status, agent_id, conversation_id, callback_url, metadata_, "
-    + "request_config, background, completed_at, stop_reason, ttft_ns, total_duration_ns, organization_id) "
+    + "request_config, background, completed_at, stop_reason, ttft_ns, total_duration_ns, organization_id, "
+    + "created_at, updated_at) "
     + "VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8, "
     // completed_at is set to now (UTC) when a run is created already finished without one.
-    + "CASE WHEN $9::timestamp IS NULL AND $2::varchar IN ('completed', 'failed', 'cancelled') "
-    + "THEN (now() AT TIME ZONE 'UTC') ELSE $9::timestamp END, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING RETURNING id";
+    + "{from_utc:completed_at|CASE WHEN $9::timestamp IS NULL AND $2::varchar IN ('completed', 'failed', 'cancelled') "
+    + "THEN (now() AT TIME ZONE 'UTC') ELSE $9::timestamp END}, $10, $11, $12, $13, "
+    + "{from_instant:created_at|now()}, {from_instant:updated_at|now()}) ON CONFLICT (id) DO NOTHING RETURNING id";
 
   static final String UPDATE = "UPDATE {runs} SET "
     + "status = coalesce($2::varchar, status), "
-    + "completed_at = CASE WHEN $3::timestamp IS NOT NULL THEN $3::timestamp "
+    + "completed_at = {from_utc:completed_at|CASE WHEN $3::timestamp IS NOT NULL THEN $3::timestamp "
     + "  WHEN completed_at IS NULL AND coalesce($2::varchar, status) IN ('completed', 'failed', 'cancelled') "
-    + "  THEN (now() AT TIME ZONE 'UTC') ELSE completed_at END, "
+    + "  THEN (now() AT TIME ZONE 'UTC') ELSE {utc:completed_at} END}, "
     + "stop_reason = coalesce($4::varchar, stop_reason), "
     // Letta merges metadata key by key: the update's keys win, the others stay.
     + "metadata_ = CASE WHEN $5::jsonb IS NULL THEN metadata_ "
     + "  ELSE (coalesce(metadata_::jsonb, '{}'::jsonb) || $5::jsonb)::json END, "
     + "total_duration_ns = coalesce($6::bigint, total_duration_ns), "
-    + "updated_at = now() "
+    + "updated_at = {from_instant:updated_at|now()} "
     + "WHERE id = $1 AND (coalesce(callback_url, '') = '' OR octet_length(json_build_object("
     // The callback payload this update would produce must fit max_body (the timestamp's length is fixed).
     + "  'run_id', id, 'status', coalesce($2::varchar, status), 'completed_at', '2000-01-01T00:00:00.000000Z', "
@@ -55,7 +60,9 @@ public final class RunStore {
   // A run as the API shows it (GET /v1/runs/{id} and the listing): the row, and its latest callback (highest
   // generation). Outcomes not yet copied into the run's row (it was locked by the platform a moment ago) are shown as
   // they will be: these columns come before r.*, so that reading a column by name finds them first.
-  static final String RUN_COLUMNS = "SELECT coalesce(w.sent_at AT TIME ZONE 'UTC', r.callback_sent_at) AS callback_sent_at, "
+  static final String RUN_COLUMNS = "SELECT coalesce(w.sent_at AT TIME ZONE 'UTC', {utc:r.callback_sent_at}) AS callback_sent_at, "
+    + "{utc:r.completed_at} AS completed_at, {instant:r.created_at} AS created_at, "
+    + "{instant:r.updated_at} AS updated_at, "
     + "CASE WHEN w.run_id IS NULL THEN r.callback_status_code ELSE w.status_code END AS callback_status_code, "
     + "CASE WHEN w.run_id IS NULL THEN r.callback_error ELSE w.error END AS callback_error, r.*, "
     + "d.state AS cb_state, d.webhook_id AS cb_webhook_id, "
@@ -97,11 +104,11 @@ public final class RunStore {
 
   private final RunsTableStatements statements;
 
-  /** @param runsTable the platform's runs table, schema-qualified ({@link io.callbackd.database.RunsTable}) */
-  public RunStore(Pool pool, int maxPayload, String runsTable) {
+  /** @param runsTable the statements' view of the platform's runs table */
+  public RunStore(Pool pool, int maxPayload, RunsTableStatements runsTable) {
     this.pool = pool;
     this.maxPayload = maxPayload;
-    this.statements = new RunsTableStatements(runsTable);
+    this.statements = runsTable;
   }
 
   /** The named query with the configured runs table in place of {@code {runs}}. */

@@ -50,6 +50,8 @@ class CallbackdConfigTest {
     assertTrue(c.embeddedDatabase());
     assertEquals(16, c.pgPoolSize);
     assertEquals(Path.of("data"), c.dataDir);
+    assertEquals("nobody", c.embeddedPgUser);
+    assertTrue(c.embeddedPgUserNamespace);
     assertEquals(Duration.ofSeconds(10), c.requestTimeout);
     assertEquals(0.2, c.retryJitter);
     assertEquals(5, c.breakerFailures);
@@ -156,6 +158,8 @@ class CallbackdConfigTest {
     "pg_url | not a url",
     "http_host | ''",
     "data_dir | '  '",
+    "embedded_pg_user | ''",
+    "embedded_pg_user_namespace | sometimes",
   })
   void badValuesAreRefusedNamingKeyAndEnvVar(String key, String value) {
     assertNamesKeyAndEnv(refused(key, value), key);

@@ -516,6 +516,13 @@ class KubernetesManifestsTest {
     assertTrue(toolOptions.contains("-XX:+ExitOnOutOfMemoryError"), toolOptions);
     // The image's data directory is the one the Deployment mounts.
     assertEquals(String.valueOf(effectiveSetting("data_dir")), docker.env().get("CALLBACKD_DATA_DIR"));
+    // Started as root where user namespaces are forbidden, the embedded PostgreSQL runs as the image's own account,
+    // the one USER names and the data directory belongs to.
+    String account = docker.env().get("CALLBACKD_EMBEDDED_PG_USER");
+    assertNotNull(account, "CALLBACKD_EMBEDDED_PG_USER");
+    String image = String.join("\n", docker.lastStage());
+    assertTrue(Pattern.compile("useradd [^\\n]*--uid " + name + " [^\\n]*\\b" + account + "\\b").matcher(image).find(),
+      "the image creates the account " + account + " with the uid of USER " + user);
   }
 
   // ---- helpers -------------------------------------------------------------------------------------------------

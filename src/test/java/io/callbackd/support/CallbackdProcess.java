@@ -30,13 +30,16 @@ public final class CallbackdProcess implements AutoCloseable {
   public CallbackdProcess(String name, String pgUrl, Map<String, String> settings) {
     this.httpPort = freePort();
     this.env = new java.util.HashMap<>(Map.of(
-      "CALLBACKD_PG_URL", pgUrl,
       "CALLBACKD_HTTP_HOST", "127.0.0.1",
       "CALLBACKD_HTTP_PORT", Integer.toString(httpPort),
       // The guard stays on: only the receivers' address is allowed (see RunningCallbackd).
       "CALLBACKD_ALLOWED_NETWORKS", RunningCallbackd.RECEIVERS_NETWORK,
       "CALLBACKD_POLL_INTERVAL", "200ms",
       "CALLBACKD_LOG_FORMAT", "plain"));
+    if (pgUrl != null) {
+      // Without one, callbackd starts its embedded PostgreSQL.
+      this.env.put("CALLBACKD_PG_URL", pgUrl);
+    }
     this.env.putAll(settings);
     try {
       Path dir = Path.of(System.getProperty("java.io.tmpdir"), "callbackd-processes");
@@ -69,6 +72,31 @@ public final class CallbackdProcess implements AutoCloseable {
 
   /** Starts the process and waits until it reports ready. */
   public CallbackdProcess start() {
+    launch();
+    Await.until("callbackd process ready on port " + httpPort + " (log: " + log + ")", Duration.ofSeconds(60), () -> {
+      if (!process.isAlive()) {
+        throw new AssertionError("callbackd process exited with " + process.exitValue() + "; log: " + tail());
+      }
+      return ready();
+    });
+    return this;
+  }
+
+  /** Starts a process expected to stop by itself (a refused start-up), and returns its exit code. */
+  public int runUntilExit(Duration limit) {
+    launch();
+    try {
+      if (!process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new AssertionError("callbackd did not exit within " + limit + "; log: " + tail());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+    return process.exitValue();
+  }
+
+  private void launch() {
     List<String> cmd = new java.util.ArrayList<>();
     cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     cmd.addAll(jvmOptions);
@@ -83,13 +111,6 @@ public final class CallbackdProcess implements AutoCloseable {
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
-    Await.until("callbackd process ready on port " + httpPort + " (log: " + log + ")", Duration.ofSeconds(60), () -> {
-      if (!process.isAlive()) {
-        throw new AssertionError("callbackd process exited with " + process.exitValue() + "; log: " + tail());
-      }
-      return ready();
-    });
-    return this;
   }
 
   public boolean ready() {
@@ -138,6 +159,15 @@ public final class CallbackdProcess implements AutoCloseable {
     try {
       List<String> lines = Files.readAllLines(log);
       return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+    } catch (IOException e) {
+      return "(no log: " + e + ")";
+    }
+  }
+
+  /** Everything the process logged so far. */
+  public String logText() {
+    try {
+      return Files.readString(log);
     } catch (IOException e) {
       return "(no log: " + e + ")";
     }
