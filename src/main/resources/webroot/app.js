@@ -951,9 +951,18 @@
               ? '' : a.duration_ms + ' ms'}),
           el('span', {className: 'when', title: a.started_at, text: formatTime(a.started_at)})),
         a.error ? el('div', {className: 'attempt-error', 'data-col': 'error', text: a.error}) : null,
+        a.request_headers ? el('pre', {className: 'attempt-headers', 'data-col': 'headers',
+          title: 'what the receiver got (the signature left out)', text: headerLines(a.request_headers)}) : null,
         a.response_excerpt ? el('pre', {className: 'attempt-excerpt', 'data-col': 'excerpt',
           text: a.response_excerpt}) : null));
     });
+  }
+
+  /** The request's headers as the receiver read them, one "name: value" per line. */
+  function headerLines(headers) {
+    return Object.keys(headers).map(function (name) {
+      return name + ': ' + headers[name];
+    }).join('\n');
   }
 
   function setButtons(cb) {

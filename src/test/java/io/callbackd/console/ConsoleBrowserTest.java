@@ -442,6 +442,13 @@ class ConsoleBrowserTest {
     assertEquals(hostileId, text("timeline-run-id"));
     WebElement excerpt = driver.findElement(By.cssSelector("#timeline-attempts pre[data-col='excerpt']"));
     assertEquals(hostileBody, excerpt.getText());
+    // Beside it, the headers the receiver got, without the signature.
+    Object webhookId = callbackd.sql.one("SELECT webhook_id FROM callbackd.deliveries WHERE run_id = ?", hostileId)
+      .get("webhook_id");
+    String headers = driver.findElement(By.cssSelector("#timeline-attempts pre[data-col='headers']")).getText();
+    assertTrue(headers.contains("webhook-id: " + webhookId), headers);
+    assertTrue(headers.contains("content-type: application/json"), headers);
+    assertFalse(headers.contains("webhook-signature"), headers);
 
     assertTrue(driver.findElements(By.cssSelector("#app img, #app script, #app b")).isEmpty(),
       "server text became markup");
@@ -449,7 +456,7 @@ class ConsoleBrowserTest {
     assertNoScriptErrors();
   }
 
-  // ------------------------------------------------------------------ the Prometheus parser
+  // ------------------------------------------------------------------ formatting
 
   @Test
   void theConsoleFormatsDurations() {
