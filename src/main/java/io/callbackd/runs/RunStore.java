@@ -92,12 +92,15 @@ public final class RunStore {
   static final String LIST_BACKGROUND = " AND r.background = %s";
   static final String LIST_STOP_REASON = " AND r.stop_reason = %s";
   /** Runs after (greater) or before (less) a cursor run's place in (created_at, id): %s is the comparison. */
-  static final String LIST_FROM_CURSOR = " AND (r.created_at, r.id) %s (%s::timestamptz, %s::varchar)";
+  // The cursor's instant in the column's own type (with or without time zone), whatever the session's TimeZone.
+  static final String LIST_FROM_CURSOR = " AND (r.created_at, r.id) %s ({from_instant:created_at|%s::timestamptz},"
+    + " %s::varchar)";
   static final String LIST_ORDER = " ORDER BY r.created_at %1$s, r.id %1$s LIMIT %2$s";
   /** The page with its callbacks, in the order asked for (%s: the page, then asc or desc). */
   static final String LIST = RUN_COLUMNS + "FROM (%s) r " + WITH_CALLBACK + "ORDER BY r.created_at %2$s, r.id %2$s";
   /** A cursor's place in the order; a run without created_at has none. */
-  static final String CURSOR = "SELECT created_at FROM {runs} WHERE id = $1 AND created_at IS NOT NULL";
+  static final String CURSOR = "SELECT {instant:created_at} AS created_at FROM {runs} WHERE id = $1"
+    + " AND created_at IS NOT NULL";
 
   private final Pool pool;
   private final int maxPayload;

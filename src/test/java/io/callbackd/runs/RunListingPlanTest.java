@@ -1,5 +1,7 @@
 package io.callbackd.runs;
 
+import io.callbackd.database.RunsTableStatements;
+import io.callbackd.database.RunsTimestamps;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.support.Await;
@@ -99,6 +101,10 @@ class RunListingPlanTest {
         + " timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second'"
         + " FROM generate_series(1, " + RUNS + ") g");
       st.execute("VACUUM ANALYZE runs");
+      // callbackd's own runs table: timestamps without time zone, as Letta's.
+      Map<String, String> types = new java.util.HashMap<>();
+      RunsTimestamps.COLUMNS.forEach(column -> types.put(column, "timestamp without time zone"));
+      RunsTableStatements statements = new RunsTableStatements("public.runs", RunsTimestamps.of(types, "runs"));
       for (String mode : List.of("force_custom_plan", "force_generic_plan")) {
         st.execute("SET plan_cache_mode = " + mode);
         int n = 0;
@@ -114,7 +120,8 @@ class RunListingPlanTest {
           }
           List<Object> params = new ArrayList<>();
           String sql = RunStore.listStatement(k.query(), k.query().after() == null ? null : cursorAt,
-            k.query().before() == null ? null : cursorAt, params).replace("{runs}", "public.runs");
+            k.query().before() == null ? null : cursorAt, params);
+          sql = statements.of(sql);
           String statement = "list_" + (++n);
           st.execute("PREPARE " + statement + " AS " + sql);
           JsonObject plan = explain(st, "EXECUTE " + statement + "(" + params.stream()

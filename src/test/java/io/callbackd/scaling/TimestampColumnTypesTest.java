@@ -149,6 +149,24 @@ class TimestampColumnTypesTest {
       assertBetween(before, after, sent, "completed_at set by callbackd, in the payload");
       assertEquals(sent, Instant.parse(callbackd.get("/v1/runs/run-now").json().getString("completed_at")));
       assertEquals(sent, stored(sql, "completed_at", "run-now"));
+
+      // The listing pages from a run's place in (created_at, id), in the column's own type whatever the zone: each
+      // run's next one is the first after it, and it is the last before that one.
+      io.vertx.core.json.JsonArray all = callbackd.getArray("/v1/runs?order=asc");
+      java.util.List<String> ids = new java.util.ArrayList<>();
+      for (int i = 0; i < all.size(); i++) {
+        ids.add(all.getJsonObject(i).getString("id"));
+      }
+      assertEquals(3, ids.size(), ids.toString());
+      for (int i = 0; i + 1 < ids.size(); i++) {
+        io.vertx.core.json.JsonArray after = callbackd.getArray("/v1/runs?order=asc&after="
+          + ids.get(i));
+        assertEquals(ids.get(i + 1), after.getJsonObject(0).getString("id"), variant + " after " + ids.get(i));
+        io.vertx.core.json.JsonArray before = callbackd.getArray("/v1/runs?order=asc&before="
+          + ids.get(i + 1));
+        assertEquals(ids.get(i), before.getJsonObject(before.size() - 1).getString("id"),
+          variant + " before " + ids.get(i + 1));
+      }
     }
   }
 }
