@@ -2,6 +2,7 @@ package io.callbackd.runs;
 
 import io.callbackd.database.RunsTableStatements;
 import io.callbackd.database.RunsTimestamps;
+import io.callbackd.support.Plans;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.support.Await;
@@ -124,10 +125,10 @@ class RunListingPlanTest {
           sql = statements.of(sql);
           String statement = "list_" + (++n);
           st.execute("PREPARE " + statement + " AS " + sql);
-          JsonObject plan = explain(st, "EXECUTE " + statement + "(" + params.stream()
+          JsonObject plan = Plans.explain(st, "EXECUTE " + statement + "(" + params.stream()
             .map(RunListingPlanTest::literal).collect(Collectors.joining(", ")) + ")");
           st.execute("DEALLOCATE " + statement);
-          String nodes = nodes(plan, "");
+          String nodes = Plans.nodes(plan);
           long buffers = plan.getLong("Shared Hit Blocks", 0L) + plan.getLong("Shared Read Blocks", 0L);
           System.out.println(name + ": " + buffers + " buffers\n" + nodes);
           if (nodes.contains("Seq Scan on runs")) {
@@ -161,30 +162,5 @@ class RunListingPlanTest {
       return "'" + DateTimeFormatter.ISO_OFFSET_DATE_TIME.format((OffsetDateTime) value) + "'::timestamptz";
     }
     return String.valueOf(value);
-  }
-
-  private static JsonObject explain(Statement st, String execute) throws SQLException {
-    try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + execute)) {
-      rs.next();
-      return new JsonArray(rs.getString(1)).getJsonObject(0).getJsonObject("Plan");
-    }
-  }
-
-  /** The plan's nodes, with the table and index each scan reads, rows and buffers, one per line. */
-  private static String nodes(JsonObject node, String indent) {
-    StringBuilder out = new StringBuilder(indent).append(node.getString("Node Type"));
-    if (node.containsKey("Relation Name")) {
-      out.append(" on ").append(node.getString("Relation Name"));
-    }
-    if (node.containsKey("Index Name")) {
-      out.append(" using ").append(node.getString("Index Name"));
-    }
-    out.append(" rows=").append(node.getValue("Actual Rows")).append(" loops=").append(node.getValue("Actual Loops"))
-      .append(" buffers=").append(node.getLong("Shared Hit Blocks", 0L) + node.getLong("Shared Read Blocks", 0L))
-      .append('\n');
-    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      out.append(nodes((JsonObject) o, indent + "  "));
-    }
-    return out.toString();
   }
 }

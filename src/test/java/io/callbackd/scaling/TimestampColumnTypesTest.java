@@ -159,12 +159,12 @@ class TimestampColumnTypesTest {
       }
       assertEquals(3, ids.size(), ids.toString());
       for (int i = 0; i + 1 < ids.size(); i++) {
-        io.vertx.core.json.JsonArray after = callbackd.getArray("/v1/runs?order=asc&after="
+        io.vertx.core.json.JsonArray next = callbackd.getArray("/v1/runs?order=asc&after="
           + ids.get(i));
-        assertEquals(ids.get(i + 1), after.getJsonObject(0).getString("id"), variant + " after " + ids.get(i));
-        io.vertx.core.json.JsonArray before = callbackd.getArray("/v1/runs?order=asc&before="
+        assertEquals(ids.get(i + 1), next.getJsonObject(0).getString("id"), variant + " after " + ids.get(i));
+        io.vertx.core.json.JsonArray previous = callbackd.getArray("/v1/runs?order=asc&before="
           + ids.get(i + 1));
-        assertEquals(ids.get(i), before.getJsonObject(before.size() - 1).getString("id"),
+        assertEquals(ids.get(i), previous.getJsonObject(previous.size() - 1).getString("id"),
           variant + " before " + ids.get(i + 1));
       }
     }
