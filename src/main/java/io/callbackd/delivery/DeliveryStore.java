@@ -3,6 +3,7 @@ package io.callbackd.delivery;
 import io.callbackd.runs.CallbackStateJson;
 import io.callbackd.runs.Timestamps;
 import io.callbackd.database.RunsTableStatements;
+import io.callbackd.tracing.TraceContext;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -71,7 +72,7 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " FROM no_flush_wait WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    + " q.scheduled_at, q.body, q.organization_id,"
+    + " q.scheduled_at, q.body, q.organization_id, q.traceparent, q.tracestate,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
     // of every callback's life.
     + " (extract(epoch FROM q.expires_at + ($5 + $6) * interval '1 millisecond' - now()) * 1000)::bigint"
@@ -126,13 +127,14 @@ public final class DeliveryStore {
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NOT NULL)) AND q.id = c.id"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.body, q.scheduled_at,"
     + " c.end_state, c.end_error, c.counts, c.attempt, q.attempts, c.started_at, q.last_attempt_at, c.status_code,"
-    + " q.last_status_code),"
+    + " q.last_status_code, q.traceparent, q.tracestate),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT f.id, f.run_id, f.generation, f.webhook_id, f.url, f.destination, f.body, f.end_state,"
     + " CASE WHEN f.counts THEN f.attempt ELSE f.attempts END, f.scheduled_at,"
     + " CASE WHEN f.counts THEN f.started_at ELSE f.last_attempt_at END,"
-    + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error FROM finished f),"
+    + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error, f.traceparent, f.tracestate"
+    + " FROM finished f),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
     + " error, response_excerpt, dispatcher, request_headers)"
     + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14, request_headers::jsonb"
@@ -240,9 +242,9 @@ public final class DeliveryStore {
     + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM lost l WHERE q.id = l.id AND NOT l.last),"
     + " finished AS (DELETE FROM callbackd.queue q USING lost l WHERE q.id = l.id AND l.last),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT l.id, l.run_id, l.generation, l.webhook_id, l.url, l.destination, l.body, 'failed', l.attempts + 1,"
-    + " l.scheduled_at, l.lease_expires_at, NULL, l.why FROM lost l WHERE l.last),"
+    + " l.scheduled_at, l.lease_expires_at, NULL, l.why, l.traceparent, l.tracestate FROM lost l WHERE l.last),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
     + " SELECT id, run_id, attempts + 1, lease_expires_at, why FROM lost),"
     // Requests of voided claims whose dispatcher never reported: their room comes back with the lease's end too.
@@ -281,9 +283,9 @@ public final class DeliveryStore {
     + " ELSE 'expired after ' || f.attempts || ' attempts: ' || coalesce(f.last_error, '') END AS reason"
     + " FROM finished f LEFT JOIN callbackd.destinations d ON d.destination = f.destination),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'failed', attempts, scheduled_at,"
-    + " last_attempt_at, last_status_code, reason FROM why),"
+    + " last_attempt_at, last_status_code, reason, traceparent, tracestate FROM why),"
     + " per_dest AS (SELECT destination, count(*) AS n FROM why GROUP BY destination),"
     + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
@@ -519,7 +521,15 @@ public final class DeliveryStore {
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */
   public Future<JsonObject> scheduleForRun(String runId) {
-    return pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
+    return scheduleForRun(runId, null);
+  }
+
+  /** As {@link #scheduleForRun(String)}, a callback it queues carrying {@code trace} (null: none). */
+  public Future<JsonObject> scheduleForRun(String runId, TraceContext trace) {
+    Future<?> scheduled = trace == null ? pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
+      : pool.withTransaction(conn -> trace.applyTo(conn)
+        .compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))));
+    return scheduled
       .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
       .map(rows -> {
         if (rows.size() == 0) {
@@ -627,9 +637,9 @@ public final class DeliveryStore {
    */
   static final String CANCEL_RUN = "WITH c AS (DELETE FROM callbackd.queue WHERE run_id = $1 RETURNING *),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'cancelled', attempts, scheduled_at,"
-    + " last_attempt_at, last_status_code, 'cancelled by operator' FROM c),"
+    + " last_attempt_at, last_status_code, 'cancelled by operator', traceparent, tracestate FROM c),"
     // A request already open keeps counting toward its destination's limit until its dispatcher reports.
     + " voided AS (INSERT INTO callbackd.voided_claims (lease_token, destination, lease_expires_at)"
     + " SELECT lease_token, destination, lease_expires_at FROM c WHERE lease_token IS NOT NULL),"
