@@ -60,7 +60,14 @@ public final class Main {
     VertxOptions options = new VertxOptions().setMetricsOptions(metricsOptions());
     MicrometerMetricsFactory metrics = new MicrometerMetricsFactory(registry);
     // OpenTelemetry from the standard OTEL_* settings; without an exporter named there, no SDK is started.
-    Tracing tracing = Tracing.fromEnvironment();
+    Tracing tracing;
+    try {
+      tracing = Tracing.fromEnvironment();
+    } catch (RuntimeException e) {
+      log.error("callbackd cannot start: the OTEL_* settings are not usable: {}", e.getMessage());
+      System.exit(2);
+      return;
+    }
     if (tracing.exporting()) {
       log.info("Tracing: spans are exported as the OTEL_* settings configure");
     }

@@ -108,6 +108,8 @@ public final class Tracing implements AutoCloseable {
     base.put("otel.service.name", "callbackd");
     base.put("otel.metrics.exporter", "none");
     base.put("otel.logs.exporter", "none");
+    // OTLP over HTTP, sent with the JDK's client: the build ships no gRPC sender.
+    base.put("otel.exporter.otlp.protocol", "http/protobuf");
     base.putAll(defaults);
     OpenTelemetrySdk sdk = AutoConfiguredOpenTelemetrySdk.builder()
       .addPropertiesSupplier(() -> base)

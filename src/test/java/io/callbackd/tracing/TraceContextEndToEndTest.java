@@ -63,7 +63,6 @@ class TraceContextEndToEndTest {
     // The settings an operator gives as OTEL_* variables, as otel.* properties of this instance only.
     tracing = Tracing.configure(Map.of(
       "otel.traces.exporter", "otlp",
-      "otel.exporter.otlp.protocol", "http/protobuf",
       "otel.exporter.otlp.endpoint", collector.endpoint(),
       "otel.service.name", "callbackd-under-test",
       "otel.bsp.schedule.delay", "100"));
@@ -244,6 +243,23 @@ class TraceContextEndToEndTest {
     Await.until("final", WAIT, () -> "delivered".equals(callbackd.callbackState("run-traced-sql")));
     assertNull(callbackd.sql.one("SELECT traceparent FROM callbackd.history WHERE run_id = 'run-traced-sql'")
       .get("traceparent"));
+  }
+
+  @Test
+  void aPlatformWritingTheTableCarriesItsTraceWithATransactionLocalSetting() {
+    callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-traced-set', 'running',"
+      + " 'a', ?)", receiver.url("/set"));
+    String traceId = hex(16);
+    String platformSpan = hex(8);
+    // Set before the terminal update; the outbox trigger, deferred to the commit, still sees it.
+    callbackd.sql.inOneSession(List.of("BEGIN",
+      "SELECT set_config('callbackd.traceparent', '00-" + traceId + "-" + platformSpan + "-01', true)",
+      "UPDATE runs SET status = 'completed' WHERE id = 'run-traced-set'",
+      "COMMIT"), "SELECT 1");
+    String[] got = receivedTrace("/set", 1);
+    assertEquals(traceId, got[0]);
+    Await.until("attempt span exported", WAIT, () -> collector.span(got[1]) != null);
+    assertEquals(platformSpan, collector.span(got[1]).parentSpanId());
   }
 
   @Test
