@@ -97,13 +97,15 @@ public final class DeliveryStore {
    * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
    * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
    * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
-   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out).
+   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out),
+   * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has).
    */
   static final String RECORD_OUTCOMES = "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[],"
     + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
-    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[]) WITH ORDINALITY AS o(id, token, counts, attempt,"
+    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[], $18::varchar[]) WITH ORDINALITY AS o(id, token, counts,"
+    + " attempt,"
     + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
-    + " request_headers, ord)),"
+    + " request_headers, new_traceparent, ord)),"
     + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
     + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
     + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
@@ -120,14 +122,15 @@ public final class DeliveryStore {
     + " last_attempt_at = CASE WHEN c.counts THEN c.started_at ELSE q.last_attempt_at END,"
     + " last_status_code = CASE WHEN c.counts THEN c.status_code ELSE q.last_status_code END,"
     + " last_error = CASE WHEN c.counts THEN c.end_error ELSE q.last_error END,"
-    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+    + " traceparent = coalesce(q.traceparent, c.new_traceparent)"
     + " FROM cur c WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NULL)) AND q.id = c.id"
     + " RETURNING q.id),"
     + " finished AS (DELETE FROM callbackd.queue q USING cur c"
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NOT NULL)) AND q.id = c.id"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.body, q.scheduled_at,"
     + " c.end_state, c.end_error, c.counts, c.attempt, q.attempts, c.started_at, q.last_attempt_at, c.status_code,"
-    + " q.last_status_code, q.traceparent, q.tracestate),"
+    + " q.last_status_code, coalesce(q.traceparent, c.new_traceparent) AS traceparent, q.tracestate),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
     + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT f.id, f.run_id, f.generation, f.webhook_id, f.url, f.destination, f.body, f.end_state,"
@@ -428,6 +431,7 @@ public final class DeliveryStore {
     String[] runErrors = new String[n];
     String[] health = new String[n];
     String[] headers = new String[n];
+    String[] traceparents = new String[n];
     for (int i = 0; i < n; i++) {
       WriteBack w = batch.get(i);
       ids[i] = w.deliveryId();
@@ -444,11 +448,12 @@ public final class DeliveryStore {
       runErrors[i] = w.runError();
       health[i] = w.health();
       headers[i] = w.requestHeaders();
+      traceparents[i] = w.newTraceparent();
     }
     Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
-      .addValue(breaker.openFor().toMillis()).addValue(headers);
+      .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents);
     return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
       Row r = rows.iterator().next();
       return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"));

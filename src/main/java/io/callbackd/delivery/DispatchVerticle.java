@@ -7,6 +7,7 @@ import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.SecretsCipher;
 import io.callbackd.webhook.SafeUrls;
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;
 import io.opentelemetry.api.trace.Span;
 import io.vertx.core.Future;
@@ -137,13 +138,16 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending++;
-    Span span = tracing.startAttempt(d.trace(), d.runId(), d.destination(), d.webhookId(), d.attemptNumber());
+    // A callback scheduled without trace context (plain SQL) gets a trace of its own now, kept for its next attempts.
+    TraceContext started = d.trace() == null ? tracing.startTrace(d.runId()) : null;
+    Span span = tracing.startAttempt(d.trace() != null ? d.trace() : started, d.runId(), d.destination(),
+      d.webhookId(), d.attemptNumber());
     attempts.make(d, () -> lanes.start(d.id()), tracing.headersFor(span)).onComplete(ar -> {
       sending--;
       AttemptResult r = ar.succeeded() ? ar.result() : AttemptResult.failure(Instant.now(), 0,
         AttemptResult.Kind.CONNECT_ERROR, String.valueOf(ar.cause()));
       if (r != null) {
-        finish(d, r, span);
+        finish(d, r, span, started == null ? null : started.traceparent());
       } else {
         Tracing.endAttempt(span, "cancelled", null, "cancelled before it was sent");
       }
@@ -151,7 +155,7 @@ public class DispatchVerticle extends VerticleBase {
     });
   }
 
-  private void finish(ClaimedDelivery d, AttemptResult r, Span span) {
+  private void finish(ClaimedDelivery d, AttemptResult r, Span span, String newTraceparent) {
     DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy,
       ThreadLocalRandom.current()::nextDouble);
     Duration sinceScheduled = d.scheduledAt() == null ? Duration.ZERO
@@ -177,7 +181,7 @@ public class DispatchVerticle extends VerticleBase {
         .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
           outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
     }
-    report(d, WriteBack.attempt(d, r, decision));
+    report(d, WriteBack.attempt(d, r, decision, newTraceparent));
   }
 
   private void release(ClaimedDelivery d) {

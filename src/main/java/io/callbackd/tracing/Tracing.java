@@ -180,6 +180,20 @@ public final class Tracing implements AutoCloseable {
     }
   }
 
+  /**
+   * Starts a new trace for a callback scheduled without trace context (its run made terminal by plain SQL): a root
+   * scheduling span, ended at once, whose context the callback keeps; null when tracing is off.
+   */
+  public TraceContext startTrace(String runId) {
+    if (sdk == null) {
+      return null;
+    }
+    Span span = tracer.spanBuilder(SCHEDULE_SPAN).setNoParent().setSpanKind(SpanKind.INTERNAL)
+      .setAttribute(RUN_ID, runId).setAttribute(SOURCE, "sql").startSpan();
+    span.end();
+    return contextOf(span);
+  }
+
   /** The span's trace context as it is kept with the callback; null when there is none to keep. */
   public TraceContext contextOf(Span span) {
     Map<String, String> out = new HashMap<>();

@@ -224,25 +224,33 @@ class TraceContextEndToEndTest {
   }
 
   @Test
-  void aTerminalUpdateByPlainSqlStartsANewTrace() {
+  void aTerminalUpdateByPlainSqlStartsANewTraceThatItsAttemptsShare() {
+    receiver.script("/sql", TestReceiver.Answer.status(503));
     callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-traced-sql', 'running',"
       + " 'a', ?)", receiver.url("/sql"));
     callbackd.sql.update("UPDATE runs SET status = 'completed' WHERE id = 'run-traced-sql'");
-    String[] got = receivedTrace("/sql", 1);
-    assertNotEquals("0".repeat(32), got[0]);
-    Await.until("attempt span exported", WAIT, () -> collector.span(got[1]) != null);
-    OtlpCollector.Received attempt = collector.span(got[1]);
-    assertEquals(Tracing.ATTEMPT_SPAN, attempt.name());
-    assertEquals(got[0], attempt.traceId());
-    assertTrue(attempt.parentSpanId().isEmpty(), "the attempt is the root of a trace of its own");
-    assertEquals("run-traced-sql", attempt.attribute("callbackd.run_id"));
-    assertEquals("delivered", attempt.attribute("callbackd.outcome"));
-    // No span of any other run is in that trace.
-    assertTrue(collector.spans().stream().filter(s -> s.traceId().equals(got[0]))
+    String[] first = receivedTrace("/sql", 1);
+    String[] second = receivedTrace("/sql", 2);
+    assertNotEquals("0".repeat(32), first[0]);
+    assertEquals(first[0], second[0], "the retry is in the trace the first attempt started");
+    // A trace of its own: no span of any other run is in it.
+    Await.until("attempt spans exported", WAIT,
+      () -> collector.span(first[1]) != null && collector.span(second[1]) != null);
+    assertTrue(collector.spans().stream().filter(s -> s.traceId().equals(first[0]))
       .allMatch(s -> "run-traced-sql".equals(s.attribute("callbackd.run_id"))));
+    for (String[] attempt : List.of(first, second)) {
+      List<OtlpCollector.Received> chain = chain(attempt[1], null);
+      assertEquals(2, chain.size(), "attempt, then the scheduling span at the root");
+      assertEquals(Tracing.ATTEMPT_SPAN, chain.get(0).name());
+      assertEquals("run-traced-sql", chain.get(0).attribute("callbackd.run_id"));
+      assertEquals(Tracing.SCHEDULE_SPAN, chain.get(1).name());
+      assertEquals("sql", chain.get(1).attribute("callbackd.source"));
+      assertTrue(chain.get(1).parentSpanId().isEmpty());
+    }
+    assertEquals("delivered", collector.span(second[1]).attribute("callbackd.outcome"));
     Await.until("final", WAIT, () -> "delivered".equals(callbackd.callbackState("run-traced-sql")));
-    assertNull(callbackd.sql.one("SELECT traceparent FROM callbackd.history WHERE run_id = 'run-traced-sql'")
-      .get("traceparent"));
+    assertTrue(String.valueOf(callbackd.sql.one("SELECT traceparent FROM callbackd.history"
+      + " WHERE run_id = 'run-traced-sql'").get("traceparent")).startsWith("00-" + first[0] + "-"));
   }
 
   @Test
