@@ -23,27 +23,27 @@ import java.util.concurrent.atomic.AtomicInteger;
  * An OTLP/HTTP trace endpoint: {@code POST /v1/traces} with protobuf, decoded with the protocol's own classes. Keeps
  * every span it receives, with the service name of its resource.
  */
-final class OtlpCollector implements AutoCloseable {
+public final class OtlpCollector implements AutoCloseable {
 
-  record Received(Span span, String serviceName) {
-    String traceId() {
+  public record Received(Span span, String serviceName) {
+    public String traceId() {
       return HexFormat.of().formatHex(span.getTraceId().toByteArray());
     }
 
-    String spanId() {
+    public String spanId() {
       return HexFormat.of().formatHex(span.getSpanId().toByteArray());
     }
 
-    String parentSpanId() {
+    public String parentSpanId() {
       return HexFormat.of().formatHex(span.getParentSpanId().toByteArray());
     }
 
-    String name() {
+    public String name() {
       return span.getName();
     }
 
     /** The attribute's value as text (strings as they are, integers in decimal), null when absent. */
-    String attribute(String key) {
+    public String attribute(String key) {
       for (KeyValue kv : span.getAttributesList()) {
         if (kv.getKey().equals(key)) {
           AnyValue v = kv.getValue();
@@ -60,7 +60,7 @@ final class OtlpCollector implements AutoCloseable {
   private final Map<String, Received> byId = new ConcurrentHashMap<>();
   private final AtomicInteger requests = new AtomicInteger();
 
-  OtlpCollector(Vertx vertx) {
+  public OtlpCollector(Vertx vertx) {
     server = vertx.createHttpServer().requestHandler(req -> {
       requests.incrementAndGet();
       if (!req.path().equals("/v1/traces")) {
@@ -91,20 +91,20 @@ final class OtlpCollector implements AutoCloseable {
     Await.result(server.listen(0, "127.0.0.1"), Duration.ofSeconds(10));
   }
 
-  String endpoint() {
+  public String endpoint() {
     return "http://127.0.0.1:" + server.actualPort();
   }
 
   /** How many requests arrived, of any kind. */
-  int requests() {
+  public int requests() {
     return requests.get();
   }
 
-  List<Received> spans() {
+  public List<Received> spans() {
     return new ArrayList<>(spans);
   }
 
-  Received span(String spanId) {
+  public Received span(String spanId) {
     return byId.get(spanId);
   }
 
