@@ -189,7 +189,7 @@ public final class Tracing implements AutoCloseable {
       return null;
     }
     Span span = tracer.spanBuilder(SCHEDULE_SPAN).setNoParent().setSpanKind(SpanKind.INTERNAL)
-      .setAttribute(RUN_ID, runId).setAttribute(SOURCE, "sql").startSpan();
+      .setAttribute(RUN_ID, runId).setAttribute(SOURCE, "none").startSpan();
     span.end();
     return contextOf(span);
   }

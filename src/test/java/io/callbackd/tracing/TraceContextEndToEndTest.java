@@ -47,7 +47,8 @@ class TraceContextEndToEndTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
   private static final Pattern TRACEPARENT = Pattern.compile("00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}");
   /** A callback's lifetime is its retry schedule's span: long enough here for a slow first attempt and its retry. */
-  private static final JsonObject SETTINGS = new JsonObject().put("retry_delays", "0s,100ms,100ms,100ms,20s");
+  private static final JsonObject SETTINGS = new JsonObject().put("retry_delays", "0s,100ms,100ms,100ms,20s")
+    .put("request_timeout", "10s").put("lease", "30s");
 
   private static OtlpCollector collector;
   private static TestReceiver receiver;
@@ -176,9 +177,9 @@ class TraceContextEndToEndTest {
     assertNotNull(a1.attribute("callbackd.webhook_id"));
     assertEquals("1", a1.attribute("callbackd.attempt"));
     assertEquals("retry", a1.attribute("callbackd.outcome"));
-    assertEquals("500", a1.attribute("http.response.status_code"));
     assertEquals("2", a2.attribute("callbackd.attempt"));
     assertEquals("delivered", a2.attribute("callbackd.outcome"));
+    assertEquals("204", a2.attribute("http.response.status_code"));
     assertEquals(a1.parentSpanId(), a2.parentSpanId(), "both attempts are children of the scheduling span");
 
     // Kept with the callback: the final row in history has the scheduling span's context.
@@ -204,6 +205,19 @@ class TraceContextEndToEndTest {
     List<OtlpCollector.Received> chain = chain(got[1], callerSpan);
     assertEquals(callerSpan, chain.get(chain.size() - 1).parentSpanId());
     assertEquals("failed", chain.get(1).attribute("callbackd.run_status"));
+  }
+
+  @Test
+  void aMalformedTraceparentIsIgnored() throws Exception {
+    String bad = "00-" + "0".repeat(32) + "-" + hex(8) + "-01";
+    assertEquals(201, send(callbackd, "POST", "/v1/runs", new JsonObject().put("id", "run-traced-bad")
+      .put("agent_id", "a").put("status", "completed").put("callback_url", receiver.url("/bad")), bad, "x"));
+    assertEquals(201, send(callbackd, "POST", "/v1/runs", new JsonObject().put("id", "run-traced-junk")
+      .put("agent_id", "a").put("status", "completed").put("callback_url", receiver.url("/bad")), "junk", null));
+    String[] first = receivedTrace("/bad", 1);
+    String[] second = receivedTrace("/bad", 2);
+    assertNotEquals("0".repeat(32), first[0]);
+    assertNotEquals(first[0], second[0], "each in a trace of its own");
   }
 
   @Test
@@ -244,7 +258,7 @@ class TraceContextEndToEndTest {
       assertEquals(Tracing.ATTEMPT_SPAN, chain.get(0).name());
       assertEquals("run-traced-sql", chain.get(0).attribute("callbackd.run_id"));
       assertEquals(Tracing.SCHEDULE_SPAN, chain.get(1).name());
-      assertEquals("sql", chain.get(1).attribute("callbackd.source"));
+      assertEquals("none", chain.get(1).attribute("callbackd.source"));
       assertTrue(chain.get(1).parentSpanId().isEmpty());
     }
     assertEquals("delivered", collector.span(second[1]).attribute("callbackd.outcome"));
