@@ -16,6 +16,7 @@ import io.callbackd.history.HistoryRetention;
 import io.callbackd.history.RetentionVerticle;
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
 import io.callbackd.ingest.WorkNotificationVerticle;
+import io.callbackd.tracing.Tracing;
 import io.callbackd.metrics.DeliveryMetrics;
 import io.callbackd.metrics.HealthRoutes;
 import io.callbackd.metrics.QueueGaugesVerticle;
@@ -51,6 +52,7 @@ public final class Callbackd {
   private static final Logger LOG = LoggerFactory.getLogger(Callbackd.class);
 
   private final Vertx vertx;
+  private final Tracing tracing;
   private final CallbackdConfig config;
   private final Database database;
   private final Pool pool;
@@ -60,8 +62,9 @@ public final class Callbackd {
   private ApiVerticle api;
 
   private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool,
-                    PrometheusMeterRegistry registry) {
+                    PrometheusMeterRegistry registry, Tracing tracing) {
     this.vertx = vertx;
+    this.tracing = tracing;
     this.config = config;
     this.database = database;
     this.pool = pool;
@@ -78,6 +81,15 @@ public final class Callbackd {
    * {@code MicrometerMetricsFactory} so that Vert.x's HTTP, pool and JVM metrics appear beside callbackd's.
    */
   public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config, PrometheusMeterRegistry registry) {
+    return start(vertx, config, registry, Tracing.off());
+  }
+
+  /**
+   * Starts callbackd with {@code tracing}: pass the one whose {@link Tracing#vertxTracerFactory()} Vert.x was built
+   * with, so that the API requests' spans and callbackd's are one trace.
+   */
+  public static Future<Callbackd> start(Vertx vertx, CallbackdConfig config, PrometheusMeterRegistry registry,
+                                        Tracing tracing) {
     LOG.info("Starting callbackd with {}", config.effective().encode());
     CallbackSigner signer = CallbackSigner.fromConfig(config.signingSecrets);
     if (signer.isEnabled()) {
@@ -99,7 +111,7 @@ public final class Callbackd {
         .connectingTo(connect)
         .using(vertx)
         .build();
-      Callbackd app = new Callbackd(vertx, config, db, pool, registry);
+      Callbackd app = new Callbackd(vertx, config, db, pool, registry, tracing);
       return app.deploy().map(app).recover(err -> app.stop().transform(v -> Future.failedFuture(err)));
     });
   }
@@ -115,7 +127,7 @@ public final class Callbackd {
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, router -> {
+    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, tracing, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
@@ -126,13 +138,13 @@ public final class Callbackd {
       .compose(v -> resealSigningSecrets(secrets, cipher))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
       .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard,
-        deliveries, metrics, instances), new DeploymentOptions().setInstances(instances))))
+        deliveries, metrics, tracing, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
       .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions()))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
-        guard))))
+        guard, tracing))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
   }

@@ -4,6 +4,7 @@ import io.callbackd.cluster.ClusterMode;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.config.ConfigException;
 import io.callbackd.metrics.LogFormat;
+import io.callbackd.tracing.Tracing;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
@@ -58,16 +59,28 @@ public final class Main {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     VertxOptions options = new VertxOptions().setMetricsOptions(metricsOptions());
     MicrometerMetricsFactory metrics = new MicrometerMetricsFactory(registry);
+    // OpenTelemetry from the standard OTEL_* settings; without an exporter named there, no SDK is started.
+    Tracing tracing;
+    try {
+      tracing = Tracing.fromEnvironment();
+    } catch (RuntimeException e) {
+      log.error("callbackd cannot start: the OTEL_* settings are not usable: {}", e.getMessage());
+      System.exit(2);
+      return;
+    }
+    if (tracing.exporting()) {
+      log.info("Tracing: spans are exported as the OTEL_* settings configure");
+    }
     Future<Vertx> vertxStarted = config.cluster
-      ? ClusterMode.start(config, options, metrics)
-      : Future.succeededFuture(Vertx.builder().with(options).withMetrics(metrics).build());
+      ? ClusterMode.start(config, options, metrics, tracing.vertxTracerFactory())
+      : Future.succeededFuture(vertx(options, metrics, tracing));
     if (config.cluster) {
       log.info("Cluster mode: joining the clustered event bus");
     }
     vertxStarted
-      .compose(vertx -> Callbackd.start(vertx, config, registry)
-        .onSuccess(app -> Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config, log),
-          "callbackd-shutdown")))
+      .compose(vertx -> Callbackd.start(vertx, config, registry, tracing)
+        .onSuccess(app -> Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config,
+          tracing, log), "callbackd-shutdown")))
         .onFailure(err -> vertx.close()))
       .onFailure(err -> {
         if (err instanceof ConfigException) {
@@ -77,6 +90,14 @@ public final class Main {
         }
         System.exit(2);
       });
+  }
+
+  private static Vertx vertx(VertxOptions options, MicrometerMetricsFactory metrics, Tracing tracing) {
+    var builder = Vertx.builder().with(options).withMetrics(metrics);
+    if (tracing.vertxTracerFactory() != null) {
+      builder.withTracer(tracing.vertxTracerFactory());
+    }
+    return builder.build();
   }
 
   /** Vert.x's own HTTP server, HTTP client, pool and JVM metrics, with bounded labels only (no remote address). */
@@ -90,7 +111,7 @@ public final class Main {
   }
 
   // Runs on the JVM's shutdown-hook thread, never on an event loop, so waiting here blocks nothing else.
-  private static void shutdown(Vertx vertx, Callbackd app, CallbackdConfig config, Logger log) {
+  private static void shutdown(Vertx vertx, Callbackd app, CallbackdConfig config, Tracing tracing, Logger log) {
     log.info("Shutting down: no new claims, waiting up to {} ms for callbacks in flight",
       config.shutdownGrace.toMillis());
     CompletableFuture<Void> done = new CompletableFuture<>();
@@ -101,5 +122,7 @@ public final class Main {
     } catch (Exception e) {
       log.warn("Shutdown did not finish in time: {}", e.toString());
     }
+    // The last attempts' spans are exported before the process ends.
+    tracing.close();
   }
 }

@@ -2,6 +2,7 @@ package io.callbackd;
 
 import io.callbackd.support.Await;
 import io.callbackd.support.CallbackdProcess;
+import io.callbackd.tracing.OtlpCollector;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -53,9 +54,13 @@ class PackagedJarIT {
     })).listen(0, "127.0.0.1"), Duration.ofSeconds(10));
     String hook = "http://127.0.0.1:" + receiver.actualPort() + "/hook";
 
+    // Traces go to an OTLP endpoint: the exporter and its sender are found in the shaded jar.
+    OtlpCollector collector = new OtlpCollector(vertx);
     try (CallbackdProcess callbackd = new CallbackdProcess("packaged", TestPostgres.newDatabase(),
       Map.of("CALLBACKD_SIGNING_SECRETS", "whsec_" + java.util.Base64.getEncoder()
-        .encodeToString("packaged-jar-test-secret-32bytes".getBytes()))).fromJar(jar).start()) {
+        .encodeToString("packaged-jar-test-secret-32bytes".getBytes()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint(), "OTEL_BSP_SCHEDULE_DELAY", "200"))
+      .fromJar(jar).start()) {
       String base = "http://127.0.0.1:" + callbackd.httpPort();
 
       // The contract is read from the jar, and validates requests (this needs every library of the contract loader).
@@ -88,12 +93,17 @@ class PackagedJarIT {
         }
       });
 
+      Await.until("the attempt's span exported", Duration.ofSeconds(30), () -> collector.spans().stream()
+        .anyMatch(sp -> sp.name().equals("callbackd.attempt") && "run-jar".equals(sp.attribute("callbackd.run_id"))
+          && "callbackd".equals(sp.serviceName())));
+
       HttpResponse<String> metrics = call("GET", base + "/metrics", null);
       assertTrue(metrics.body().contains("callbackd_deliveries_total{outcome=\"delivered\"} 1.0"),
         "metrics of the delivery: " + metrics.body().lines().filter(l -> l.startsWith("callbackd_deliveries"))
           .toList());
     } finally {
       receiver.close();
+      collector.close();
     }
   }
 }

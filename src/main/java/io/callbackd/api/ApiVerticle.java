@@ -17,6 +17,9 @@ import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
+import io.callbackd.tracing.Tracing;
+import io.callbackd.runs.NewRun;
+import io.callbackd.runs.RunUpdate;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
@@ -56,6 +59,7 @@ public class ApiVerticle extends VerticleBase {
   private final DeliveryStore deliveries;
   private final SigningSecretStore secrets;
   private final SecretsCipher cipher;
+  private final Tracing tracing;
   private HttpServer server;
   private Router router;
   private Router apiRouter;
@@ -70,8 +74,9 @@ public class ApiVerticle extends VerticleBase {
    */
 
   public ApiVerticle(CallbackdConfig config, DestinationGuard guard, RunStore runs, DeliveryStore deliveries,
-                     SigningSecretStore secrets, SecretsCipher cipher,
+                     SigningSecretStore secrets, SecretsCipher cipher, Tracing tracing,
                      java.util.function.Consumer<Router> operationsRoutes) {
+    this.tracing = tracing;
     this.config = config;
     this.guard = guard;
     this.runs = runs;
@@ -218,9 +223,13 @@ public class ApiVerticle extends VerticleBase {
       return;
     }
     Future<JsonObject> created;
+    Tracing.Scheduling scheduling = null;
     try {
       newRunBody.check(body);
-      created = runs.create(RunInput.parseNew(body, guard));
+      NewRun run = RunInput.parseNew(body, guard);
+      scheduling = tracing.schedule(ctx.request().headers(), run.id(), run.status(),
+        run.status() != null && RunStatus.isTerminal(run.status()), "api");
+      created = runs.create(run, scheduling.trace());
     } catch (ValidatorException e) {
       ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
       return;
@@ -228,7 +237,9 @@ public class ApiVerticle extends VerticleBase {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;
     }
+    Tracing.Scheduling scheduled = scheduling;
     created.onComplete(ar -> {
+      scheduled.end(ar.cause());
       if (ar.succeeded()) {
         wakeIfTerminal(ar.result());
         respond(ctx, 201, ar.result());
@@ -245,9 +256,13 @@ public class ApiVerticle extends VerticleBase {
       return;
     }
     Future<JsonObject> updated;
+    Tracing.Scheduling scheduling = null;
     try {
       runUpdateBody.check(body);
-      updated = runs.update(id, RunInput.parseUpdate(body));
+      RunUpdate update = RunInput.parseUpdate(body);
+      scheduling = tracing.schedule(ctx.request().headers(), id, update.status(),
+        update.status() != null && RunStatus.isTerminal(update.status()), "api");
+      updated = runs.update(id, update, scheduling.trace());
     } catch (ValidatorException e) {
       ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
       return;
@@ -255,7 +270,9 @@ public class ApiVerticle extends VerticleBase {
       ApiError.send(ctx, 400, e.field(), e.getMessage());
       return;
     }
+    Tracing.Scheduling scheduled = scheduling;
     updated.onComplete(ar -> {
+      scheduled.end(ar.cause());
       if (ar.failed()) {
         failed(ctx, ar.cause());
       } else if (ar.result() == null) {

@@ -9,6 +9,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.eventbus.EventBusOptions;
 import io.vertx.core.spi.VertxMetricsFactory;
+import io.vertx.core.spi.VertxTracerFactory;
 import io.vertx.spi.cluster.hazelcast.ConfigUtil;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 
@@ -71,10 +72,19 @@ public final class ClusterMode {
 
   /** Starts a clustered Vert.x joined to the other callbackd nodes (and to any producer configured alike). */
   public static Future<Vertx> start(CallbackdConfig c, VertxOptions options, VertxMetricsFactory metrics) {
+    return start(c, options, metrics, null);
+  }
+
+  /** As above, Vert.x tracing with {@code tracer} (null: no tracing). */
+  public static Future<Vertx> start(CallbackdConfig c, VertxOptions options, VertxMetricsFactory metrics,
+                                    VertxTracerFactory tracer) {
     options.setEventBusOptions(eventBusOptions(c));
     var builder = Vertx.builder().with(options).withClusterManager(new HazelcastClusterManager(hazelcastConfig(c)));
     if (metrics != null) {
       builder.withMetrics(metrics);
+    }
+    if (tracer != null) {
+      builder.withTracer(tracer);
     }
     return builder.buildClustered();
   }

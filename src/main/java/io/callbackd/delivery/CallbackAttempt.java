@@ -12,6 +12,7 @@ import io.vertx.core.Vertx;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.Map;
 import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -38,7 +39,8 @@ public final class CallbackAttempt {
     this.timeout = timeout;
   }
 
-  public Future<AttemptResult> make(ClaimedDelivery d, BooleanSupplier stillWanted) {
+  /** @param traceHeaders the attempt span's trace context (traceparent, tracestate), sent beside the signature */
+  public Future<AttemptResult> make(ClaimedDelivery d, BooleanSupplier stillWanted, Map<String, String> traceHeaders) {
     Instant startedAt = Instant.now();
     long t0 = System.nanoTime();
     if (d.target() == null || "invalid".equals(d.destination())) {
@@ -75,6 +77,7 @@ public final class CallbackAttempt {
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();
         signed.result().headers(d.webhookId(), startedAt.getEpochSecond(), d.body().getBytes())
           .forEach(headers::add);
+        traceHeaders.forEach(headers::add);
         return sender.post(target, resolved.result(), headers, d.body(), startedAt, t0, deadline);
       });
     });

@@ -9,6 +9,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.net.SocketAddress;
+import io.vertx.core.tracing.TracingPolicy;
 import io.vertx.ext.web.client.HttpResponse;
 import io.vertx.ext.web.client.WebClient;
 import io.vertx.ext.web.client.WebClientOptions;
@@ -45,7 +46,9 @@ public final class CallbackSender {
       .setVerifyHost(true)
       .setDecompressionSupported(false)
       // Connections go to a vetted IP address: SNI and the certificate check still use the URL's host name.
-      .setForceSni(true);
+      .setForceSni(true)
+      // The attempt's span (callbackd's, see Tracing) is the parent the receiver sees: Vert.x adds no span or header.
+      .setTracingPolicy(TracingPolicy.IGNORE);
     // The pool's wait queue is unbounded unless bounded here; the dispatcher never has more attempts than this.
     PoolOptions pool = new PoolOptions().setHttp1MaxSize(maxPerDestination).setMaxWaitQueueSize(maxWaiting);
     this.client = WebClient.create(vertx, options, pool);

@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.callbackd.tracing.TraceContext;
 import io.callbackd.webhook.CallbackTarget;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.sqlclient.Row;
@@ -12,7 +13,8 @@ import java.util.UUID;
  * A callback a dispatcher holds under a claim: its message (webhook-id and the body fixed when it was scheduled),
  * its URL parsed once ({@code target} is null when the URL is not an absolute http(s) URL), the claim token its
  * outcome must carry, how long an attempt may last before the callback's life is over ({@code timeLeft}), and the
- * run's organization, whose signing secrets sign it (null: the deployment's).
+ * run's organization, whose signing secrets sign it (null: the deployment's), and the trace context it was scheduled
+ * in (null: none, its attempts start traces of their own).
  */
 public record ClaimedDelivery(
   long id,
@@ -26,14 +28,17 @@ public record ClaimedDelivery(
   OffsetDateTime scheduledAt,
   Buffer body,
   Duration timeLeft,
-  String organizationId) {
+  String organizationId,
+  TraceContext trace) {
 
   static ClaimedDelivery fromRow(Row row) {
     String url = row.getString("url");
     return new ClaimedDelivery(row.getLong("id"), row.getString("run_id"), row.getString("webhook_id"),
       url, CallbackTarget.parse(url), row.getString("destination"), row.getInteger("attempts"),
       row.getUUID("lease_token"), row.getOffsetDateTime("scheduled_at"), Buffer.buffer(row.getString("body")),
-      Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))), row.getString("organization_id"));
+      Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))), row.getString("organization_id"),
+      row.getString("traceparent") == null ? null
+        : new TraceContext(row.getString("traceparent"), row.getString("tracestate")));
   }
 
   public int attemptNumber() {

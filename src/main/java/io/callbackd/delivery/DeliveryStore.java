@@ -3,6 +3,7 @@ package io.callbackd.delivery;
 import io.callbackd.runs.CallbackStateJson;
 import io.callbackd.runs.Timestamps;
 import io.callbackd.database.RunsTableStatements;
+import io.callbackd.tracing.TraceContext;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -71,7 +72,7 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " FROM no_flush_wait WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    + " q.scheduled_at, q.body, q.organization_id,"
+    + " q.scheduled_at, q.body, q.organization_id, q.traceparent, q.tracestate,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
     // of every callback's life.
     + " (extract(epoch FROM q.expires_at + ($5 + $6) * interval '1 millisecond' - now()) * 1000)::bigint"
@@ -96,13 +97,15 @@ public final class DeliveryStore {
    * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
    * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
    * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
-   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out).
+   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out),
+   * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has).
    */
   static final String RECORD_OUTCOMES = "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[],"
     + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
-    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[]) WITH ORDINALITY AS o(id, token, counts, attempt,"
+    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[], $18::varchar[]) WITH ORDINALITY AS o(id, token, counts,"
+    + " attempt,"
     + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
-    + " request_headers, ord)),"
+    + " request_headers, new_traceparent, ord)),"
     + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
     + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
     + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
@@ -119,20 +122,22 @@ public final class DeliveryStore {
     + " last_attempt_at = CASE WHEN c.counts THEN c.started_at ELSE q.last_attempt_at END,"
     + " last_status_code = CASE WHEN c.counts THEN c.status_code ELSE q.last_status_code END,"
     + " last_error = CASE WHEN c.counts THEN c.end_error ELSE q.last_error END,"
-    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL"
+    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
+    + " traceparent = coalesce(q.traceparent, c.new_traceparent)"
     + " FROM cur c WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NULL)) AND q.id = c.id"
     + " RETURNING q.id),"
     + " finished AS (DELETE FROM callbackd.queue q USING cur c"
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NOT NULL)) AND q.id = c.id"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.body, q.scheduled_at,"
     + " c.end_state, c.end_error, c.counts, c.attempt, q.attempts, c.started_at, q.last_attempt_at, c.status_code,"
-    + " q.last_status_code),"
+    + " q.last_status_code, coalesce(q.traceparent, c.new_traceparent) AS traceparent, q.tracestate),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT f.id, f.run_id, f.generation, f.webhook_id, f.url, f.destination, f.body, f.end_state,"
     + " CASE WHEN f.counts THEN f.attempt ELSE f.attempts END, f.scheduled_at,"
     + " CASE WHEN f.counts THEN f.started_at ELSE f.last_attempt_at END,"
-    + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error FROM finished f),"
+    + " CASE WHEN f.counts THEN f.status_code ELSE f.last_status_code END, f.end_error, f.traceparent, f.tracestate"
+    + " FROM finished f),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, duration_ms, status_code,"
     + " error, response_excerpt, dispatcher, request_headers)"
     + " SELECT id, run_id, attempt, started_at, duration_ms, status_code, error, excerpt, $14, request_headers::jsonb"
@@ -241,9 +246,9 @@ public final class DeliveryStore {
     + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL FROM lost l WHERE q.id = l.id AND NOT l.last),"
     + " finished AS (DELETE FROM callbackd.queue q USING lost l WHERE q.id = l.id AND l.last),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT l.id, l.run_id, l.generation, l.webhook_id, l.url, l.destination, l.body, 'failed', l.attempts + 1,"
-    + " l.scheduled_at, l.lease_expires_at, NULL, l.why FROM lost l WHERE l.last),"
+    + " l.scheduled_at, l.lease_expires_at, NULL, l.why, l.traceparent, l.tracestate FROM lost l WHERE l.last),"
     + " logged AS (INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, error)"
     + " SELECT id, run_id, attempts + 1, lease_expires_at, why FROM lost),"
     // Requests of voided claims whose dispatcher never reported: their room comes back with the lease's end too.
@@ -282,9 +287,9 @@ public final class DeliveryStore {
     + " ELSE 'expired after ' || f.attempts || ' attempts: ' || coalesce(f.last_error, '') END AS reason"
     + " FROM finished f LEFT JOIN callbackd.destinations d ON d.destination = f.destination),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'failed', attempts, scheduled_at,"
-    + " last_attempt_at, last_status_code, reason FROM why),"
+    + " last_attempt_at, last_status_code, reason, traceparent, tracestate FROM why),"
     + " per_dest AS (SELECT destination, count(*) AS n FROM why GROUP BY destination),"
     + " locked_dest AS (SELECT d.destination FROM callbackd.destinations d"
     + " WHERE d.destination IN (SELECT destination FROM per_dest) ORDER BY d.destination FOR UPDATE),"
@@ -427,6 +432,7 @@ public final class DeliveryStore {
     String[] runErrors = new String[n];
     String[] health = new String[n];
     String[] headers = new String[n];
+    String[] traceparents = new String[n];
     for (int i = 0; i < n; i++) {
       WriteBack w = batch.get(i);
       ids[i] = w.deliveryId();
@@ -443,11 +449,12 @@ public final class DeliveryStore {
       runErrors[i] = w.runError();
       health[i] = w.health();
       headers[i] = w.requestHeaders();
+      traceparents[i] = w.newTraceparent();
     }
     Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
-      .addValue(breaker.openFor().toMillis()).addValue(headers);
+      .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents);
     return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
       Row r = rows.iterator().next();
       return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"));
@@ -520,7 +527,15 @@ public final class DeliveryStore {
 
   /** Schedules the run's callback if it is finished and has none yet; the result is its latest callback, or null. */
   public Future<JsonObject> scheduleForRun(String runId) {
-    return pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
+    return scheduleForRun(runId, null);
+  }
+
+  /** As {@link #scheduleForRun(String)}, a callback it queues carrying {@code trace} (null: none). */
+  public Future<JsonObject> scheduleForRun(String runId, TraceContext trace) {
+    Future<?> scheduled = trace == null ? pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
+      : pool.withTransaction(conn -> trace.applyTo(conn)
+        .compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))));
+    return scheduled
       .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
       .map(rows -> {
         if (rows.size() == 0) {
@@ -628,9 +643,9 @@ public final class DeliveryStore {
    */
   static final String CANCEL_RUN = "WITH c AS (DELETE FROM callbackd.queue WHERE run_id = $1 RETURNING *),"
     + " archived AS (INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state,"
-    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error)"
+    + " attempts, scheduled_at, last_attempt_at, last_status_code, last_error, traceparent, tracestate)"
     + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'cancelled', attempts, scheduled_at,"
-    + " last_attempt_at, last_status_code, 'cancelled by operator' FROM c),"
+    + " last_attempt_at, last_status_code, 'cancelled by operator', traceparent, tracestate FROM c),"
     // A request already open keeps counting toward its destination's limit until its dispatcher reports.
     + " voided AS (INSERT INTO callbackd.voided_claims (lease_token, destination, lease_expires_at)"
     + " SELECT lease_token, destination, lease_expires_at FROM c WHERE lease_token IS NOT NULL),"

@@ -7,6 +7,9 @@ import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.SecretsCipher;
 import io.callbackd.webhook.SafeUrls;
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.tracing.TraceContext;
+import io.callbackd.tracing.Tracing;
+import io.opentelemetry.api.trace.Span;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
@@ -45,6 +48,7 @@ public class DispatchVerticle extends VerticleBase {
   private final RetryPolicy policy;
   private final int maxHeld;
   private final DeliveryEvents events;
+  private final Tracing tracing;
 
   private String owner;
   private CallbackAttempt attempts;
@@ -64,7 +68,7 @@ public class DispatchVerticle extends VerticleBase {
    */
   public DispatchVerticle(CallbackdConfig config, CallbackSigner signer, SecretsCipher cipher,
                           SigningSecretStore secrets, DestinationGuard guard, DeliveryStore store,
-                          DeliveryEvents events, int instances) {
+                          DeliveryEvents events, Tracing tracing, int instances) {
     this.config = config;
     this.signer = signer;
     this.cipher = cipher;
@@ -72,6 +76,7 @@ public class DispatchVerticle extends VerticleBase {
     this.guard = guard;
     this.store = store;
     this.events = events;
+    this.tracing = tracing;
     this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
     this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
   }
@@ -133,18 +138,24 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending++;
-    attempts.make(d, () -> lanes.start(d.id())).onComplete(ar -> {
+    // A callback scheduled without trace context (plain SQL) gets a trace of its own now, kept for its next attempts.
+    TraceContext started = d.trace() == null ? tracing.startTrace(d.runId()) : null;
+    Span span = tracing.startAttempt(d.trace() != null ? d.trace() : started, d.runId(), d.destination(),
+      d.webhookId(), d.attemptNumber());
+    attempts.make(d, () -> lanes.start(d.id()), tracing.headersFor(span)).onComplete(ar -> {
       sending--;
       AttemptResult r = ar.succeeded() ? ar.result() : AttemptResult.failure(Instant.now(), 0,
         AttemptResult.Kind.CONNECT_ERROR, String.valueOf(ar.cause()));
       if (r != null) {
-        finish(d, r);
+        finish(d, r, span, started == null ? null : started.traceparent());
+      } else {
+        Tracing.endAttempt(span, "cancelled", null, "cancelled before it was sent");
       }
       checkAttemptsDone();
     });
   }
 
-  private void finish(ClaimedDelivery d, AttemptResult r) {
+  private void finish(ClaimedDelivery d, AttemptResult r, Span span, String newTraceparent) {
     DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy,
       ThreadLocalRandom.current()::nextDouble);
     Duration sinceScheduled = d.scheduledAt() == null ? Duration.ZERO
@@ -156,6 +167,7 @@ public class DispatchVerticle extends VerticleBase {
       events.finished(outcome, d.scheduledAt() == null ? Duration.ZERO
         : Duration.between(d.scheduledAt().toInstant(), Instant.now()));
     }
+    Tracing.endAttempt(span, outcome, r.statusCode(), r.error());
     boolean delivered = outcome.equals("delivered");
     // Successes are many and logged at DEBUG: build nothing for them unless DEBUG is on.
     if (!delivered || LOG.isDebugEnabled()) {
@@ -169,7 +181,7 @@ public class DispatchVerticle extends VerticleBase {
         .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
           outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
     }
-    report(d, WriteBack.attempt(d, r, decision));
+    report(d, WriteBack.attempt(d, r, decision, newTraceparent));
   }
 
   private void release(ClaimedDelivery d) {

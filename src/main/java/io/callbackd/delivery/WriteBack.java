@@ -29,20 +29,23 @@ public record WriteBack(
   String finalState,
   String runError,
   String health,
-  String requestHeaders) {
+  String requestHeaders,
+  String newTraceparent) {
 
-  public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision) {
+  /** @param newTraceparent the trace this attempt started for a callback that had none, kept for its next ones */
+  public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision,
+                                  String newTraceparent) {
     return new WriteBack(d.id(), d.leaseToken(), true, d.attemptNumber(),
       r.startedAt().atOffset(ZoneOffset.UTC), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(),
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
       decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
-      r.requestHeaders());
+      r.requestHeaders(), newTraceparent);
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null, null);
+      null, null, null, null);
   }
 
   static OffsetDateTime utc(Instant t) {

@@ -2,6 +2,8 @@ package io.callbackd.ingest;
 
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.tracing.TraceContext;
+import io.callbackd.tracing.Tracing;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
@@ -37,9 +39,12 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private final DeliveryStore deliveries;
   private final int maxBody;
   private final DestinationGuard guard;
+  private final Tracing tracing;
   private MessageConsumer<Object> consumer;
 
-  public RunCompletedConsumerVerticle(RunStore runs, DeliveryStore deliveries, int maxBody, DestinationGuard guard) {
+  public RunCompletedConsumerVerticle(RunStore runs, DeliveryStore deliveries, int maxBody, DestinationGuard guard,
+                                      Tracing tracing) {
+    this.tracing = tracing;
     this.runs = runs;
     this.deliveries = deliveries;
     this.maxBody = maxBody;
@@ -62,9 +67,15 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       return;
     }
     Future<JsonObject> run;
+    // The event says the run is over: its callback is scheduled in the trace of the message's headers (traceparent).
+    Tracing.Scheduling scheduling = tracing.schedule(msg.headers(), runId(event),
+      event.getValue("status") instanceof String ? (String) event.getValue("status") : null, true,
+      "event_bus");
+    TraceContext trace = scheduling.trace();
     try {
-      run = event.containsKey("run_id") ? byRunId(event) : wholeRun(event);
+      run = event.containsKey("run_id") ? byRunId(event, trace) : wholeRun(event, trace);
     } catch (InvalidInputException e) {
+      scheduling.end(e);
       fail(msg, 400, e);
       return;
     }
@@ -80,9 +91,10 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         return Future.failedFuture(new Rejection(409, "callback_url", "run " + r.getString("id")
           + " has no callback_url; nothing to deliver"));
       }
-      return deliveries.scheduleForRun(r.getString("id")).map(cb -> new JsonObject()
+      return deliveries.scheduleForRun(r.getString("id"), trace).map(cb -> new JsonObject()
         .put("run_id", r.getString("id")).put("status", r.getString("status")).put("callback", cb));
     }).onComplete(ar -> {
+      scheduling.end(ar.cause());
       if (ar.succeeded()) {
         vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
         msg.reply(ar.result());
@@ -102,7 +114,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     });
   }
 
-  private Future<JsonObject> byRunId(JsonObject event) {
+  private Future<JsonObject> byRunId(JsonObject event, TraceContext trace) {
     Object id = event.getValue("run_id");
     if (!(id instanceof String) || ((String) id).isBlank()) {
       throw new InvalidInputException("run_id", "run_id must be a non-empty string");
@@ -116,14 +128,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       return runs.find((String) id);
     }
     RunUpdate update = RunInput.parseUpdate(fields);
-    return runs.update((String) id, update);
+    return runs.update((String) id, update, trace);
   }
 
-  private Future<JsonObject> wholeRun(JsonObject event) {
+  private Future<JsonObject> wholeRun(JsonObject event, TraceContext trace) {
     if (!event.containsKey("id")) {
       throw new InvalidInputException("run_id", "the event needs run_id, or a whole run with id and agent_id");
     }
-    return runs.upsert(RunInput.parseNew(event, guard));
+    return runs.upsert(RunInput.parseNew(event, guard), trace);
   }
 
   private static String runId(JsonObject event) {

@@ -1,5 +1,6 @@
 package io.callbackd.runs;
 
+import io.callbackd.tracing.TraceContext;
 import io.callbackd.webhook.CallbackPayload;
 import io.callbackd.database.RunsTableStatements;
 import io.vertx.core.Future;
@@ -121,6 +122,11 @@ public final class RunStore {
 
   /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
   public Future<JsonObject> create(NewRun run) {
+    return create(run, null);
+  }
+
+  /** As {@link #create(NewRun)}, a callback it schedules carrying {@code trace} (null: none). */
+  public Future<JsonObject> create(NewRun run, TraceContext trace) {
     if (run.callbackUrl() != null) {
       int size = CallbackPayload.body(run.id(), run.status(), run.completedAt() == null ? LocalDateTime.of(2000, 1, 1, 0, 0)
         : run.completedAt(), run.metadata(), run.agentId(), run.stopReason()).length();
@@ -133,7 +139,7 @@ public final class RunStore {
         run.metadata(), run.requestConfig(), run.background())
       .addValue(run.completedAt()).addValue(run.stopReason()).addValue(run.ttftNs()).addValue(run.totalDurationNs())
       .addValue(run.organizationId());
-    return pool.preparedQuery(q(INSERT)).execute(params).compose(rows -> {
+    return execute(q(INSERT), params, trace).compose(rows -> {
       if (rows.rowCount() == 0) {
         return Future.failedFuture(new RunExistsException(run.id()));
       }
@@ -143,9 +149,14 @@ public final class RunStore {
 
   /** Applies the update; the result is null when no run has this id. */
   public Future<JsonObject> update(String id, RunUpdate u) {
+    return update(id, u, null);
+  }
+
+  /** As {@link #update(String, RunUpdate)}, a callback it schedules carrying {@code trace} (null: none). */
+  public Future<JsonObject> update(String id, RunUpdate u, TraceContext trace) {
     Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
       maxPayload);
-    return pool.preparedQuery(q(UPDATE)).execute(params).compose(rows -> {
+    return execute(q(UPDATE), params, trace).compose(rows -> {
       if (rows.rowCount() > 0) {
         return find(id);
       }
@@ -157,14 +168,25 @@ public final class RunStore {
   }
 
   /** Creates the run, or applies its update fields to the existing one (the event bus's "whole run" form). */
-  public Future<JsonObject> upsert(NewRun run) {
-    return create(run).recover(err -> {
+  public Future<JsonObject> upsert(NewRun run, TraceContext trace) {
+    return create(run, trace).recover(err -> {
       if (!(err instanceof RunExistsException)) {
         return Future.failedFuture(err);
       }
       return update(run.id(), new RunUpdate(run.status(), run.completedAt(), run.stopReason(), run.metadata(),
-        run.totalDurationNs()));
+        run.totalDurationNs()), trace);
     });
+  }
+
+  /**
+   * Runs the statement; with a trace context, in a transaction that sets it first, so that the callback the outbox
+   * trigger queues at commit carries it (see the migration V16).
+   */
+  private Future<RowSet<Row>> execute(String sql, Tuple params, TraceContext trace) {
+    if (trace == null) {
+      return pool.preparedQuery(sql).execute(params);
+    }
+    return pool.withTransaction(conn -> trace.applyTo(conn).compose(v -> conn.preparedQuery(sql).execute(params)));
   }
 
   /** The run with its latest callback, or null. */

@@ -2,6 +2,7 @@ package io.callbackd.support;
 
 import io.callbackd.Callbackd;
 import io.callbackd.config.CallbackdConfig;
+import io.callbackd.tracing.Tracing;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
 
@@ -47,6 +48,7 @@ public final class RunningCallbackd implements AutoCloseable {
     .connectTimeout(Duration.ofSeconds(5)).build();
   private String token;
   private io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry;
+  private final Tracing tracing;
 
   /** Sends {@code Authorization: Bearer <token>} with every API call from now on (null: none). */
   public RunningCallbackd withToken(String token) {
@@ -65,7 +67,14 @@ public final class RunningCallbackd implements AutoCloseable {
   /** With {@code registry}, the one given to Vert.x's metrics factory, so /metrics shows Vert.x's metrics too. */
   public RunningCallbackd(Vertx vertx, String pgUrl, JsonObject overrides,
                           io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry) {
+    this(vertx, pgUrl, overrides, registry, Tracing.off());
+  }
+
+  /** With {@code tracing}, the one {@code vertx} was built with ({@link Tracing#vertxTracerFactory()}). */
+  public RunningCallbackd(Vertx vertx, String pgUrl, JsonObject overrides,
+                          io.micrometer.prometheusmetrics.PrometheusMeterRegistry registry, Tracing tracing) {
     this.registry = registry;
+    this.tracing = tracing;
     this.vertx = vertx;
     this.pgUrl = pgUrl;
     this.sql = new Sql(pgUrl);
@@ -75,7 +84,9 @@ public final class RunningCallbackd implements AutoCloseable {
 
   public void start() {
     CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, settings, false), Duration.ofSeconds(30));
-    app = Await.result(registry == null ? Callbackd.start(vertx, config) : Callbackd.start(vertx, config, registry),
+    app = Await.result(Callbackd.start(vertx, config, registry == null
+        ? new io.micrometer.prometheusmetrics.PrometheusMeterRegistry(
+          io.micrometer.prometheusmetrics.PrometheusConfig.DEFAULT) : registry, tracing),
       Duration.ofSeconds(60));
   }
 
