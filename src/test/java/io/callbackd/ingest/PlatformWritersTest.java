@@ -74,7 +74,7 @@ class PlatformWritersTest {
         + " array_to_string(p.proconfig, ';') AS config FROM pg_proc p WHERE p.oid IN ("
         + " SELECT t.tgfoid FROM pg_trigger t WHERE t.tgrelid IN ('public.runs'::regclass, 'callbackd.queue'::regclass)"
         + " AND NOT t.tgisinternal) OR p.oid = 'callbackd.wake_dispatchers()'::regprocedure ORDER BY 1");
-      // The outbox trigger, the statement-level wake-up, the queue's organization, and the wake-up function.
+      // The outbox trigger, the statement-level wake-up, the queue's organization and trace context, the wake-up.
       assertTrue(functions.size() >= 4, functions.toString());
       for (Map<String, Object> f : functions) {
         assertEquals(true, f.get("prosecdef"), f.toString());
