@@ -586,15 +586,16 @@ public final class DeliveryStore {
     + " expires_at)"
     + " SELECT l.run_id, l.generation + 1, l.webhook_id, l.url, l.destination,"
     + " coalesce(l.body, callbackd.payload(r.id, r.status, {utc:r.completed_at}, r.metadata_::json, r.agent_id,"
-    + " r.stop_reason)), now(), now() + s.lifetime"
-    + " FROM latest l CROSS JOIN callbackd.settings s LEFT JOIN {runs} r ON r.id = l.run_id"
+    + " r.stop_reason)), now(), now() + (SELECT lifetime FROM callbackd.settings)"
+    + " FROM latest l LEFT JOIN {runs} r ON r.id = l.run_id"
     + " WHERE NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.run_id = l.run_id)"
     + " AND (l.body IS NOT NULL OR r.id IS NOT NULL)"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, generation, destination),"
     // The callback it replaces is marked: bulk redelivery passes over it.
+    // Only the partition it finished in is read (its finish time bounds the update).
     + " marked AS (UPDATE callbackd.history h SET redelivered_at = now() FROM ins"
     + " WHERE h.run_id = ANY (ARRAY(SELECT run_id FROM ins)) AND h.run_id = ins.run_id"
-    + " AND h.generation = ins.generation - 1),"
+    + " AND h.generation = ins.generation - 1 AND h.finished_at = ANY (ARRAY(SELECT finished_at FROM latest))),"
     + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT id FROM ins";
@@ -618,14 +619,16 @@ public final class DeliveryStore {
     + " expires_at)"
     + " SELECT n.run_id, n.generation + 1, n.webhook_id, n.url, n.destination,"
     + " coalesce(n.body, callbackd.payload(r.id, r.status, {utc:r.completed_at}, r.metadata_::json, r.agent_id,"
-    + " r.stop_reason)), t.at, t.at + s.lifetime"
-    + " FROM numbered n CROSS JOIN callbackd.settings s"
+    // The lifetime as a scalar: a one-row table joined in is planned as a large one, and the statement JIT-compiled.
+    + " r.stop_reason)), t.at, t.at + (SELECT lifetime FROM callbackd.settings)"
+    + " FROM numbered n"
     + " CROSS JOIN LATERAL (SELECT now() + (n.n / $6::float8) * interval '1 second' AS at) t"
     + " LEFT JOIN {runs} r ON r.id = n.run_id WHERE n.body IS NOT NULL OR r.id IS NOT NULL"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, generation, destination),"
+    // Only the partitions the chosen ones finished in are read (their finish times bound the update).
     + " marked AS (UPDATE callbackd.history h SET redelivered_at = now() FROM ins"
     + " WHERE h.run_id = ANY (ARRAY(SELECT run_id FROM ins)) AND h.run_id = ins.run_id"
-    + " AND h.generation = ins.generation - 1),"
+    + " AND h.generation = ins.generation - 1 AND h.finished_at = ANY (ARRAY(SELECT finished_at FROM chosen))),"
     + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT DISTINCT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT count(*) AS n FROM ins";

@@ -197,7 +197,9 @@ class OperatorControlsTest {
     List<TestReceiver.Received> got = other.received("/bulk");
     assertEquals(6, got.size());
     Duration spread = Duration.between(got.get(3).at(), got.get(5).at());
-    assertTrue(spread.toMillis() >= 300, "5 per second: the third replay comes about 400ms after the first: " + spread);
+    // Scheduled 400 ms apart; the first may go out late on a busy machine, never the third early. Unthrottled, the
+    // three would go out together.
+    assertTrue(spread.toMillis() >= 200, "5 per second: the third replay comes about 400ms after the first: " + spread);
   }
 
   @Test

@@ -3,3 +3,7 @@
 -- the row that scheduled it, and its trace context is taken from the writer's transaction.
 ALTER FUNCTION callbackd.queue_organization() SECURITY DEFINER SET search_path = pg_catalog, callbackd, pg_temp;
 ALTER FUNCTION callbackd.queue_trace_context() SECURITY DEFINER SET search_path = pg_catalog, callbackd, pg_temp;
+
+-- The settings table holds one row; with statistics the planner knows it (unanalyzed, it guesses a thousand rows and
+-- plans the statements that read it as large ones).
+ANALYZE callbackd.settings;
