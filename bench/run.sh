@@ -84,7 +84,7 @@ if [ "$MODE" = quick ]; then
   DRAIN_ROWS=50000; DRAIN_MAX=90; DEAD_ROWS=20000; DEAD_SECS=20; COLD_SECS=30; SELF_WARM_SECS=5; TRAIN_SECS=10
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-1}
   HISTORY_ROWS="120000 1000000"; HISTORY_REPS=20; HISTORY_REDELIVER_REPS=5; HISTORY_OLD_ROWS=1000000
-  HISTORY_DRAIN_ROWS=200000
+  HISTORY_DRAIN_ROWS=120000
 else
   REF_SECS=10; PHASE_SECS=20; WARM_SECS=30; MAX_SECS=30
   BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=400
@@ -93,7 +93,9 @@ else
   HISTORY_ROWS="120000 1000000"; HISTORY_REPS=50; HISTORY_REDELIVER_REPS=10; HISTORY_OLD_ROWS=1000000
   HISTORY_DRAIN_ROWS=300000
 fi
-HISTORY_PURGE_INTERVAL=20   # seconds: the purge stage's CALLBACKD_PURGE_INTERVAL (the first pass comes that long after start)
+# Seconds: the purge stage's CALLBACKD_PURGE_INTERVAL. The first pass comes that long after the retention verticle
+# started (during start-up, which takes 20-40 s on a busy machine): long enough for the drain to be resumed before it.
+HISTORY_PURGE_INTERVAL=45
 
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
 
@@ -544,7 +546,9 @@ stage_history() {
   empty_tables
   local rows kase ready_ms
   jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg commit "$(git -C "$ROOT" rev-parse --short "${COMMIT:-HEAD}" 2>/dev/null)" \
-    '{mode: $mode, started_utc: $stamp, callbackd_commit: $commit}' >"$OUT/history-env.json"
+    --arg pi "$HISTORY_PURGE_INTERVAL" \
+    '{mode: $mode, started_utc: $stamp, callbackd_commit: $commit, purge_interval_s: ($pi|tonumber)}' \
+    >"$OUT/history-env.json"
   for rows in $HISTORY_ROWS; do
     log "history: $rows finished callbacks written with SQL (callbackd stopped), then VACUUM ANALYZE"
     # shellcheck disable=SC2046
@@ -573,7 +577,7 @@ stage_history() {
     run "${LOADGEN_JAVA[@]}" history $(common_args) --step purge --case "$kase" --prefix "hp$kase" \
       --api "http://127.0.0.1:$API_PORT" --receiver "http://127.0.0.1:$RCV_PORT" \
       --hook "http://127.0.0.1:$RCV_PORT/hook" --pass-at-ms $(( ready_ms + HISTORY_PURGE_INTERVAL * 1000 - CB_READY_MS )) \
-      --lead-seconds 6 --max-seconds 300 --callbackd-log "$LOGS/callbackd-history-purge-$kase.log" \
+      --lead-seconds 5 --max-seconds 400 --callbackd-log "$LOGS/callbackd-history-purge-$kase.log" \
       --out "$OUT/history-purge-$kase.json"
     stop_callbackd
   done

@@ -108,7 +108,7 @@ final class History {
       // The state is chosen once per row: about 1% cancelled, 10% failed (a tenth of them answered 410), the rest
       // delivered; a fifth of the rows go to the hot destination, the rest spread over the other 99.
       Pg.exec(c, "CREATE TEMP TABLE bench_gen AS SELECT " + base + " + g AS id, '" + runPrefix + "-' || g AS run_id,"
-        + " d, st, " + fromSql + " + (" + toSql + " - " + fromSql + ") * (g::float8 / " + n + ") AS t"
+        + " d, st, (" + fromSql + ") + ((" + toSql + ") - (" + fromSql + ")) * (g::float8 / " + n + ") AS t"
         + " FROM (SELECT g, CASE WHEN g % 5 = 0 THEN 0 ELSE 1 + g % " + (DESTINATIONS - 1) + " END AS d,"
         + " CASE WHEN abs(hashint4(g)) % 100 = 7 THEN 'cancelled' WHEN abs(hashint4(g)) % 10 = 3"
         + " THEN CASE WHEN abs(hashint4(g + 1)) % 10 = 0 THEN 'gone' ELSE 'failed' END ELSE 'delivered' END AS st"
@@ -215,11 +215,13 @@ final class History {
       .put("min_ms", Util.round(s[0])).put("met", targetMs > 0 ? p95 <= targetMs : null).put("ms", all);
   }
 
-  private static JsonObject timeGets(String label, List<String> urls, int warm, double targetMs, String mustContain) {
+  /** {@code warm} requests, then {@code reps} timed ones, going round {@code urls}. */
+  private static JsonObject timeGets(String label, List<String> urls, int warm, int reps, double targetMs,
+                                     String mustContain) {
     List<Double> ms = new ArrayList<>();
     Answer last = null;
-    for (int i = 0; i < warm + urls.size(); i++) {
-      String url = urls.get(Math.max(0, i - warm) % urls.size());
+    for (int i = 0; i < warm + reps; i++) {
+      String url = urls.get(i % urls.size());
       Answer a = call("GET", url, null);
       if (a.status() != 200 || (mustContain != null && !a.body().contains(mustContain))) {
         throw new IllegalStateException(label + ": GET " + url + " answered " + a.status() + ": "
@@ -249,22 +251,22 @@ final class History {
       .put("history_rows", Pg.scalar(c, "SELECT count(*) FROM callbackd.history"))
       .put("reps", reps).put("warmup_requests", 3).put("client", "java.net.http.HttpClient, HTTP/1.1, keep-alive, one"
         + " request at a time");
-    res.put("destinations", timeGets("GET /v1/destinations", List.of(api + "/v1/destinations"), 3, 50,
+    res.put("destinations", timeGets("GET /v1/destinations", List.of(api + "/v1/destinations"), 3, reps, 50,
       "\"" + HOT + "\""));
     List<String> failedPage = List.of(api + "/v1/callbacks?destination=" + enc(HOT) + "&state=failed");
-    res.put("failed_page", timeGets("GET /v1/callbacks?destination=…&state=failed", failedPage, 3, 50, "\"failed\""));
+    res.put("failed_page", timeGets("GET /v1/callbacks?destination=…&state=failed", failedPage, 3, reps, 50, "\"failed\""));
     // A different run each time, from all over the history.
     List<String> runs = new ArrayList<>();
     try (var st = c.createStatement(); var rs = st.executeQuery("SELECT run_id FROM callbackd.history TABLESAMPLE"
-      + " SYSTEM (5) ORDER BY random() LIMIT " + reps)) {
+      + " SYSTEM (5) ORDER BY random() LIMIT " + (reps + 3))) {
       while (rs.next()) {
         runs.add(api + "/v1/callbacks?run_id=" + enc(rs.getString(1)));
       }
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
-    res.put("run", timeGets("GET /v1/callbacks?run_id=…", runs, 3, 20, "\"run_id\""));
-    res.put("overview", timeGets("GET /v1/overview (no target)", List.of(api + "/v1/overview"), 3, -1,
+    res.put("run", timeGets("GET /v1/callbacks?run_id=…", runs, 3, reps, 20, "\"run_id\""));
+    res.put("overview", timeGets("GET /v1/overview (no target)", List.of(api + "/v1/overview"), 3, reps, -1,
       "\"outcomes\""));
 
     // Bulk redelivery of 1,000 failed callbacks of the hot destination, paused so that none is sent.
@@ -296,6 +298,33 @@ final class History {
         + " AND state = 'failed' AND redelivered_at IS NOT NULL");
       resets.add(Util.round((System.nanoTime() - r0) / 1e6));
     }
+    // Diagnosis: the same redeliveries with PostgreSQL's JIT compilation off (the statement's estimated cost is
+    // above jit_above_cost, so each execution compiles it first).
+    List<Double> noJit = new ArrayList<>();
+    Pg.exec(c, "ALTER SYSTEM SET jit = off");
+    Pg.exec(c, "SELECT pg_reload_conf()");
+    Util.sleep(500);
+    try {
+      for (int i = 0; i < redeliverReps; i++) {
+        Answer a = call("POST", api + "/v1/callbacks/redeliver", new JsonObject().put("state", "failed")
+          .put("destination", HOT).put("limit", 1000).encode());
+        if (a.status() != 202) {
+          throw new IllegalStateException("redeliver answered " + a.status() + ": " + a.body());
+        }
+        noJit.add(a.ms());
+        Pg.exec(c, "DELETE FROM callbackd.queue WHERE destination = '" + HOT + "'");
+        Pg.exec(c, "UPDATE callbackd.history SET redelivered_at = NULL WHERE destination = '" + HOT + "'"
+          + " AND state = 'failed' AND redelivered_at IS NOT NULL");
+      }
+    } finally {
+      Pg.exec(c, "ALTER SYSTEM RESET jit");
+      Pg.exec(c, "SELECT pg_reload_conf()");
+    }
+    JsonObject nj = stats(noJit, 1000);
+    System.out.printf("history reads: %-44s median %7.2f ms, p95 %7.2f ms, max %7.2f ms (diagnosis)%n",
+      "  the same with PostgreSQL's jit = off", nj.getDouble("median_ms"), nj.getDouble("p95_ms"),
+      nj.getDouble("max_ms"));
+    res.put("redeliver_jit_off", nj);
     JsonObject rd = stats(ms, 1000).put("redelivered", counts).put("reset_ms", resets)
       .put("request", "POST /v1/callbacks/redeliver {\"state\":\"failed\",\"destination\":\"" + HOT
         + "\",\"limit\":1000}").put("destination_paused", true);
@@ -338,6 +367,10 @@ final class History {
     String hook = Util.req(args, "hook");
     Pg.exec(c, "TRUNCATE callbackd.queue");
     JsonObject res = new JsonObject().put("case", kase);
+    if (kase.equals("drop")) {
+      // Whole daily partitions for the expired callbacks (an earlier pass dropped the empty ones).
+      pastPartitions(c, 41);
+    }
     if (!kase.equals("baseline")) {
       JsonObject ins = insertHistory(c, oldRows, OLD_FROM, OLD_TO, "old-" + kase);
       long v0 = System.nanoTime();
@@ -484,8 +517,13 @@ final class History {
         winFrom));
       res.put("after_purge", window(times, winTo, winTo + 5_000_000));
     } else if (kase.equals("baseline")) {
-      // The same moments of the drain as a purge would have taken: the pass found nothing to do.
-      res.put("during_pass_window", window(times, passAtMs * 1000 - 1_000_000, passAtMs * 1000 + 4_000_000));
+      // The moments of the drain when the pass came and found nothing expired (its counters move only if it dropped
+      // empty partitions; otherwise when it was due).
+      long at = passStartUs > 0 ? passStartUs - 100_000 : passAtMs * 1000;
+      res.put("pass_seen", passStartUs > 0).put("during_pass_window", window(times, at, at + 2_000_000));
+      if (passStartUs > 0) {
+        res.put("pass_seen_after_resume_s", Util.round((passStartUs - resumeUs) / 1e6));
+      }
     }
     res.put("series_s_delivered_purgedH_purgedA_droppedH_droppedA", series).put("resources", resources);
     Path log = args.containsKey("callbackd-log") ? Path.of(args.get("callbackd-log")) : null;

@@ -474,8 +474,8 @@ final class Report {
     sb.append("\nPurge: 1,000,000 more callbacks (and their attempts) finished 31 to 40 days ago are written while "
       + "callbackd is stopped, in whole daily partitions (drop) or, once those are gone, in the DEFAULT partition "
       + "(batch), beside the current history; a backlog is written into the live queue for the receiver, its "
-      + "destination paused. callbackd then starts with `CALLBACKD_PURGE_INTERVAL=20s` (its first pass comes 20 s "
-      + "after start); the backlog is resumed a few seconds before and drains to the receiver while the pass runs. "
+      + "destination paused. callbackd then starts with `CALLBACKD_PURGE_INTERVAL=" + f0(num(run, "purge_interval_s"))
+      + "s` (its first pass comes that long after its retention verticle started); the backlog is resumed a few seconds before and drains to the receiver while the pass runs. "
       + "Purge time: from the first move of callbackd's counters on `/metrics` (polled every 100 ms) to the moment no "
       + "expired row is left in history or attempts. The baseline is the same drain with nothing expired. Drain "
       + "rates are the receiver's first receipts per second (a backlog drain: no commit→POST latency, its "
