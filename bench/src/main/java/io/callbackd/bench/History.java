@@ -57,7 +57,7 @@ final class History {
     try (Monitor monitor = new Monitor(args)) {
       JsonObject result = switch (step) {
         case "fill" -> fill(monitor.connection(), args);
-        case "reads" -> reads(monitor.connection(), args);
+        case "reads" -> reads(monitor, args);
         case "prepare-purge" -> preparePurge(monitor.connection(), args);
         case "purge" -> purge(monitor, args);
         default -> throw new IllegalArgumentException("unknown step " + step);
@@ -243,7 +243,20 @@ final class History {
     return URLEncoder.encode(s, StandardCharsets.UTF_8);
   }
 
-  private static JsonObject reads(Connection c, Map<String, String> args) {
+  /**
+   * One read, timed: beside the client's times, PostgreSQL's own execution time of the statements it ran
+   * (pg_stat_statements, reset before) and the CPU of callbackd, PostgreSQL and the rest of the machine meanwhile.
+   */
+  private static JsonObject measured(Monitor monitor, java.util.function.Supplier<JsonObject> read) {
+    monitor.resetStatements();
+    monitor.begin();
+    JsonObject s = read.get();
+    JsonObject r = monitor.end();
+    return s.put("cpu", r.getJsonObject("cpu")).put("top_statements", monitor.topStatements(3));
+  }
+
+  private static JsonObject reads(Monitor monitor, Map<String, String> args) {
+    Connection c = monitor.connection();
     String api = Util.req(args, "api");
     int reps = Util.intArg(args, "reps", 20);
     int redeliverReps = Util.intArg(args, "redeliver-reps", 5);
@@ -251,10 +264,11 @@ final class History {
       .put("history_rows", Pg.scalar(c, "SELECT count(*) FROM callbackd.history"))
       .put("reps", reps).put("warmup_requests", 3).put("client", "java.net.http.HttpClient, HTTP/1.1, keep-alive, one"
         + " request at a time");
-    res.put("destinations", timeGets("GET /v1/destinations", List.of(api + "/v1/destinations"), 3, reps, 50,
-      "\"" + HOT + "\""));
+    res.put("destinations", measured(monitor, () -> timeGets("GET /v1/destinations",
+      List.of(api + "/v1/destinations"), 3, reps, 50, "\"" + HOT + "\"")));
     List<String> failedPage = List.of(api + "/v1/callbacks?destination=" + enc(HOT) + "&state=failed");
-    res.put("failed_page", timeGets("GET /v1/callbacks?destination=…&state=failed", failedPage, 3, reps, 50, "\"failed\""));
+    res.put("failed_page", measured(monitor, () -> timeGets("GET /v1/callbacks?destination=…&state=failed",
+      failedPage, 3, reps, 50, "\"failed\"")));
     // A different run each time, from all over the history.
     List<String> runs = new ArrayList<>();
     try (var st = c.createStatement(); var rs = st.executeQuery("SELECT run_id FROM callbackd.history TABLESAMPLE"
@@ -265,15 +279,18 @@ final class History {
     } catch (Exception e) {
       throw new IllegalStateException(e);
     }
-    res.put("run", timeGets("GET /v1/callbacks?run_id=…", runs, 3, reps, 20, "\"run_id\""));
-    res.put("overview", timeGets("GET /v1/overview (no target)", List.of(api + "/v1/overview"), 3, reps, -1,
-      "\"outcomes\""));
+    res.put("run", measured(monitor, () -> timeGets("GET /v1/callbacks?run_id=…", runs, 3, reps, 20,
+      "\"run_id\"")));
+    res.put("overview", measured(monitor, () -> timeGets("GET /v1/overview (no target)",
+      List.of(api + "/v1/overview"), 3, reps, -1, "\"outcomes\"")));
 
     // Bulk redelivery of 1,000 failed callbacks of the hot destination, paused so that none is sent.
     Answer p = call("POST", api + "/v1/destinations/" + enc(HOT) + "/pause", null);
     if (p.status() / 100 != 2) {
       throw new IllegalStateException("pause answered " + p.status() + ": " + p.body());
     }
+    monitor.resetStatements();
+    monitor.begin();
     List<Double> ms = new ArrayList<>();
     JsonArray counts = new JsonArray();
     JsonArray resets = new JsonArray();
@@ -298,6 +315,8 @@ final class History {
         + " AND state = 'failed' AND redelivered_at IS NOT NULL");
       resets.add(Util.round((System.nanoTime() - r0) / 1e6));
     }
+    JsonObject redeliverCpu = monitor.end().getJsonObject("cpu");
+    JsonArray redeliverStatements = monitor.topStatements(3);
     // Diagnosis: the same redeliveries with PostgreSQL's JIT compilation off (the statement's estimated cost is
     // above jit_above_cost, so each execution compiles it first).
     List<Double> noJit = new ArrayList<>();
@@ -326,6 +345,7 @@ final class History {
       nj.getDouble("max_ms"));
     res.put("redeliver_jit_off", nj);
     JsonObject rd = stats(ms, 1000).put("redelivered", counts).put("reset_ms", resets)
+      .put("cpu", redeliverCpu).put("top_statements", redeliverStatements)
       .put("request", "POST /v1/callbacks/redeliver {\"state\":\"failed\",\"destination\":\"" + HOT
         + "\",\"limit\":1000}").put("destination_paused", true);
     System.out.printf("history reads: %-44s median %7.2f ms, p95 %7.2f ms, max %7.2f ms (target 1000 ms), redelivered"

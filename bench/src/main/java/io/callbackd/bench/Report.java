@@ -448,25 +448,35 @@ final class Report {
       + "warm-up requests. The run filter asks for a different run each time; the redelivery takes 1,000 failed "
       + "callbacks of the large destination, paused so that none is sent, and after each one the bench puts them back "
       + "(removed from the queue, `redelivered_at` cleared) so that each redelivery takes the same 1,000.\n\n");
-    sb.append("| History | Read | Target | n | median ms | p95 ms | max ms | |\n|---:|---|---:|---:|---:|---:|---:|---|\n");
+    sb.append("Beside the client's times: PostgreSQL's mean execution time of the costliest statement meanwhile "
+      + "(`pg_stat_statements`, without planning; the read's own statement) and the CPU of callbackd, PostgreSQL and "
+      + "everything else on the machine (% of one core; 200 = both cores busy).\n\n");
+    sb.append("| History | Read | Target | n | median ms | p95 ms | max ms | | PostgreSQL ms (calls) | CPU callbackd / postgres / others |\n"
+      + "|---:|---|---:|---:|---:|---:|---:|---|---|---|\n");
     for (int i = 0; i < rs.size(); i++) {
       JsonObject r = rs.getJsonObject(i);
       for (String[] w : new String[][] {{"destinations", "GET /v1/destinations"},
         {"failed_page", "GET /v1/callbacks?destination=…&state=failed"}, {"run", "GET /v1/callbacks?run_id=…"},
-        {"overview", "GET /v1/overview"}, {"redeliver", "POST /v1/callbacks/redeliver (1,000 failed)"}}) {
+        {"overview", "GET /v1/overview"}, {"redeliver", "POST /v1/callbacks/redeliver (1,000 failed)"},
+        {"redeliver_jit_off", "POST /v1/callbacks/redeliver (1,000 failed), PostgreSQL jit = off (diagnosis)"}}) {
         JsonObject m = r.getJsonObject(w[0], new JsonObject());
         sb.append("| ").append(f0(num(r, "history_rows"))).append(" | `").append(w[1]).append("` | ")
           .append(m.getValue("target_ms") == null ? "–" : f0(num(m, "target_ms")) + " ms").append(" | ")
           .append(f0(num(m, "n"))).append(" | ").append(f2(num(m, "median_ms"))).append(" | ")
           .append(f2(num(m, "p95_ms"))).append(" | ").append(f2(num(m, "max_ms"))).append(" | ")
-          .append(m.getValue("met") == null ? "" : met(m)).append(" |\n");
+          .append(m.getValue("met") == null ? "" : met(m)).append(" | ");
+        JsonArray top = m.getJsonArray("top_statements", new JsonArray());
+        JsonObject t0 = top.isEmpty() ? new JsonObject() : top.getJsonObject(0);
+        sb.append(f2(num(t0, "mean_ms"))).append(" (").append(f0(num(t0, "calls"))).append(") | ")
+          .append(f0(num(m, "cpu", "callbackd"))).append(" / ").append(f0(num(m, "cpu", "postgres"))).append(" / ")
+          .append(f0(num(m, "cpu", "others"))).append(" |\n");
       }
       JsonObject f = r.getJsonObject("fill", new JsonObject());
       sb.append("| | fill: ").append(f0(num(f, "history_rows"))).append(" callbacks + ").append(f0(num(f, "attempts_rows")))
         .append(" attempts written in ").append(f1(num(f, "seconds"))).append(" s, VACUUM ANALYZE ")
         .append(f1(num(f, "vacuum_analyze_seconds"))).append(" s; history ").append(f0(num(f, "history_mb")))
         .append(" MB in ").append(f0(num(f, "history_partitions"))).append(" partitions; ")
-        .append(f0(num(f, "hot_failed"))).append(" failed at the large destination | | | | | | |\n");
+        .append(f0(num(f, "hot_failed"))).append(" failed at the large destination | | | | | | | | |\n");
     }
     if (p.isEmpty()) {
       return;
