@@ -3,13 +3,16 @@
 #
 #   bash bench/run.sh            full run (about 40 minutes on a quiet machine)
 #   bash bench/run.sh --quick    short run (about 15 minutes): shorter phases and smaller backlogs
+# (the history stage adds about 20 minutes to either: it writes 1,000,000 callbacks into history three times)
 #
 # Stages: refs (wrk, pgbench, batched writes, best-effort dispatcher), fixed (open-loop terminal updates at 500,
 # 1,000 and 2,000/s through SQL and the API), max (maximum rates under JFR), drain (a backlog drained to one receiver
 # with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
-# seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain).
+# seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain),
+# history (operators' reads and a bulk redelivery with 120,000 and 1,000,000 finished callbacks in history, through the
+# API; then 1,000,000 expired ones purged, as whole partitions and in batches, beside a drain).
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
-#          --only refs,fixed,max,drain,dead,cold,backlog (run only these stages; the report shows what exists),
+#          --only refs,fixed,max,drain,dead,cold,backlog,history (run only these stages; the report shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
@@ -44,7 +47,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog,history," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
@@ -81,12 +84,19 @@ if [ "$MODE" = quick ]; then
   BACKLOG_ROWS=100000; BACKLOG_TRIGGER_ROWS=20000; BACKLOG_INSERT_MAX=90; BACKLOG_PENDING=8; BACKLOG_DRAIN=60
   DRAIN_ROWS=50000; DRAIN_MAX=90; DEAD_ROWS=20000; DEAD_SECS=20; COLD_SECS=30; SELF_WARM_SECS=5; TRAIN_SECS=10
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-1}
+  HISTORY_ROWS="120000 1000000"; HISTORY_REPS=20; HISTORY_REDELIVER_REPS=5; HISTORY_OLD_ROWS=1000000
+  HISTORY_DRAIN_ROWS=120000
 else
   REF_SECS=10; PHASE_SECS=20; WARM_SECS=30; MAX_SECS=30
   BACKLOG_ROWS=1000000; BACKLOG_TRIGGER_ROWS=50000; BACKLOG_INSERT_MAX=300; BACKLOG_PENDING=30; BACKLOG_DRAIN=400
   DRAIN_ROWS=200000; DRAIN_MAX=300; DEAD_ROWS=100000; DEAD_SECS=60; COLD_SECS=40; SELF_WARM_SECS=10; TRAIN_SECS=20
   COLD_ROUNDS=${BENCH_COLD_ROUNDS:-2}
+  HISTORY_ROWS="120000 1000000"; HISTORY_REPS=50; HISTORY_REDELIVER_REPS=10; HISTORY_OLD_ROWS=1000000
+  HISTORY_DRAIN_ROWS=300000
 fi
+# Seconds: the purge stage's CALLBACKD_PURGE_INTERVAL. The first pass comes that long after the retention verticle
+# started (during start-up, which takes 20-40 s on a busy machine): long enough for the drain to be resumed before it.
+HISTORY_PURGE_INTERVAL=45
 
 log() { printf '[%s +%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T_START ))" "$*"; }
 
@@ -148,6 +158,11 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 
 # ---------------------------------------------------------------- build
 mkdir -p "$OUT" "$LOGS" "$RUNDIR"
+# Redoing stages in an earlier run's directory: that run's environment is kept beside this one's, and the report
+# names it for the stages it measured.
+if [ -n "$OUT_DIR" ] && [ -f "$OUT/env.json" ]; then
+  mv "$OUT/env.json" "$OUT/env-before-$(jq -r '.started_utc // "unknown"' "$OUT/env.json").json"
+fi
 : >"$LOGS/loadgen.log"
 CB_SRC=$ROOT
 if [ -n "$COMMIT" ]; then
@@ -251,6 +266,7 @@ done <"$BENCH/callbackd.env"
 export CALLBACKD_PG_URL="$PG_URL" CALLBACKD_HTTP_HOST=127.0.0.1 CALLBACKD_HTTP_PORT=$API_PORT
 CB_PID=
 CB_READY_MS=
+CB_EXTRA_ENV=()   # more VAR=value for callbackd (the history stage's short purge interval)
 start_callbackd() { # name [jfr-file]
   local name=$1 jfr=${2:-} t0 k
   # env runs java in its own place (exec), so $! is callbackd's pid.
@@ -260,6 +276,7 @@ start_callbackd() { # name [jfr-file]
       case "$k" in CALLBACKD_ALLOW_PRIVATE_DESTINATIONS|CALLBACKD_LOG_FORMAT) ;; *) envcmd+=(-u "$k") ;; esac
     done
   fi
+  envcmd+=("${CB_EXTRA_ENV[@]}")
   if [ -n "$jfr" ]; then
     envcmd+=("JAVA_TOOL_OPTIONS=-XX:StartFlightRecording=filename=$jfr,settings=profile,dumponexit=true")
   fi
@@ -519,6 +536,54 @@ stage_backlog() {
   stop_callbackd
 }
 
+# ---------------------------------------------------------------- history: reads at scale, purge beside a drain
+# Reads: history filled with SQL (callbackd stopped; finished over the last 29.5 days, 100 destinations, ~10% failed,
+# one attempt each; daily partitions as callbackd would have made them), VACUUM ANALYZE, callbackd started with its
+# default retention (30 days, a pass an hour), then the operators' reads through its HTTP API. Purge: the same
+# callbackd restarted with CALLBACKD_PURGE_INTERVAL=${HISTORY_PURGE_INTERVAL}s beside a drain of a backlog to the
+# receiver, resumed a few seconds before the first pass: with nothing expired (baseline), with 1,000,000 expired
+# callbacks in whole daily partitions (drop), then in the DEFAULT partition (batches).
+stage_history() {
+  empty_tables
+  local rows kase ready_ms
+  jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg commit "$(git -C "$ROOT" rev-parse --short "${COMMIT:-HEAD}" 2>/dev/null)" \
+    --arg pi "$HISTORY_PURGE_INTERVAL" \
+    '{mode: $mode, started_utc: $stamp, callbackd_commit: $commit, purge_interval_s: ($pi|tonumber)}' \
+    >"$OUT/history-env.json"
+  for rows in $HISTORY_ROWS; do
+    log "history: $rows finished callbacks written with SQL (callbackd stopped), then VACUUM ANALYZE"
+    # shellcheck disable=SC2046
+    run "${LOADGEN_JAVA[@]}" history $(common_args) --step fill --rows "$rows" --past-days 40 \
+      --out "$OUT/history-fill-$rows.json"
+    start_callbackd "history-reads-$rows"
+    log "history: reads through the API with $rows in history ($HISTORY_REPS each; $HISTORY_REDELIVER_REPS bulk redeliveries)"
+    # shellcheck disable=SC2046
+    run "${LOADGEN_JAVA[@]}" history $(common_args) --step reads --api "http://127.0.0.1:$API_PORT" \
+      --reps "$HISTORY_REPS" --redeliver-reps "$HISTORY_REDELIVER_REPS" --out "$OUT/history-reads-$rows.json"
+    stop_callbackd
+  done
+  for kase in baseline drop batch; do
+    log "history purge ($kase): expired callbacks and a backlog of $HISTORY_DRAIN_ROWS written (callbackd stopped)"
+    # shellcheck disable=SC2046
+    run "${LOADGEN_JAVA[@]}" history $(common_args) --step prepare-purge --case "$kase" \
+      --old-rows "$HISTORY_OLD_ROWS" --drain-rows "$HISTORY_DRAIN_ROWS" --prefix "hp$kase" \
+      --hook "http://127.0.0.1:$RCV_PORT/hook" --out "$OUT/history-prepare-$kase.json"
+    CB_EXTRA_ENV=("CALLBACKD_PURGE_INTERVAL=${HISTORY_PURGE_INTERVAL}s")
+    start_callbackd "history-purge-$kase"
+    CB_EXTRA_ENV=()
+    # The first pass is due a purge interval after the retention verticle started (before ready).
+    ready_ms=$(( $(date +%s%N) / 1000000 ))
+    log "history purge ($kase): drain resumed before the first pass (due about ${HISTORY_PURGE_INTERVAL}s after start)"
+    # shellcheck disable=SC2046
+    run "${LOADGEN_JAVA[@]}" history $(common_args) --step purge --case "$kase" --prefix "hp$kase" \
+      --api "http://127.0.0.1:$API_PORT" --receiver "http://127.0.0.1:$RCV_PORT" \
+      --hook "http://127.0.0.1:$RCV_PORT/hook" --pass-at-ms $(( ready_ms + HISTORY_PURGE_INTERVAL * 1000 - CB_READY_MS )) \
+      --lead-seconds 5 --max-seconds 400 --callbackd-log "$LOGS/callbackd-history-purge-$kase.log" \
+      --out "$OUT/history-purge-$kase.json"
+    stop_callbackd
+  done
+}
+
 # ---------------------------------------------------------------- the run
 # Other users' builds and tests on a shared machine skew every number: wait (bounded) for a quiet machine before
 # each stage, and record how busy the rest of the machine was during each phase ("others" in the tables).
@@ -552,7 +617,7 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-for STAGE in refs fixed max drain dead cold backlog; do
+for STAGE in refs fixed max drain dead cold backlog history; do
   case ",$ONLY," in
     *,$STAGE,*|,all,) wait_for_quiet; "stage_$STAGE" ;;
   esac

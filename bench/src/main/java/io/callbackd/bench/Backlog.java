@@ -89,7 +89,7 @@ final class Backlog {
   }
 
   /** Inserts the finished runs and their callbacks in chunks; the result says how many, how, and how fast. */
-  private static JsonObject insertRows(Connection c, String prefix, String hook, int rows, int chunk, int triggerRows,
+  static JsonObject insertRows(Connection c, String prefix, String hook, int rows, int chunk, int triggerRows,
                                        int maxSeconds, int lifetimeHours) {
     String runId = "'b-" + prefix + "-' || g";
     String destination;

@@ -69,9 +69,20 @@ final class Report {
     JsonObject profile = read(in.resolve("profile-max.json"));
     JsonObject profileApi = read(in.resolve("profile-api.json"));
     JsonObject targets = targets(env, refs, phases, backlog, defaultsDrain, dead, cold);
+    JsonObject history = history(in);
+    if (env.getString("started_utc", "").equals(history.getJsonObject("run").getString("started_utc"))) {
+      history.getJsonObject("run").put("loadavg_at_end", env.getString("loadavg_at_end"));
+    }
+    historyTargets(targets, history);
+    JsonArray earlier = new JsonArray();
+    try (Stream<Path> s = Files.list(in)) {
+      s.sorted().filter(p -> p.getFileName().toString().startsWith("env-before-")).forEach(p -> earlier.add(read(p)));
+    }
+    env.put("earlier_runs_in_this_directory", earlier);
     JsonObject all = new JsonObject().put("environment", env).put("targets", targets).put("references", refs)
       .put("phases", phases).put("drain_defaults", defaultsDrain).put("dead_destination", dead)
       .put("cold_starts", cold).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
+      .put("history", history)
       .put("raw_dir", results.toAbsolutePath().relativize(in.toAbsolutePath()).toString());
     Util.writeJson(results.resolve("latest.json"), all);
     // The profile summaries of this run go beside latest.md.
@@ -80,7 +91,7 @@ final class Report {
         Files.copy(in.resolve(name), results.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
       }
     }
-    String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi);
+    String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi, history);
     Files.writeString(results.resolve("latest.md"), md, StandardCharsets.UTF_8);
     System.out.println();
     System.out.println(md);
@@ -353,9 +364,194 @@ final class Report {
     return m;
   }
 
+  /** The history stage's raw results: fills and reads by history size, purge cases, and the run that made them. */
+  private static JsonObject history(Path in) throws IOException {
+    JsonObject h = new JsonObject();
+    JsonArray reads = new JsonArray();
+    List<JsonObject> sizes = new ArrayList<>();
+    try (Stream<Path> s = Files.list(in)) {
+      s.filter(p -> p.getFileName().toString().startsWith("history-reads-")).forEach(p -> {
+        String rows = p.getFileName().toString().replace("history-reads-", "").replace(".json", "");
+        JsonObject r = read(p);
+        r.put("fill", read(in.resolve("history-fill-" + rows + ".json")));
+        sizes.add(r);
+      });
+    }
+    sizes.sort(java.util.Comparator.comparingLong(r -> r.getLong("history_rows", 0L)));
+    sizes.forEach(reads::add);
+    h.put("reads", reads);
+    JsonObject purge = new JsonObject();
+    for (String kase : new String[] {"baseline", "drop", "batch"}) {
+      if (Files.exists(in.resolve("history-purge-" + kase + ".json"))) {
+        purge.put(kase, read(in.resolve("history-purge-" + kase + ".json"))
+          .put("prepare", read(in.resolve("history-prepare-" + kase + ".json"))));
+      }
+    }
+    h.put("purge", purge);
+    h.put("run", read(in.resolve("history-env.json")));
+    return h;
+  }
+
+  private static void historyTargets(JsonObject targets, JsonObject history) {
+    JsonArray reads = new JsonArray();
+    JsonArray rs = history.getJsonArray("reads", new JsonArray());
+    String[][] what = {{"destinations", "`GET /v1/destinations`"},
+      {"failed_page", "First page of one destination's failed callbacks (`GET /v1/callbacks?destination=…&state=failed`)"},
+      {"run", "One run's callbacks (`GET /v1/callbacks?run_id=…`)"},
+      {"redeliver", "Bulk redelivery of 1,000 failed callbacks (`POST /v1/callbacks/redeliver`)"}};
+    for (int i = 0; i < rs.size(); i++) {
+      JsonObject r = rs.getJsonObject(i);
+      for (String[] w : what) {
+        JsonObject m = r.getJsonObject(w[0], new JsonObject());
+        reads.add(new JsonObject().put("what", w[1]).put("history_rows", r.getValue("history_rows"))
+          .put("target_ms", m.getValue("target_ms")).put("n", m.getValue("n")).put("median_ms", m.getValue("median_ms"))
+          .put("p95_ms", m.getValue("p95_ms")).put("max_ms", m.getValue("max_ms"))
+          .put("met", m.getBoolean("met", false)));
+      }
+    }
+    targets.put("history_reads", reads);
+    JsonArray purges = new JsonArray();
+    JsonObject p = history.getJsonObject("purge", new JsonObject());
+    JsonObject base = p.getJsonObject("baseline", new JsonObject());
+    for (String kase : new String[] {"drop", "batch"}) {
+      JsonObject c = p.getJsonObject(kase);
+      if (c == null) {
+        continue;
+      }
+      JsonObject d = c.getJsonObject("counters_delta", new JsonObject());
+      String measured = (c.containsKey("purge_seconds") ? "over in **" + (num(c, "purge_seconds") < 0.1
+        ? "< 0.2 s** (within one poll of `/metrics`)" : f2(num(c, "purge_seconds")) + " s**")
+        : "**not seen to finish**") + " (" + f0(num(d, "dropped_history")) + " + " + f0(num(d, "dropped_attempts"))
+        + " partitions of history + attempts dropped, " + f0(num(d, "purged_history")) + " + "
+        + f0(num(d, "purged_attempts")) + " rows deleted in batches); drain during it " + f0(num(c, "during_purge",
+        "posts_per_second")) + "/s over " + f1(num(c, "during_purge", "seconds")) + " s, steady "
+        + f0(num(c, "steady_posts_per_second")) + "/s; without a purge (same run) steady "
+        + f0(num(base, "steady_posts_per_second")) + "/s";
+      purges.add(new JsonObject().put("case", kase).put("expired_rows", num(c, "prepare", "old_insert", "rows"))
+        .put("how", kase.equals("drop") ? "in whole daily partitions" : "in the DEFAULT partition (batches of 5,000)")
+        .put("measured", measured));
+    }
+    targets.put("history_purge", purges);
+  }
+
+  private static void historySection(StringBuilder sb, JsonObject history) {
+    JsonArray rs = history.getJsonArray("reads", new JsonArray());
+    JsonObject p = history.getJsonObject("purge", new JsonObject());
+    if (rs.isEmpty() && p.isEmpty()) {
+      return;
+    }
+    JsonObject run = history.getJsonObject("run", new JsonObject());
+    sb.append("\n## History and retention\n\n");
+    sb.append("Measured in the ").append(run.getString("mode", "?")).append(" run ").append(run.getString("started_utc", "?"))
+      .append(" (callbackd ").append(run.getString("callbackd_commit", "?")).append(")")
+      .append(run.getString("loadavg_at_end") == null ? "" : "; the machine's load average at its end: "
+        + run.getString("loadavg_at_end") + " (on " + "2 cores: other jobs were running)").append(".\n\n");
+    sb.append("History filled with SQL while callbackd is stopped: finished over the last 29.5 days (the default "
+      + "retention is 30 days) in daily partitions as callbackd makes them, 100 destinations (one of them with a fifth "
+      + "of the callbacks), about 10% failed and 1% cancelled, one attempt each, the destinations' counters as "
+      + "callbackd keeps them; then VACUUM ANALYZE, and callbackd (its default retention and purge interval) answers "
+      + "through its HTTP API, one request at a time over a kept-alive connection (Java's HttpClient), after 3 "
+      + "warm-up requests. The run filter asks for a different run each time; the redelivery takes 1,000 failed "
+      + "callbacks of the large destination, paused so that none is sent, and after each one the bench puts them back "
+      + "(removed from the queue, `redelivered_at` cleared) so that each redelivery takes the same 1,000.\n\n");
+    boolean withPg = false;
+    for (int i = 0; i < rs.size(); i++) {
+      withPg |= rs.getJsonObject(i).getJsonObject("destinations", new JsonObject()).containsKey("cpu");
+    }
+    if (withPg) {
+      sb.append("Beside the client's times: PostgreSQL's mean execution time of the costliest statement meanwhile "
+        + "(`pg_stat_statements`, without planning; the read's own statement) and the CPU of callbackd, PostgreSQL and "
+        + "everything else on the machine (% of one core; 200 = both cores busy).\n\n");
+    }
+    sb.append("| History | Read | Target | n | median ms | p95 ms | max ms | |")
+      .append(withPg ? " PostgreSQL ms (calls) | CPU callbackd / postgres / others |\n" : "\n")
+      .append("|---:|---|---:|---:|---:|---:|---:|---|").append(withPg ? "---|---|\n" : "\n");
+    for (int i = 0; i < rs.size(); i++) {
+      JsonObject r = rs.getJsonObject(i);
+      for (String[] w : new String[][] {{"destinations", "GET /v1/destinations"},
+        {"failed_page", "GET /v1/callbacks?destination=…&state=failed"}, {"run", "GET /v1/callbacks?run_id=…"},
+        {"overview", "GET /v1/overview"}, {"redeliver", "POST /v1/callbacks/redeliver (1,000 failed)"},
+        {"redeliver_jit_off", "POST /v1/callbacks/redeliver (1,000 failed), PostgreSQL jit = off (diagnosis)"}}) {
+        JsonObject m = r.getJsonObject(w[0], new JsonObject());
+        sb.append("| ").append(f0(num(r, "history_rows"))).append(" | `").append(w[1]).append("` | ")
+          .append(m.getValue("target_ms") == null ? "–" : f0(num(m, "target_ms")) + " ms").append(" | ")
+          .append(f0(num(m, "n"))).append(" | ").append(f2(num(m, "median_ms"))).append(" | ")
+          .append(f2(num(m, "p95_ms"))).append(" | ").append(f2(num(m, "max_ms"))).append(" | ")
+          .append(m.getValue("met") == null ? "" : met(m)).append(" |");
+        if (!withPg) {
+          sb.append("\n");
+          continue;
+        }
+        sb.append(" ");
+        JsonArray top = m.getJsonArray("top_statements", new JsonArray());
+        JsonObject t0 = top.isEmpty() ? new JsonObject() : top.getJsonObject(0);
+        sb.append(f2(num(t0, "mean_ms"))).append(" (").append(f0(num(t0, "calls"))).append(") | ")
+          .append(f0(num(m, "cpu", "callbackd"))).append(" / ").append(f0(num(m, "cpu", "postgres"))).append(" / ")
+          .append(f0(num(m, "cpu", "others"))).append(" |\n");
+      }
+      JsonObject f = r.getJsonObject("fill", new JsonObject());
+      sb.append("| | fill: ").append(f0(num(f, "history_rows"))).append(" callbacks + ").append(f0(num(f, "attempts_rows")))
+        .append(" attempts written in ").append(f1(num(f, "seconds"))).append(" s, VACUUM ANALYZE ")
+        .append(f1(num(f, "vacuum_analyze_seconds"))).append(" s; history ").append(f0(num(f, "history_mb")))
+        .append(" MB in ").append(f0(num(f, "history_partitions"))).append(" partitions; ")
+        .append(f0(num(f, "hot_failed"))).append(" failed at the large destination | | | | | |")
+        .append(withPg ? " | | |\n" : "\n");
+    }
+    if (p.isEmpty()) {
+      return;
+    }
+    sb.append("\nPurge: 1,000,000 more callbacks (and their attempts) finished 31 to 40 days ago are written while "
+      + "callbackd is stopped, in whole daily partitions (drop) or, once those are gone, in the DEFAULT partition "
+      + "(batch), beside the current history; a backlog is written into the live queue for the receiver, its "
+      + "destination paused. callbackd then starts with `CALLBACKD_PURGE_INTERVAL=" + f0(num(run, "purge_interval_s"))
+      + "s` (its first pass comes that long after its retention verticle started); the backlog is resumed a few seconds before and drains to the receiver while the pass runs. "
+      + "Purge time: from the first move of callbackd's counters on `/metrics` (polled every 100 ms) to the moment no "
+      + "expired row is left in history or attempts. The baseline is the same drain with nothing expired. Drain "
+      + "rates are the receiver's first receipts per second (a backlog drain: no commit→POST latency, its "
+      + "callbacks were all due at once). callbackd is freshly started in each case, so its drain is still speeding "
+      + "up (JIT) when the pass comes: compare the windows just before and after the purge as well as the "
+      + "baseline's steady rate.\n\n");
+    sb.append("| Case | Expired rows (history + attempts) | Purge s | Partitions dropped (history + attempts) | Rows deleted in "
+      + "batches (history + attempts) | Drain POSTs/s: overall / steady | during the purge | 5 s before / after | "
+      + "CPU callbackd / postgres | callbackd log |\n|---|---|---:|---|---|---|---|---|---|---|\n");
+    for (String kase : new String[] {"baseline", "drop", "batch"}) {
+      JsonObject c = p.getJsonObject(kase);
+      if (c == null) {
+        continue;
+      }
+      JsonObject d = c.getJsonObject("counters_delta", new JsonObject());
+      JsonObject where = c.getJsonObject("prepare", new JsonObject()).getJsonObject("old_rows_by_partition",
+        new JsonObject());
+      long expired = where.stream().filter(e -> e.getValue() instanceof Number)
+        .mapToLong(e -> ((Number) e.getValue()).longValue()).sum();
+      JsonArray log = c.getJsonArray("callbackd_log", new JsonArray());
+      List<String> lines = new ArrayList<>();
+      for (int i = 0; i < log.size(); i++) {
+        String l = log.getString(i);
+        int at = l.indexOf("purged ");
+        at = at < 0 ? l.indexOf("dropped ") : at;
+        lines.add(at < 0 ? l : l.substring(at));
+      }
+      JsonObject during = c.getJsonObject("during_purge", c.getJsonObject("during_pass_window", new JsonObject()));
+      sb.append("| ").append(kase).append(" | ").append(f0(expired)).append(" (").append(where.size())
+        .append(" partitions) | ").append(c.containsKey("purge_seconds") && num(c, "purge_seconds") < 0.1
+          ? "< 0.2 (within one poll)" : f2(num(c, "purge_seconds"))).append(" | ")
+        .append(f0(num(d, "dropped_history"))).append(" + ").append(f0(num(d, "dropped_attempts"))).append(" | ")
+        .append(f0(num(d, "purged_history"))).append(" + ").append(f0(num(d, "purged_attempts"))).append(" | ")
+        .append(f0(num(c, "posts_per_second"))).append(" / ").append(f0(num(c, "steady_posts_per_second"))).append(" | ")
+        .append(f0(num(during, "posts_per_second"))).append("/s over ").append(f1(num(during, "seconds")))
+        .append(" s").append(kase.equals("baseline") ? " (when the pass came, finding nothing)" : "").append(" | ")
+        .append(f0(num(c, "before_purge", "posts_per_second"))).append(" / ")
+        .append(f0(num(c, "after_purge", "posts_per_second"))).append(" | ")
+        .append(f0(num(c, "resources", "cpu", "callbackd"))).append(" / ")
+        .append(f0(num(c, "resources", "cpu", "postgres"))).append(" | ")
+        .append(String.join("; ", lines).replace("|", "/")).append(" |\n");
+    }
+  }
+
   private static String markdown(JsonObject env, JsonObject targets, JsonObject refs, JsonObject phases,
                                  JsonObject backlog, JsonObject defaultsDrain, JsonObject dead, JsonArray cold,
-                                 JsonObject profile, JsonObject profileApi) {
+                                 JsonObject profile, JsonObject profileApi, JsonObject history) {
     StringBuilder sb = new StringBuilder();
     sb.append("# callbackd benchmark (").append(env.getString("mode", "?")).append(" run, ")
       .append(env.getString("started_utc", "?")).append(")\n\n");
@@ -365,6 +561,17 @@ final class Report {
       .append("callbackd ").append(env.getString("callbackd_commit"))
       .append(num(env, "callbackd_uncommitted_files") > 0 ? " with uncommitted changes" : "")
       .append(", run as `").append(env.getString("callbackd_jvm", "?")).append("`.\n\n");
+    JsonArray earlierRuns = env.getJsonArray("earlier_runs_in_this_directory", new JsonArray());
+    if (!earlierRuns.isEmpty()) {
+      List<String> e = new ArrayList<>();
+      for (int i = 0; i < earlierRuns.size(); i++) {
+        JsonObject r = earlierRuns.getJsonObject(i);
+        e.add(r.getString("mode", "?") + " run " + r.getString("started_utc", "?") + " (callbackd "
+          + r.getString("callbackd_commit", "?") + ")");
+      }
+      sb.append("This run redid some stages (`--out-dir`, `--only`) in the raw directory of: ").append(String.join(", ", e))
+        .append(". The stages it did not redo are that run's numbers; the history stage states its own run.\n\n");
+    }
     JsonObject cb = env.getJsonObject("callbackd_settings", new JsonObject());
     sb.append("callbackd settings (`bench/callbackd.env`; the default-settings drain and nothing else runs with "
       + "callbackd's defaults): ");
@@ -432,7 +639,23 @@ final class Report {
       .append(s.getString("where")).append(") | ").append(met(s)).append(" |\n");
     JsonObject p2 = targets.getJsonObject("p99_at_2000");
     sb.append("| (earlier target) commit→POST p99 < 10 ms at 2,000/s (SQL) | ").append(latCell(p2)).append(" | ")
-      .append(met(p2)).append(" |\n\n");
+      .append(met(p2)).append(" |\n");
+    JsonArray ht = targets.getJsonArray("history_reads", new JsonArray());
+    for (int i = 0; i < ht.size(); i++) {
+      JsonObject o = ht.getJsonObject(i);
+      sb.append("| ").append(o.getString("what")).append(" ≤ ").append(f0(num(o, "target_ms"))).append(" ms (p95 of ")
+        .append(f0(num(o, "n"))).append(", through the API) with ").append(f0(num(o, "history_rows")))
+        .append(" finished callbacks in history | median ").append(f2(num(o, "median_ms"))).append(" ms, p95 **")
+        .append(f2(num(o, "p95_ms"))).append(" ms**, max ").append(f2(num(o, "max_ms"))).append(" ms | ")
+        .append(met(o)).append(" |\n");
+    }
+    JsonArray hp = targets.getJsonArray("history_purge", new JsonArray());
+    for (int i = 0; i < hp.size(); i++) {
+      JsonObject o = hp.getJsonObject(i);
+      sb.append("| Purge of ").append(f0(num(o, "expired_rows"))).append(" expired callbacks (and their attempts), ")
+        .append(o.getString("how")).append(", beside a drain | ").append(o.getString("measured")).append(" | (measured) |\n");
+    }
+    sb.append("\n");
 
     sb.append("## Load phases\n\n");
     sb.append("Terminal updates at a fixed offered rate (open loop: each update is sent at its scheduled moment "
@@ -669,6 +892,8 @@ final class Report {
         .append(" | ").append(f0(num(st, "cpu", "callbackd"))).append(" / ").append(f0(num(st, "cpu", "postgres")))
         .append(" / ").append(f0(num(st, "cpu", "others"))).append(" | ").append(detail).append(" |\n");
     }
+
+    historySection(sb, history);
 
     sb.append("\n## Profiles of the maximum-rate runs (callbackd, JFR)\n\n");
     profileLine(sb, "sqlmax (SQL terminal updates)", profile, "profile-max.md");
