@@ -42,11 +42,14 @@ public final class DeliveryStore {
     // POST. A claim lost in a database crash leaves the callback pending as if never claimed (and the destination's
     // count as it was): at least once either way. Outcomes keep synchronous commits.
     + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
+    // Whether a destination has a due callback: the first entry of its part of the due index, one probe per
+    // destination row (a LATERAL with a LIMIT: PostgreSQL cannot turn it into a join that reads the whole queue, as
+    // it may an EXISTS with few destinations and a long queue).
     + " eligible AS (SELECT d.destination FROM callbackd.destinations d"
+    + " CROSS JOIN LATERAL (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.next_attempt_at <= now() AND q.lease_token IS NULL ORDER BY q.next_attempt_at LIMIT 1) due"
     + " WHERE d.paused_at IS NULL AND d.in_flight < $4"
     + " AND (d.breaker = 'closed' OR (d.breaker = 'open' AND d.open_until <= now()))"
-    + " AND EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination"
-    + " AND q.next_attempt_at <= now() AND q.lease_token IS NULL)"
     + " ORDER BY d.served_at NULLS FIRST LIMIT $2),"
     // Locked in one order, as outcome writers lock them, and waited for rather than skipped: with one busy
     // destination an outcome batch holds its row through every commit, and a claim that skipped it would find
