@@ -19,8 +19,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -90,55 +91,46 @@ public final class Database implements AutoCloseable {
   private void checkRunsTable(String configured) {
     String schema = RunsTable.schema(configured);
     String table = RunsTable.table(configured);
-    try (Connection c = DriverManager.getConnection(jdbcUrl(), connectOptions.getUser(), connectOptions.getPassword());
-         PreparedStatement ps = c.prepareStatement("SELECT column_name FROM information_schema.columns"
-           + " WHERE table_schema = ? AND table_name = ?")) {
-      ps.setString(1, schema);
-      ps.setString(2, table);
-      Set<String> present = new HashSet<>();
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          present.add(rs.getString(1));
-        }
-      }
-      if (present.isEmpty()) {
-        LOG.info("Runs table {}.{} does not exist: the migrations create it", schema, table);
-        return;
-      }
-      List<String> missing = new ArrayList<>(RunsTable.REQUIRED_COLUMNS);
-      missing.removeAll(present);
-      if (!missing.isEmpty()) {
-        throw new ConfigException("runs_table (CALLBACKD_RUNS_TABLE): the table " + schema + "." + table
-          + " lacks the column(s) " + missing + " that callbackd reads or writes; callbackd changes no column of "
-          + "an existing runs table, so add them or point CALLBACKD_RUNS_TABLE elsewhere");
-      }
-      LOG.info("Attaching to the existing runs table {}.{}", schema, table);
-    } catch (SQLException e) {
-      throw new IllegalStateException("could not inspect the runs table " + schema + "." + table + ": "
-        + e.getMessage(), e);
+    Set<String> present = runsColumnTypes(schema, table).keySet();
+    if (present.isEmpty()) {
+      LOG.info("Runs table {}.{} does not exist: the migrations create it", schema, table);
+      return;
     }
+    List<String> missing = new ArrayList<>(RunsTable.REQUIRED_COLUMNS);
+    missing.removeAll(present);
+    if (!missing.isEmpty()) {
+      throw new ConfigException("runs_table (CALLBACKD_RUNS_TABLE): the table " + schema + "." + table
+        + " lacks the column(s) " + missing + " that callbackd reads or writes; callbackd changes no column of "
+        + "an existing runs table, so add them or point CALLBACKD_RUNS_TABLE elsewhere");
+    }
+    LOG.info("Attaching to the existing runs table {}.{}", schema, table);
   }
 
   /**
    * The runs table's timestamp types (with or without time zone), which decide how callbackd's statements convert
-   * instants to and from them.
+   * instants to and from them. Read after the migrations, which create the table when there is none.
    */
   private void readRunsTimestamps(String configured) {
     String schema = RunsTable.schema(configured);
     String table = RunsTable.table(configured);
+    runsTimestamps = RunsTimestamps.of(runsColumnTypes(schema, table), schema + "." + table);
+    LOG.info("Runs table {}.{} timestamps: {} (timestamp columns hold UTC)", schema, table, runsTimestamps);
+  }
+
+  /** The runs table's columns with their types ({@code information_schema}); empty when there is no such table. */
+  private Map<String, String> runsColumnTypes(String schema, String table) {
     try (Connection c = DriverManager.getConnection(jdbcUrl(), connectOptions.getUser(), connectOptions.getPassword());
          PreparedStatement ps = c.prepareStatement("SELECT column_name, data_type FROM information_schema.columns"
            + " WHERE table_schema = ? AND table_name = ?")) {
       ps.setString(1, schema);
       ps.setString(2, table);
-      java.util.Map<String, String> types = new java.util.HashMap<>();
+      Map<String, String> types = new HashMap<>();
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           types.put(rs.getString(1), rs.getString(2));
         }
       }
-      runsTimestamps = RunsTimestamps.of(types, schema + "." + table);
-      LOG.info("Runs table {}.{} timestamps: {} (timestamp columns hold UTC)", schema, table, runsTimestamps);
+      return types;
     } catch (SQLException e) {
       throw new IllegalStateException("could not inspect the runs table " + schema + "." + table + ": "
         + e.getMessage(), e);

@@ -87,18 +87,9 @@ public final class SecretsCipher {
     return key;
   }
 
-  /** A key's id as stored beside what it sealed: the first 8 bytes of its SHA-256, in hex. */
+  /** A key's id as stored beside what it sealed: its fingerprint, as signing keys are shown. */
   public static String keyId(byte[] key) {
-    try {
-      byte[] digest = MessageDigest.getInstance("SHA-256").digest(key);
-      StringBuilder hex = new StringBuilder(16);
-      for (int i = 0; i < 8; i++) {
-        hex.append(Character.forDigit((digest[i] >> 4) & 0xf, 16)).append(Character.forDigit(digest[i] & 0xf, 16));
-      }
-      return hex.toString();
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException("SHA-256 is missing from this JVM", e);
-    }
+    return CallbackSigner.fingerprint(key);
   }
 
   /** False without {@code secrets_key}: secrets cannot be stored. */
