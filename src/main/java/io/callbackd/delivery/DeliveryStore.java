@@ -332,6 +332,17 @@ public final class DeliveryStore {
     + " ON CONFLICT (id) DO UPDATE SET first_delay = EXCLUDED.first_delay, lifetime = EXCLUDED.lifetime";
 
   /*
+   * How long the longest-waiting due callback of a claimable destination has been due, in seconds (0: none): the
+   * first entry of each such destination in the due index. Paused destinations and open breakers hold theirs back on
+   * purpose.
+   */
+  static final String OLDEST_DUE_SECONDS = " coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint"
+    + " FROM callbackd.destinations d"
+    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
+    + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
+    + " WHERE d.paused_at IS NULL AND d.breaker = 'closed'), 0)";
+
+  /*
    * Queue depth for the gauges: waiting and in-flight callbacks, how long the longest-waiting due callback of a
    * claimable destination has been due (paused destinations and open breakers hold theirs back on purpose), and the
    * breakers of the deployment.
@@ -339,10 +350,7 @@ public final class DeliveryStore {
   static final String QUEUE_STATS = "SELECT"
     + " (SELECT count(*) FROM callbackd.queue WHERE lease_token IS NULL) AS pending,"
     + " (SELECT count(*) FROM callbackd.queue WHERE lease_token IS NOT NULL) AS in_flight,"
-    + " coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint FROM callbackd.destinations d"
-    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
-    + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
-    + " WHERE d.paused_at IS NULL AND d.breaker = 'closed'), 0) AS oldest_due,"
+    + OLDEST_DUE_SECONDS + " AS oldest_due,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'closed') AS closed,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'open') AS open,"
     + " (SELECT count(*) FROM callbackd.destinations WHERE breaker = 'half_open') AS half_open";
@@ -737,11 +745,8 @@ public final class DeliveryStore {
   static final String OVERVIEW = "SELECT q.*, w.*, b.*, o.* FROM"
     + " (SELECT count(*) FILTER (WHERE lease_token IS NULL) AS pending,"
     + " count(*) FILTER (WHERE lease_token IS NOT NULL) AS in_flight FROM callbackd.queue) q,"
-    // As the gauge reads it: the longest-waiting due callback of a destination that can take it.
-    + " (SELECT coalesce((SELECT extract(epoch FROM now() - min(f.next_attempt_at))::bigint FROM callbackd.destinations d"
-    + " CROSS JOIN LATERAL (SELECT q.next_attempt_at FROM callbackd.queue q WHERE q.destination = d.destination"
-    + " AND q.lease_token IS NULL AND q.next_attempt_at <= now() ORDER BY q.next_attempt_at LIMIT 1) f"
-    + " WHERE d.paused_at IS NULL AND d.breaker = 'closed'), 0) AS oldest_due_seconds) w,"
+    // As the gauge reads it.
+    + " (SELECT" + OLDEST_DUE_SECONDS + " AS oldest_due_seconds) w,"
     + " (SELECT count(*) AS destinations, count(*) FILTER (WHERE paused_at IS NOT NULL) AS paused,"
     + " count(*) FILTER (WHERE breaker = 'open') AS breakers_open,"
     + " count(*) FILTER (WHERE breaker = 'half_open') AS breakers_half_open FROM callbackd.destinations) b,"
