@@ -20,6 +20,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -52,6 +53,33 @@ class DocumentationTest {
       out.add(m.group(1).replace("`", ""));
     }
     return out;
+  }
+
+  @Test
+  void noTextFileCarriesALeftoverMergeConflict() throws IOException {
+    List<String> found = new ArrayList<>();
+    for (String root : List.of("README.md", "src", "k8s", "conf", "bench", ".ci", "pom.xml", "Dockerfile")) {
+      if (!Files.exists(Path.of(root))) {
+        continue;
+      }
+      try (Stream<Path> files = Files.walk(Path.of(root))) {
+        for (Path file : (Iterable<Path>) files.filter(Files::isRegularFile)
+          .filter(f -> !f.toString().contains("target") && !f.toString().contains("results"))::iterator) {
+          String text;
+          try {
+            text = Files.readString(file);
+          } catch (java.nio.charset.MalformedInputException binary) {
+            continue;
+          }
+          for (String line : text.split("\n", -1)) {
+            if (line.startsWith("<<<<<<< ") || line.startsWith(">>>>>>> ")) {
+              found.add(file + ": " + line);
+            }
+          }
+        }
+      }
+    }
+    assertTrue(found.isEmpty(), "merge conflict markers: " + found);
   }
 
   @Test
