@@ -40,7 +40,7 @@ public final class DeliveryStore {
   static final String CLAIM = "WITH"
     // The claim's commit does not wait for its WAL flush, which would sit between a run's terminal update and its
     // POST. A claim lost in a database crash leaves the callback pending as if never claimed (and the destination's
-    // count as it was): at least once either way. Outcomes keep synchronous commits.
+    // count as it was): at least once either way.
     + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
     // Whether a destination has a due callback: the first entry of its part of the due index, one probe per
     // destination row (a LATERAL with a LIMIT: PostgreSQL cannot turn it into a join that reads the whole queue, as
@@ -103,7 +103,13 @@ public final class DeliveryStore {
    * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out),
    * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has).
    */
-  static final String RECORD_OUTCOMES = "WITH o AS (SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::boolean[],"
+  static final String RECORD_OUTCOMES = "WITH"
+    // The batch's commit does not wait for its WAL flush either: the flush would hold the destination's row (and so
+    // its next claim) for one more disk write per batch. A batch lost in a database crash leaves its callbacks
+    // claimed, as if their dispatcher had died: they are taken back after their lease and sent again under the same
+    // webhook-id (at least once, as ever), and the runs columns the batch wrote are written again by that repeat.
+    + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
+    + " o AS (SELECT o.* FROM no_flush_wait, unnest($1::bigint[], $2::uuid[], $3::boolean[],"
     + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
     + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[], $18::varchar[]) WITH ORDINALITY AS o(id, token, counts,"
     + " attempt,"

@@ -11,7 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Writes a dispatcher's outcomes in batches (one statement, one synchronous commit per batch): callbackd's own tables,
+ * Writes a dispatcher's outcomes in batches (one statement and one commit per batch): callbackd's own tables,
  * and the platform's runs rows that are not locked. A runs row the platform holds locked is written by a later pass,
  * so the platform's transactions never hold callbackd's commits back. Nothing answered
  * is forgotten: a batch that could not be written is kept and tried again.
