@@ -295,6 +295,12 @@ class AutoscalingManifestsTest {
     assertEquals("callbackd", ((Map<String, Object>) metadata.get("labels")).get("app.kubernetes.io/name"));
     assertNull(metadata.get("namespace"), "the namespace comes from kustomization.yaml");
     Map<String, Object> spec = (Map<String, Object>) so.get("spec");
+    // Fields of KEDA's ScaledObject: a misspelt one would be dropped by the API server, not refused.
+    assertTrue(Set.of("scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval", "cooldownPeriod",
+      "fallback", "advanced", "triggers").containsAll(spec.keySet()), spec.keySet().toString());
+    assertTrue(Set.of("failureThreshold", "replicas", "behavior")
+      .containsAll(((Map<String, Object>) spec.get("fallback")).keySet()));
+    assertEquals(Set.of("horizontalPodAutoscalerConfig"), ((Map<String, Object>) spec.get("advanced")).keySet());
     Map<String, Object> target = (Map<String, Object>) spec.get("scaleTargetRef");
     assertEquals("Deployment", target.get("kind"));
     assertEquals(hpa.getSpec().getScaleTargetRef().getName(), target.get("name"));
@@ -319,6 +325,9 @@ class AutoscalingManifestsTest {
     for (Map<String, Object> trigger : (List<Map<String, Object>>) spec.get("triggers")) {
       // KEDA refuses a fallback beside a CPU or memory trigger.
       assertEquals("prometheus", trigger.get("type"));
+      assertTrue(Set.of("type", "name", "metricType", "metadata").containsAll(trigger.keySet()), trigger.toString());
+      assertTrue(Set.of("serverAddress", "query", "threshold", "activationThreshold", "ignoreNullValues")
+        .containsAll(((Map<String, Object>) trigger.get("metadata")).keySet()), trigger.toString());
       Map<String, Object> meta = (Map<String, Object>) trigger.get("metadata");
       String query = String.valueOf(meta.get("query"));
       for (String s : seriesIn(query)) {
@@ -407,11 +416,13 @@ class AutoscalingManifestsTest {
     for (Map<String, Object> rule : adapterRules()) {
       String metric = String.valueOf(((Map<String, Object>) rule.get("name")).get("as"));
       String series = seriesIn(String.valueOf(rule.get("seriesQuery"))).iterator().next();
-      StringBuilder matchers = new StringBuilder("namespace=\"" + namespace + "\"");
+      // As prometheus-adapter builds them: the selector's labels, then the namespace.
+      StringBuilder matchers = new StringBuilder();
       MetricSpec spec = external.get(metric);
       assertNotNull(spec, "the HPA uses " + metric);
       spec.getExternal().getMetric().getSelector().getMatchLabels()
-        .forEach((k, v) -> matchers.append(',').append(k).append("=\"").append(v).append('"'));
+        .forEach((k, v) -> matchers.append(k).append("=\"").append(v).append("\","));
+      matchers.append("namespace=\"").append(namespace).append('"');
       out.put(metric, String.valueOf(rule.get("metricsQuery")).replace("<<.Series>>", series)
         .replace("<<.LabelMatchers>>", matchers).strip());
     }
