@@ -188,6 +188,7 @@ class AutoscalingManifestsTest {
     }
     HPAScalingRules up = hpa.getSpec().getBehavior().getScaleUp();
     assertNotNull(up, "scale-up is bounded, not the default doubling every 15 s");
+    assertFalse(up.getPolicies().isEmpty(), "scale-up has its own policies");
     for (HPAScalingPolicy p : up.getPolicies()) {
       assertEquals("Pods", p.getType());
       assertTrue(p.getValue() < hpa.getSpec().getMaxReplicas() - hpa.getSpec().getMinReplicas(),
