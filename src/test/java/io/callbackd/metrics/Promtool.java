@@ -8,15 +8,15 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 /** Prometheus's own checker (Debian package {@code prometheus}; {@code .ci/run} installs it when missing). */
-final class Promtool {
+public final class Promtool {
 
-  record Result(int exitCode, String output) {
+  public record Result(int exitCode, String output) {
   }
 
   private Promtool() {
   }
 
-  static Path find() {
+  public static Path find() {
     for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin").split(":")) {
       Path p = Path.of(dir, "promtool");
       if (Files.isExecutable(p)) {
@@ -29,7 +29,7 @@ final class Promtool {
     return null;
   }
 
-  static Result run(List<String> command, Path stdin) throws IOException, InterruptedException {
+  public static Result run(List<String> command, Path stdin) throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     if (stdin != null) {
       pb.redirectInput(stdin.toFile());
