@@ -6,13 +6,15 @@
 # (the history stage adds about 20 minutes to either: it writes 1,000,000 callbacks into history three times)
 #
 # Stages: refs (wrk, pgbench, batched writes, best-effort dispatcher), fixed (open-loop terminal updates at 500,
-# 1,000 and 2,000/s through SQL and the API), max (maximum rates under JFR), drain (a backlog drained to one receiver
-# with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
+# 1,000 and 2,000/s through SQL and the API), max (maximum rates under JFR), evbus (a producer JVM on the clustered
+# event bus: new terminal runs at 500 and 1,000/s and with 64 outstanding; CPU per event), drain (a backlog drained
+# to one receiver with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
 # seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain),
 # history (operators' reads and a bulk redelivery with 120,000 and 1,000,000 finished callbacks in history, through the
 # API; then 1,000,000 expired ones purged, as whole partitions and in batches, beside a drain).
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
-#          --only refs,fixed,max,drain,dead,cold,backlog,history (run only these stages; the report shows what exists),
+#          --only refs,fixed,max,evbus,drain,dead,cold,backlog,history (run only these stages; the report shows what
+#          exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog,history," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,evbus,drain,dead,cold,backlog,history," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
@@ -67,6 +69,8 @@ API_PORT=18080
 RCV_PORT=19100
 RCV_PORT_LATE=19101
 DEAD_PORT=19109   # nothing listens here: the dead destination (connection refused)
+EVBUS_CB_PORT=15701        # the event-bus stage: callbackd's Hazelcast member port
+EVBUS_PRODUCER_PORT=15702  # and the producer's
 PG_URL="postgresql://bench:bench@127.0.0.1:$PG_PORT/callbackd"
 JDBC="jdbc:postgresql://127.0.0.1:$PG_PORT/callbackd"
 T_START=$(date +%s)
@@ -132,7 +136,7 @@ run() {
   wait "$pid"
 }
 
-for port in $PG_PORT $API_PORT $RCV_PORT $RCV_PORT_LATE $DEAD_PORT; do
+for port in $PG_PORT $API_PORT $RCV_PORT $RCV_PORT_LATE $DEAD_PORT $EVBUS_CB_PORT $EVBUS_PRODUCER_PORT; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "127.0.0.1:$port is already in use: stop what listens there (another benchmark run?) and try again" >&2
     exit 1
@@ -587,6 +591,27 @@ stage_history() {
 # ---------------------------------------------------------------- the run
 # Other users' builds and tests on a shared machine skew every number: wait (bounded) for a quiet machine before
 # each stage, and record how busy the rest of the machine was during each phase ("others" in the tables).
+# ---------------------------------------------------------------- the clustered event bus, a producer JVM
+# callbackd in cluster mode (Hazelcast on 127.0.0.1); a producer JVM joins as a platform's would and sends
+# callbackd.run.completed for new terminal runs: open loop at fixed rates, then a window of 64 outstanding. Each
+# measured phase ends when its callbacks are delivered and the queue is empty (CPU per event, delivery included).
+stage_evbus() {
+  empty_tables
+  CB_EXTRA_ENV=(CALLBACKD_CLUSTER=true CALLBACKD_CLUSTER_HOST=127.0.0.1 CALLBACKD_CLUSTER_PORT=$EVBUS_CB_PORT
+    CALLBACKD_CLUSTER_BUS_PORT=0 "CALLBACKD_CLUSTER_MEMBERS=127.0.0.1:$EVBUS_CB_PORT,127.0.0.1:$EVBUS_PRODUCER_PORT")
+  start_callbackd evbus
+  log "event bus: a producer JVM on the clustered bus; warm-up (${WARM_SECS}s at 1,000/s, ${WARM_SECS}s with 64" \
+    "outstanding: CPU per event counts the JIT compiler's too), then 500/s, 1,000/s (${PHASE_SECS}s each) and a" \
+    "window of 64 outstanding (${MAX_SECS}s)"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" evbus $(common_args) --cluster-port $EVBUS_PRODUCER_PORT \
+    --cluster-members "127.0.0.1:$EVBUS_CB_PORT" --hook "http://127.0.0.1:$RCV_PORT/hook" \
+    --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" --settle 60 \
+    --spec "warmeb:1000:$WARM_SECS,warmebmax:max:$WARM_SECS:64,eb500:500:$PHASE_SECS,eb1000:1000:$PHASE_SECS,ebmax:max:$MAX_SECS:64"
+  stop_callbackd
+  CB_EXTRA_ENV=()
+}
+
 machine_busy_pct() {
   local a b busy idle
   read -r -a a < <(head -1 /proc/stat)
@@ -617,7 +642,7 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-for STAGE in refs fixed max drain dead cold backlog history; do
+for STAGE in refs fixed max evbus drain dead cold backlog history; do
   case ",$ONLY," in
     *,$STAGE,*|,all,) wait_for_quiet; "stage_$STAGE" ;;
   esac

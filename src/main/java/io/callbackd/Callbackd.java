@@ -143,8 +143,8 @@ public final class Callbackd {
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
       .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions()))))
-      .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(runs, deliveries, config.maxBody,
-        guard, tracing))))
+      .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(pool, runs, deliveries,
+        config.maxBody, guard, tracing))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
   }

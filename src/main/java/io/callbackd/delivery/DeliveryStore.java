@@ -9,12 +9,15 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 
 import java.time.Duration;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.UUID;
 
 /**
@@ -389,6 +392,38 @@ public final class DeliveryStore {
     + " INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING";
 
+  /*
+   * SCHEDULE_FOR_RUN for a batch of runs (distinct ids), in the transaction that wrote them, each callback with the
+   * trace context of its own event (the row's traceparent: the trigger of V16 fills only a missing one), and the
+   * latest callback of every run of the batch read back in the same statement: the one queued here, or the one it
+   * had. Only runs marked to schedule (b.schedule) are queued; the others are only read. The outbox trigger, which
+   * fires at commit for the runs the batch made terminal, then finds their callback queued and adds none.
+   */
+  static final String SCHEDULE_FOR_RUNS = "WITH b AS (SELECT * FROM unnest($1::varchar[], $2::boolean[],"
+    + " $3::varchar[], $4::varchar[]) AS b(run_id, schedule, traceparent, tracestate)),"
+    + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
+    + " expires_at, traceparent, tracestate)"
+    + " SELECT r.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
+    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), callbackd.payload(r.id, r.status,"
+    + " {utc:r.completed_at}, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
+    + " now() + s.lifetime, b.traceparent, b.tracestate"
+    + " FROM b JOIN {runs} r ON r.id = b.run_id CROSS JOIN callbackd.settings s"
+    + " WHERE b.schedule AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
+    + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
+    + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, webhook_id, attempts, next_attempt_at,"
+    + " destination),"
+    // A destination row is written once, the first time it is seen, as the outbox trigger does.
+    + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT DISTINCT i.destination FROM ins i"
+    + " WHERE NOT EXISTS (SELECT 1 FROM callbackd.destinations d WHERE d.destination = i.destination)"
+    + " ON CONFLICT (destination) DO NOTHING)"
+    + " SELECT b.run_id, r.id IS NOT NULL AS found, r.status, r.callback_url,"
+    + " coalesce(i.id, d.id) AS cb_id, CASE WHEN i.id IS NULL THEN d.state ELSE 'pending' END AS cb_state,"
+    + " coalesce(i.webhook_id, d.webhook_id) AS cb_webhook_id, coalesce(i.attempts, d.attempts) AS cb_attempts,"
+    + " coalesce(i.next_attempt_at, d.next_attempt_at) AS cb_next_attempt_at"
+    + " FROM b LEFT JOIN {runs} r ON r.id = b.run_id LEFT JOIN ins i ON i.run_id = b.run_id"
+    + " LEFT JOIN LATERAL (SELECT x.id, x.state, x.webhook_id, x.attempts, x.next_attempt_at"
+    + " FROM callbackd.deliveries x WHERE x.run_id = b.run_id ORDER BY x.generation DESC LIMIT 1) d ON i.id IS NULL";
+
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
 
@@ -563,6 +598,41 @@ public final class DeliveryStore {
           .put("webhook_id", row.getString("webhook_id")).put("attempts", row.getInteger("attempts"))
           .put("next_attempt_at", Timestamps.format(row.getOffsetDateTime("next_attempt_at")));
       });
+  }
+
+  /** A run of an event batch as its transaction leaves it: found or not, its status, URL and latest callback. */
+  public record BatchRun(boolean found, String status, String callbackUrl, JsonObject callback) {
+  }
+
+  /**
+   * {@link #scheduleForRun} for the runs {@code ids} (distinct) on {@code conn}, in the transaction that wrote them:
+   * queues the callback of each run whose {@code schedule} is true, carrying its {@code traces} entry (null: none),
+   * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's.
+   */
+  public Future<Map<String, BatchRun>> scheduleForRuns(SqlConnection conn, List<String> ids, List<Boolean> schedule,
+                                                       List<TraceContext> traces) {
+    int n = ids.size();
+    String[] traceparent = new String[n];
+    String[] tracestate = new String[n];
+    for (int i = 0; i < n; i++) {
+      TraceContext trace = traces.get(i);
+      traceparent[i] = trace == null ? null : trace.traceparent();
+      tracestate[i] = trace == null ? null : trace.tracestate();
+    }
+    Tuple params = Tuple.tuple().addArrayOfString(ids.toArray(new String[0]))
+      .addArrayOfBoolean(schedule.toArray(new Boolean[0])).addArrayOfString(traceparent).addArrayOfString(tracestate);
+    return conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params).map(rows -> {
+      Map<String, BatchRun> runs = new HashMap<>();
+      for (Row row : rows) {
+        JsonObject callback = row.getValue("cb_id") == null ? null : new JsonObject()
+          .put("delivery_id", row.getLong("cb_id")).put("state", row.getString("cb_state"))
+          .put("webhook_id", row.getString("cb_webhook_id")).put("attempts", row.getInteger("cb_attempts"))
+          .put("next_attempt_at", Timestamps.format(row.getOffsetDateTime("cb_next_attempt_at")));
+        runs.put(row.getString("run_id"), new BatchRun(row.getBoolean("found"), row.getString("status"),
+          row.getString("callback_url"), callback));
+      }
+      return runs;
+    });
   }
 
   /** Every attempt for the run, oldest first. */

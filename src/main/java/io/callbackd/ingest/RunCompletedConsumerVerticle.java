@@ -1,17 +1,19 @@
 package io.callbackd.ingest;
 
 import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.delivery.DeliveryStore.BatchRun;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.NewRun;
 import io.callbackd.runs.PayloadTooLargeException;
-import io.callbackd.runs.RunInput;
 import io.callbackd.runs.StorableJson;
 import io.callbackd.runs.RunStatus;
 import io.callbackd.runs.RunStore;
 import io.callbackd.runs.RunUpdate;
+import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
@@ -19,8 +21,16 @@ import io.vertx.core.eventbus.Message;
 import io.vertx.core.eventbus.MessageConsumer;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.SqlConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * The event-bus way in: JVM producers (or any node of a clustered event bus) send {@code callbackd.run.completed}
@@ -28,22 +38,38 @@ import org.slf4j.LoggerFactory;
  * callbackd already stores, or a whole run (with {@code id} and {@code agent_id}) to create or update. The reply is
  * sent only once the callback is committed to Postgres, so a producer that got it can forget the event; a failure
  * reply names the field at fault (code 400), an unknown run (404), or a run that has nothing to deliver (409).
+ *
+ * <p>Events are written by group commit: each is checked as it arrives (a bad one is refused at once, alone), then
+ * waits while a transaction is in flight; when it commits, the events that came meanwhile (at most
+ * {@link #MAX_BATCH}, one per run) go in the next transaction, a few statements for all of them. Nothing waits for a
+ * timer: an event arriving when nothing is in flight is written at once. Every event of a transaction is answered
+ * after its commit, each with its own reply.
  */
 public class RunCompletedConsumerVerticle extends VerticleBase {
 
   public static final String ADDRESS = "callbackd.run.completed";
 
+  /** The most events written in one transaction. */
+  public static final int MAX_BATCH = 128;
+
+  /** The most events waiting for a transaction; more are refused (503) rather than held without bound. */
+  public static final int MAX_WAITING = 10_000;
+
   private static final Logger LOG = LoggerFactory.getLogger(RunCompletedConsumerVerticle.class);
 
+  private final Pool pool;
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private final int maxBody;
   private final DestinationGuard guard;
   private final Tracing tracing;
+  private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
+  private boolean writing;
   private MessageConsumer<Object> consumer;
 
-  public RunCompletedConsumerVerticle(RunStore runs, DeliveryStore deliveries, int maxBody, DestinationGuard guard,
-                                      Tracing tracing) {
+  public RunCompletedConsumerVerticle(Pool pool, RunStore runs, DeliveryStore deliveries, int maxBody,
+                                      DestinationGuard guard, Tracing tracing) {
+    this.pool = pool;
     this.tracing = tracing;
     this.runs = runs;
     this.deliveries = deliveries;
@@ -57,89 +83,230 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     return consumer.completion();
   }
 
+  /** An event checked and waiting for its transaction, with its scheduling span. */
+  private record Pending(Message<Object> msg, RunCompletedEvent event, Tracing.Scheduling scheduling) {
+
+    String runId() {
+      return event.runId();
+    }
+
+    TraceContext trace() {
+      return scheduling.trace();
+    }
+  }
+
   private void handle(Message<Object> msg) {
-    JsonObject event;
+    JsonObject json;
     try {
-      event = asJson(msg.body());
-      StorableJson.check(event);
+      json = asJson(msg.body());
+      StorableJson.check(json);
     } catch (InvalidInputException e) {
       fail(msg, 400, e);
       return;
     }
-    Future<JsonObject> run;
     // The event says the run is over: its callback is scheduled in the trace of the message's headers (traceparent).
-    Tracing.Scheduling scheduling = tracing.schedule(msg.headers(), runId(event),
-      event.getValue("status") instanceof String ? (String) event.getValue("status") : null, true,
-      "event_bus");
-    TraceContext trace = scheduling.trace();
+    Tracing.Scheduling scheduling = tracing.schedule(msg.headers(), RunCompletedEvent.runIdOf(json),
+      json.getValue("status") instanceof String ? (String) json.getValue("status") : null, true, "event_bus");
+    Pending pending;
     try {
-      run = event.containsKey("run_id") ? byRunId(event, trace) : wholeRun(event, trace);
+      RunCompletedEvent event = RunCompletedEvent.parse(json, guard);
+      // A whole run whose callback payload would be too large is refused before it is written, as the API does.
+      PayloadTooLargeException tooLarge = event.run() == null ? null : runs.payloadTooLarge(event.run());
+      if (tooLarge != null) {
+        scheduling.end(tooLarge);
+        msg.fail(413, error("metadata", tooLarge.getMessage()));
+        return;
+      }
+      pending = new Pending(msg, event, scheduling);
     } catch (InvalidInputException e) {
       scheduling.end(e);
       fail(msg, 400, e);
       return;
     }
-    run.compose(r -> {
-      if (r == null) {
-        return Future.failedFuture(new Rejection(404, "run_id", "unknown run " + runId(event)));
-      }
-      if (!RunStatus.isTerminal(r.getString("status"))) {
-        return Future.failedFuture(new Rejection(409, "status", "run " + r.getString("id") + " is " + r.getString("status")
-          + ", not in a terminal status " + RunStatus.TERMINAL + "; nothing to deliver yet"));
-      }
-      if (r.getString("callback_url") == null || r.getString("callback_url").isEmpty()) {
-        return Future.failedFuture(new Rejection(409, "callback_url", "run " + r.getString("id")
-          + " has no callback_url; nothing to deliver"));
-      }
-      return deliveries.scheduleForRun(r.getString("id"), trace).map(cb -> new JsonObject()
-        .put("run_id", r.getString("id")).put("status", r.getString("status")).put("callback", cb));
-    }).onComplete(ar -> {
-      scheduling.end(ar.cause());
+    if (waiting.size() >= MAX_WAITING) {
+      scheduling.end(new IllegalStateException("too many events waiting"));
+      msg.fail(503, error(null, "more than " + MAX_WAITING + " events are waiting to be stored, try again"));
+      return;
+    }
+    waiting.add(pending);
+    if (!writing) {
+      writeNext();
+    }
+  }
+
+  /** Writes the next batch, if any waits; called again once it is answered. */
+  private void writeNext() {
+    List<Pending> batch = EventBatches.take(waiting, Pending::runId, MAX_BATCH);
+    if (batch.isEmpty()) {
+      writing = false;
+      return;
+    }
+    writing = true;
+    pool.withTransaction(conn -> write(conn, batch)).onComplete(ar -> {
       if (ar.succeeded()) {
-        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
-        msg.reply(ar.result());
-      } else if (ar.cause() instanceof Rejection) {
-        Rejection r = (Rejection) ar.cause();
-        msg.fail(r.code, error(r.field, r.getMessage()));
-      } else if (ar.cause() instanceof PayloadTooLargeException) {
-        msg.fail(413, error("metadata", ar.cause().getMessage()));
-      } else if (ar.cause() instanceof InvalidInputException) {
-        fail(msg, 400, (InvalidInputException) ar.cause());
-      } else if (RunStore.isDataError(ar.cause())) {
-        msg.fail(400, error("body", "a value was refused by the database: " + ar.cause().getMessage()));
+        answer(batch, ar.result());
+        writeNext();
+      } else if (RunStore.isDataError(ar.cause()) && batch.size() > 1) {
+        // PostgreSQL refused a value of one event, and the transaction is gone for all: each is written on its own.
+        LOG.debug("An event of a batch of {} was refused by the database ({}); writing them one by one",
+          batch.size(), ar.cause().getMessage());
+        writeEach(batch, 0).onComplete(v -> writeNext());
       } else {
-        LOG.warn("Could not schedule the callback of an event-bus run-completed event: {}", ar.cause().getMessage());
-        msg.fail(503, error(null, "could not store the event, try again: " + ar.cause().getMessage()));
+        for (Pending p : batch) {
+          reply(p, Future.failedFuture(ar.cause()));
+        }
+        writeNext();
       }
     });
   }
 
-  private Future<JsonObject> byRunId(JsonObject event, TraceContext trace) {
-    Object id = event.getValue("run_id");
-    if (!(id instanceof String) || ((String) id).isBlank()) {
-      throw new InvalidInputException("run_id", "run_id must be a non-empty string");
-    }
-    if (((String) id).length() > RunInput.MAX_ID) {
-      throw new InvalidInputException("run_id", "run_id is longer than " + RunInput.MAX_ID + " characters");
-    }
-    JsonObject fields = event.copy();
-    fields.remove("run_id");
-    if (fields.isEmpty()) {
-      return runs.find((String) id);
-    }
-    RunUpdate update = RunInput.parseUpdate(fields);
-    return runs.update((String) id, update, trace);
+  /** What the batch's transaction did, for the replies. */
+  private record Written(Set<String> created, Set<String> updated, Map<String, BatchRun> runs) {
   }
 
-  private Future<JsonObject> wholeRun(JsonObject event, TraceContext trace) {
-    if (!event.containsKey("id")) {
-      throw new InvalidInputException("run_id", "the event needs run_id, or a whole run with id and agent_id");
+  /**
+   * The batch in one transaction: the whole runs created in one statement, the updates (and the whole runs whose id
+   * was taken) applied in one, then the callbacks queued and every run read back in one.
+   */
+  private Future<Written> write(SqlConnection conn, List<Pending> batch) {
+    List<NewRun> creates = new ArrayList<>();
+    for (Pending p : batch) {
+      if (p.event().run() != null) {
+        creates.add(p.event().run());
+      }
     }
-    return runs.upsert(RunInput.parseNew(event, guard), trace);
+    Future<Set<String>> created = creates.isEmpty() ? Future.succeededFuture(Set.of()) : runs.createMany(conn, creates);
+    return created.compose(c -> {
+      List<String> ids = new ArrayList<>();
+      List<RunUpdate> updates = new ArrayList<>();
+      for (Pending p : batch) {
+        if (p.event().update() != null) {
+          ids.add(p.runId());
+          updates.add(p.event().update());
+        } else if (p.event().run() != null && !c.contains(p.runId())) {
+          ids.add(p.runId());
+          updates.add(p.event().updateOfExisting());
+        }
+      }
+      Future<Set<String>> updated = ids.isEmpty() ? Future.succeededFuture(Set.of())
+        : runs.updateMany(conn, ids, updates);
+      return updated.compose(u -> {
+        List<String> all = new ArrayList<>(batch.size());
+        List<Boolean> schedule = new ArrayList<>(batch.size());
+        List<TraceContext> traces = new ArrayList<>(batch.size());
+        for (Pending p : batch) {
+          all.add(p.runId());
+          // Scheduled as it would be one by one: a run read, or written; not one whose write was refused.
+          schedule.add(p.event().run() == null && p.event().update() == null || c.contains(p.runId())
+            || u.contains(p.runId()));
+          traces.add(p.trace());
+        }
+        return deliveries.scheduleForRuns(conn, all, schedule, traces).map(read -> new Written(c, u, read));
+      });
+    });
   }
 
-  private static String runId(JsonObject event) {
-    return String.valueOf(event.containsKey("run_id") ? event.getValue("run_id") : event.getValue("id"));
+  /** Answers each event of a committed batch; the dispatchers are woken once for all. */
+  private void answer(List<Pending> batch, Written written) {
+    boolean scheduled = false;
+    for (Pending p : batch) {
+      Future<JsonObject> result = outcome(p, written);
+      scheduled |= result.succeeded();
+      reply(p, result);
+    }
+    if (scheduled) {
+      vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+    }
+  }
+
+  /** One event's reply from what its batch wrote: as {@link #writeOne} would have answered it. */
+  private Future<JsonObject> outcome(Pending p, Written written) {
+    BatchRun run = written.runs().get(p.runId());
+    boolean found = run != null && run.found();
+    boolean wrote = p.event().update() == null && p.event().run() == null || written.created().contains(p.runId())
+      || written.updated().contains(p.runId());
+    if (!wrote && found) {
+      return Future.failedFuture(runs.updateTooLarge());
+    }
+    if (!found) {
+      return Future.failedFuture(new Rejection(404, "run_id", "unknown run " + p.runId()));
+    }
+    return deliverable(p.runId(), run.status(), run.callbackUrl())
+      .map(v -> reply(p.runId(), run.status(), run.callback()));
+  }
+
+  /** Writes the events one after another, each in its own statements (the way of a batch that PostgreSQL refused). */
+  private Future<Void> writeEach(List<Pending> batch, int from) {
+    if (from == batch.size()) {
+      return Future.succeededFuture();
+    }
+    Pending p = batch.get(from);
+    return writeOne(p).transform(ar -> {
+      if (ar.succeeded()) {
+        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+      }
+      reply(p, ar);
+      return writeEach(batch, from + 1);
+    });
+  }
+
+  /** One event on its own: its run written (or read), then its callback scheduled if it has none. */
+  private Future<JsonObject> writeOne(Pending p) {
+    RunCompletedEvent event = p.event();
+    Future<JsonObject> run;
+    if (event.run() != null) {
+      run = runs.upsert(event.run(), p.trace());
+    } else if (event.update() != null) {
+      run = runs.update(p.runId(), event.update(), p.trace());
+    } else {
+      run = runs.find(p.runId());
+    }
+    return run.compose(r -> {
+      if (r == null) {
+        return Future.failedFuture(new Rejection(404, "run_id", "unknown run " + p.runId()));
+      }
+      return deliverable(r.getString("id"), r.getString("status"), r.getString("callback_url"))
+        .compose(v -> deliveries.scheduleForRun(r.getString("id"), p.trace()))
+        .map(cb -> reply(r.getString("id"), r.getString("status"), cb));
+    });
+  }
+
+  /** Fails with a 409 when the run has nothing to deliver: it is not terminal, or has no callback_url. */
+  private static Future<Void> deliverable(String id, String status, String callbackUrl) {
+    if (!RunStatus.isTerminal(status)) {
+      return Future.failedFuture(new Rejection(409, "status", "run " + id + " is " + status
+        + ", not in a terminal status " + RunStatus.TERMINAL + "; nothing to deliver yet"));
+    }
+    if (callbackUrl == null || callbackUrl.isEmpty()) {
+      return Future.failedFuture(new Rejection(409, "callback_url", "run " + id
+        + " has no callback_url; nothing to deliver"));
+    }
+    return Future.succeededFuture();
+  }
+
+  private static JsonObject reply(String id, String status, JsonObject callback) {
+    return new JsonObject().put("run_id", id).put("status", status).put("callback", callback);
+  }
+
+  /** Sends the event's reply, or its failure with the code and field it calls for, and ends its span. */
+  private static void reply(Pending p, AsyncResult<JsonObject> ar) {
+    p.scheduling().end(ar.cause());
+    Message<Object> msg = p.msg();
+    if (ar.succeeded()) {
+      msg.reply(ar.result());
+    } else if (ar.cause() instanceof Rejection) {
+      Rejection r = (Rejection) ar.cause();
+      msg.fail(r.code, error(r.field, r.getMessage()));
+    } else if (ar.cause() instanceof PayloadTooLargeException) {
+      msg.fail(413, error("metadata", ar.cause().getMessage()));
+    } else if (ar.cause() instanceof InvalidInputException) {
+      fail(msg, 400, (InvalidInputException) ar.cause());
+    } else if (RunStore.isDataError(ar.cause())) {
+      msg.fail(400, error("body", "a value was refused by the database: " + ar.cause().getMessage()));
+    } else {
+      LOG.warn("Could not schedule the callback of an event-bus run-completed event: {}", ar.cause().getMessage());
+      msg.fail(503, error(null, "could not store the event, try again: " + ar.cause().getMessage()));
+    }
   }
 
   private JsonObject asJson(Object body) {

@@ -10,11 +10,13 @@ import io.vertx.pgclient.PgException;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 
 import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 
@@ -103,6 +105,43 @@ public final class RunStore {
   static final String CURSOR = "SELECT {instant:created_at} AS created_at FROM {runs} WHERE id = $1"
     + " AND created_at IS NOT NULL";
 
+  // The event bus's batches: the statements above, for many runs at once (one row of unnest per run; the ids of a
+  // batch are distinct). JSON values travel as text and are cast per row. The callbacks are queued by the outbox
+  // trigger at commit, or before it by DeliveryStore's schedule of the batch.
+  static final String INSERT_MANY = "INSERT INTO {runs} (id, status, agent_id, conversation_id, callback_url, "
+    + "metadata_, request_config, background, completed_at, stop_reason, ttft_ns, total_duration_ns, "
+    + "organization_id, created_at, updated_at) "
+    + "SELECT u.id, u.status, u.agent_id, u.conversation_id, u.callback_url, u.metadata::json, "
+    + "u.request_config::json, u.background, "
+    + "{from_utc:completed_at|CASE WHEN u.completed_at IS NULL AND u.status IN ('completed', 'failed', 'cancelled') "
+    + "THEN (now() AT TIME ZONE 'UTC') ELSE u.completed_at END}, u.stop_reason, u.ttft_ns, u.total_duration_ns, "
+    + "u.organization_id, {from_instant:created_at|now()}, {from_instant:updated_at|now()} "
+    + "FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::text[], "
+    + "$7::text[], $8::boolean[], $9::timestamp[], $10::varchar[], $11::bigint[], $12::bigint[], $13::varchar[]) "
+    + "AS u(id, status, agent_id, conversation_id, callback_url, metadata, request_config, background, "
+    + "completed_at, stop_reason, ttft_ns, total_duration_ns, organization_id) "
+    + "ON CONFLICT (id) DO NOTHING RETURNING id";
+
+  // As UPDATE, per row of u (whose columns are named apart from the table's, so that a bare name is the row's).
+  static final String UPDATE_MANY = "UPDATE {runs} r SET "
+    + "status = coalesce(u.new_status, r.status), "
+    + "completed_at = {from_utc:completed_at|CASE WHEN u.new_completed_at IS NOT NULL THEN u.new_completed_at "
+    + "  WHEN r.completed_at IS NULL AND coalesce(u.new_status, r.status) IN ('completed', 'failed', 'cancelled') "
+    + "  THEN (now() AT TIME ZONE 'UTC') ELSE {utc:r.completed_at} END}, "
+    + "stop_reason = coalesce(u.new_stop_reason, r.stop_reason), "
+    + "metadata_ = CASE WHEN u.new_metadata IS NULL THEN r.metadata_ "
+    + "  ELSE (coalesce(r.metadata_::jsonb, '{}'::jsonb) || u.new_metadata::jsonb)::json END, "
+    + "total_duration_ns = coalesce(u.new_total_duration_ns, r.total_duration_ns), "
+    + "updated_at = {from_instant:updated_at|now()} "
+    + "FROM unnest($1::varchar[], $2::varchar[], $3::timestamp[], $4::varchar[], $5::text[], $6::bigint[]) "
+    + "AS u(run_id, new_status, new_completed_at, new_stop_reason, new_metadata, new_total_duration_ns) "
+    + "WHERE r.id = u.run_id AND (coalesce(r.callback_url, '') = '' OR octet_length(json_build_object("
+    + "  'run_id', r.id, 'status', coalesce(u.new_status, r.status), 'completed_at', '2000-01-01T00:00:00.000000Z', "
+    + "  'metadata', CASE WHEN u.new_metadata IS NULL THEN r.metadata_::jsonb "
+    + "    ELSE coalesce(r.metadata_::jsonb, '{}'::jsonb) || u.new_metadata::jsonb END, "
+    + "  'agent_id', r.agent_id, 'stop_reason', coalesce(u.new_stop_reason, r.stop_reason))::text) <= $7) "
+    + "RETURNING r.id";
+
   private final Pool pool;
   private final int maxPayload;
 
@@ -176,6 +215,90 @@ public final class RunStore {
       return update(run.id(), new RunUpdate(run.status(), run.completedAt(), run.stopReason(), run.metadata(),
         run.totalDurationNs()), trace);
     });
+  }
+
+  /**
+   * The refusal of {@link #create} for a run whose callback payload would be larger than max_body, or null when it
+   * fits (or the run has no callback_url): checked before a batch is written, so that it refuses that run alone.
+   */
+  public PayloadTooLargeException payloadTooLarge(NewRun run) {
+    if (run.callbackUrl() == null) {
+      return null;
+    }
+    int size = CallbackPayload.body(run.id(), run.status(), run.completedAt() == null ? LocalDateTime.of(2000, 1, 1, 0, 0)
+      : run.completedAt(), run.metadata(), run.agentId(), run.stopReason()).length();
+    return size > maxPayload ? new PayloadTooLargeException("the callback payload of this run would be " + size
+      + " bytes, more than max_body (" + maxPayload + ")") : null;
+  }
+
+  /** The refusal of {@link #update} (and of {@link #updateMany}) for an update whose callback payload is too large. */
+  public PayloadTooLargeException updateTooLarge() {
+    return new PayloadTooLargeException("with this update the run's callback payload would be "
+      + "more than max_body (" + maxPayload + " bytes); nothing was changed");
+  }
+
+  /**
+   * Creates the runs (distinct ids) in one statement on {@code conn}, as {@link #create} does each, the payload
+   * check of {@link #payloadTooLarge} left to the caller; the result is the ids created, the others were taken.
+   */
+  public Future<Set<String>> createMany(SqlConnection conn, List<NewRun> batch) {
+    int n = batch.size();
+    String[] id = new String[n], status = new String[n], agent = new String[n], conversation = new String[n],
+      url = new String[n], metadata = new String[n], requestConfig = new String[n], stopReason = new String[n],
+      organization = new String[n];
+    Boolean[] background = new Boolean[n];
+    LocalDateTime[] completedAt = new LocalDateTime[n];
+    Long[] ttft = new Long[n], duration = new Long[n];
+    for (int i = 0; i < n; i++) {
+      NewRun run = batch.get(i);
+      id[i] = run.id();
+      status[i] = run.status();
+      agent[i] = run.agentId();
+      conversation[i] = run.conversationId();
+      url[i] = run.callbackUrl();
+      metadata[i] = run.metadata() == null ? null : run.metadata().encode();
+      requestConfig[i] = run.requestConfig() == null ? null : run.requestConfig().encode();
+      background[i] = run.background();
+      completedAt[i] = run.completedAt();
+      stopReason[i] = run.stopReason();
+      ttft[i] = run.ttftNs();
+      duration[i] = run.totalDurationNs();
+      organization[i] = run.organizationId();
+    }
+    Tuple params = Tuple.tuple().addArrayOfString(id).addArrayOfString(status).addArrayOfString(agent)
+      .addArrayOfString(conversation).addArrayOfString(url).addArrayOfString(metadata)
+      .addArrayOfString(requestConfig).addArrayOfBoolean(background).addArrayOfLocalDateTime(completedAt)
+      .addArrayOfString(stopReason).addArrayOfLong(ttft).addArrayOfLong(duration).addArrayOfString(organization);
+    return conn.preparedQuery(q(INSERT_MANY)).execute(params).map(RunStore::ids);
+  }
+
+  /**
+   * Applies each update to its run (distinct ids) in one statement on {@code conn}, as {@link #update} does; the
+   * result is the ids updated: any other is unknown, or its callback payload would be more than max_body.
+   */
+  public Future<Set<String>> updateMany(SqlConnection conn, List<String> ids, List<RunUpdate> updates) {
+    int n = ids.size();
+    String[] status = new String[n], stopReason = new String[n], metadata = new String[n];
+    LocalDateTime[] completedAt = new LocalDateTime[n];
+    Long[] duration = new Long[n];
+    for (int i = 0; i < n; i++) {
+      RunUpdate u = updates.get(i);
+      status[i] = u.status();
+      completedAt[i] = u.completedAt();
+      stopReason[i] = u.stopReason();
+      metadata[i] = u.metadata() == null ? null : u.metadata().encode();
+      duration[i] = u.totalDurationNs();
+    }
+    Tuple params = Tuple.tuple().addArrayOfString(ids.toArray(new String[0])).addArrayOfString(status)
+      .addArrayOfLocalDateTime(completedAt).addArrayOfString(stopReason).addArrayOfString(metadata)
+      .addArrayOfLong(duration).addInteger(maxPayload);
+    return conn.preparedQuery(q(UPDATE_MANY)).execute(params).map(RunStore::ids);
+  }
+
+  private static Set<String> ids(RowSet<Row> rows) {
+    Set<String> ids = new HashSet<>();
+    rows.forEach(row -> ids.add(row.getString(0)));
+    return ids;
   }
 
   /**

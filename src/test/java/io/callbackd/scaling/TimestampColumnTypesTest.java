@@ -1,5 +1,6 @@
 package io.callbackd.scaling;
 
+import io.callbackd.ingest.RunCompletedConsumerVerticle;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.Sql;
@@ -167,6 +168,36 @@ class TimestampColumnTypesTest {
         assertEquals(ids.get(i), previous.getJsonObject(previous.size() - 1).getString("id"),
           variant + " before " + ids.get(i + 1));
       }
+
+      // 4. Through the event bus, events sent at once and written in shared transactions: a whole new run with
+      // completed_at at another offset, an update of a running run with it, and one without (callbackd sets now).
+      assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("id", "run-eb-update").put("agent_id", "a")
+        .put("organization_id", "org-1").put("status", "running").put("callback_url", hook)).status());
+      assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("id", "run-eb-now").put("agent_id", "a")
+        .put("organization_id", "org-1").put("status", "running").put("callback_url", hook)).status());
+      before = Instant.now();
+      List<io.vertx.core.Future<?>> replies = List.of(
+        vertx.eventBus().request(RunCompletedConsumerVerticle.ADDRESS, new JsonObject().put("id", "run-eb-whole")
+          .put("agent_id", "a").put("organization_id", "org-1").put("status", "completed")
+          .put("callback_url", hook).put("completed_at", "2026-03-01T21:34:56.123456+09:00")),
+        vertx.eventBus().request(RunCompletedConsumerVerticle.ADDRESS, new JsonObject().put("run_id", "run-eb-update")
+          .put("status", "completed").put("completed_at", "2026-03-01T07:34:56.123456-05:00")),
+        vertx.eventBus().request(RunCompletedConsumerVerticle.ADDRESS, new JsonObject().put("run_id", "run-eb-now")
+          .put("status", "completed")));
+      replies.forEach(reply -> Await.result(reply, WAIT));
+      after = Instant.now();
+      Await.until("the event-bus runs' callbacks", WAIT, () -> receiver.count("/hook") == 6);
+      Map<String, Instant> sentAt = new java.util.HashMap<>();
+      receiver.received("/hook").forEach(r -> sentAt.put(r.json().getString("run_id"),
+        Instant.parse(r.json().getString("completed_at"))));
+      assertEquals(COMPLETED, sentAt.get("run-eb-whole"), variant + ": the whole run's payload");
+      assertEquals(COMPLETED, stored(sql, "completed_at", "run-eb-whole"));
+      assertEquals(COMPLETED, sentAt.get("run-eb-update"), variant + ": the update's payload");
+      assertEquals(COMPLETED, stored(sql, "completed_at", "run-eb-update"));
+      assertBetween(before, after, sentAt.get("run-eb-now"), "completed_at set by callbackd for an event");
+      assertEquals(sentAt.get("run-eb-now"), stored(sql, "completed_at", "run-eb-now"));
+      assertBetween(before, after, stored(sql, "created_at", "run-eb-whole"), "an event's run's created_at");
+      assertBetween(before, after, stored(sql, "updated_at", "run-eb-update"), "an event's update's updated_at");
     }
   }
 }

@@ -238,6 +238,36 @@ class TraceContextEndToEndTest {
   }
 
   @Test
+  void eventsSharingATransactionKeepEachItsOwnTrace() {
+    int n = 40;
+    Map<String, String> traceOfRun = new java.util.HashMap<>();
+    List<io.vertx.core.Future<?>> replies = new ArrayList<>();
+    String destination = "/v1/destinations/" + java.net.URLEncoder.encode("http://127.0.0.1:" + receiver.port(),
+      java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
+    // Sent at once: they are written in a few transactions, each callback with the trace of its own message.
+    for (int i = 0; i < n; i++) {
+      String traceId = hex(16);
+      traceOfRun.put("run-traced-many-" + i, traceId);
+      replies.add(traced.eventBus().request(RunCompletedConsumerVerticle.ADDRESS, new JsonObject()
+          .put("id", "run-traced-many-" + i).put("agent_id", "a").put("status", "completed")
+          .put("callback_url", receiver.url("/many")),
+        new DeliveryOptions().addHeader("traceparent", "00-" + traceId + "-" + hex(8) + "-01")));
+    }
+    replies.forEach(reply -> Await.result(reply, WAIT));
+    long transactions = callbackd.sql.count("SELECT count(DISTINCT xmin::text) FROM callbackd.queue WHERE url = ?",
+      receiver.url("/many"));
+    assertTrue(transactions < n, transactions + " transactions for " + n + " events");
+    assertEquals(200, callbackd.call("POST", destination + "/resume", null).status());
+    Await.until("all delivered", WAIT, () -> receiver.count("/many") >= n);
+    for (TestReceiver.Received r : receiver.received("/many")) {
+      Matcher m = TRACEPARENT.matcher(r.headers().get("traceparent"));
+      assertTrue(m.matches(), r.headers().get("traceparent"));
+      assertEquals(traceOfRun.get(r.json().getString("run_id")), m.group(1), r.json().getString("run_id"));
+    }
+  }
+
+  @Test
   void aTerminalUpdateByPlainSqlStartsANewTraceThatItsAttemptsShare() {
     receiver.script("/sql", TestReceiver.Answer.status(503));
     callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-traced-sql', 'running',"

@@ -79,7 +79,9 @@ final class Report {
       s.sorted().filter(p -> p.getFileName().toString().startsWith("env-before-")).forEach(p -> earlier.add(read(p)));
     }
     env.put("earlier_runs_in_this_directory", earlier);
+    JsonArray eventBus = EventBusProducer.collect(in);
     JsonObject all = new JsonObject().put("environment", env).put("targets", targets).put("references", refs)
+      .put("event_bus", eventBus)
       .put("phases", phases).put("drain_defaults", defaultsDrain).put("dead_destination", dead)
       .put("cold_starts", cold).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
       .put("history", history)
@@ -92,6 +94,8 @@ final class Report {
       }
     }
     String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi, history);
+    // The event-bus stage's section goes before the closing "where the time goes".
+    md = md.replace("## Where the time goes\n", EventBusProducer.section(eventBus) + "## Where the time goes\n");
     Files.writeString(results.resolve("latest.md"), md, StandardCharsets.UTF_8);
     System.out.println();
     System.out.println(md);
