@@ -127,6 +127,10 @@ public final class RunStore {
       .addValue(run.organizationId()).addValue(maxPayload);
     return pool.preparedQuery(q(CREATE_AND_READ)).execute(params).compose(rows -> {
       if (rows.rowCount() == 0) {
+        // Without a callback URL the payload cannot be too large: the id is taken.
+        if (run.callbackUrl() == null || run.callbackUrl().isEmpty()) {
+          return Future.failedFuture(new RunExistsException(run.id()));
+        }
         return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(run.id())).compose(found -> Future.failedFuture(
           found.size() > 0 ? new RunExistsException(run.id())
             : new PayloadTooLargeException("the callback payload of this run would be more than max_body ("
