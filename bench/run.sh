@@ -9,7 +9,8 @@
 # with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
 # seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain),
 # apicpu (callbackd's CPU per API request at saturation: create, terminal PATCH, whole run, beside a trivial Vert.x
-# server and the same writes straight to PostgreSQL; BENCH_APICPU_JFR=1 records it under JFR, profile-apicpu.md).
+# server and the same writes straight to PostgreSQL; BENCH_APICPU_JFR=1 records it under JFR, profile-apicpu.md;
+# BENCH_APICPU_WARM_SECS sets its warm-up).
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
 #          --only refs,fixed,max,drain,dead,cold,backlog,apicpu (run only these stages; the report shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
@@ -526,19 +527,20 @@ stage_backlog() {
 # utime+stime over each phase per request. The callbacks' destination is paused through the API, so that the
 # terminal updates schedule their callbacks in PostgreSQL but the dispatchers send nothing: the CPU is the API's.
 # References in the same run: the same POST to the receiver (a trivial Vert.x server), the same writes straight to
-# PostgreSQL. No JFR unless BENCH_APICPU_JFR=1 (it costs CPU of its own).
+# PostgreSQL. No JFR unless BENCH_APICPU_JFR=1 (it costs CPU of its own). BENCH_APICPU_WARM_SECS: the warm-up
+# (default twice the stage warm-up): the JIT compiler's CPU during the phases is shown apart.
 stage_apicpu() {
-  local jfr=
+  local jfr= warm=${BENCH_APICPU_WARM_SECS:-$(( WARM_SECS * 2 ))}
   empty_tables
   if [ "${BENCH_APICPU_JFR:-0}" = 1 ]; then
     jfr=$RESULTS/callbackd-apicpu.jfr
     rm -f "$jfr"
   fi
   start_callbackd apicpu $jfr
-  log "CPU per API request: warm-up $(( WARM_SECS * 2 ))s, then ${PHASE_SECS}s per phase (16 clients, closed loop)"
+  log "CPU per API request: warm-up ${warm}s, then ${PHASE_SECS}s per phase (16 clients, closed loop)"
   # shellcheck disable=SC2046
   run "${LOADGEN_JAVA[@]}" apicost $(common_args) --api "http://127.0.0.1:$API_PORT" \
-    --hook "http://127.0.0.1:$RCV_PORT/hook" --connections 16 --seconds "$PHASE_SECS" --warm-seconds "$(( WARM_SECS * 2 ))" \
+    --hook "http://127.0.0.1:$RCV_PORT/hook" --connections 16 --seconds "$PHASE_SECS" --warm-seconds "$warm" \
     --out "$OUT/apicost.json"
   stop_callbackd
   if [ -n "$jfr" ]; then

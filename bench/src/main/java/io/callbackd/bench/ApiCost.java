@@ -103,6 +103,14 @@ final class ApiCost {
     phase("warmref", Math.max(3, warm / 3), 1, i -> send(receiverHttp, HttpMethod.POST, hook.getPath(),
       createBody("x-" + i), 204).mapEmpty());
 
+    // callbackd at rest for as long as a phase (timers, gauges, the JIT finishing): what no request costs.
+    monitor.begin();
+    Util.sleep(seconds * 1000L);
+    JsonObject idle = monitor.end();
+    phases.put("idle", new JsonObject().put("phase", "idle").put("resources", idle)
+      .put("callbackd_cpu_pct", idle.getJsonObject("cpu").getValue("callbackd")));
+    System.out.printf("phase idle: callbackd %s%% of a core with no requests%n",
+      idle.getJsonObject("cpu").getValue("callbackd"));
     long measuredFromUs = Util.nowMicros();
     phases.put("ref_http", phase("ref_http", seconds, 1, i -> send(receiverHttp, HttpMethod.POST, hook.getPath(),
       createBody("r-" + i), 204).mapEmpty()));

@@ -396,6 +396,9 @@ final class Report {
         .append(" | ").append(f0(num(p, "drive", "errors"))).append(" |\n");
     }
     JsonObject create = ph.getJsonObject("create", new JsonObject());
+    sb.append("\ncallbackd at rest, between the warm-up and the references, for as long as a phase: ")
+      .append(f1(num(ph, "idle", "callbackd_cpu_pct"))).append("% of one core (timers, gauges, the JIT finishing), "
+        + "counted in every phase above.\n");
     sb.append("\ncallbackd's CPU by thread during `create` (% of one core): `")
       .append(create.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject())
         .getJsonObject("callbackd_by_thread", new JsonObject()).encode()).append("`");
