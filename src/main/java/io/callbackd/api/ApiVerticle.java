@@ -360,7 +360,8 @@ public class ApiVerticle extends VerticleBase {
   }
 
   private static void respond(RoutingContext ctx, int status, JsonObject body) {
-    ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(body.encode());
+    // Encoded straight into bytes: no intermediate String to encode to UTF-8 again.
+    ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(body.toBuffer());
   }
 
   private static void failed(RoutingContext ctx, Throwable err) {
