@@ -4,6 +4,7 @@ import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.ingest.WorkListener;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunExistsException;
@@ -60,6 +61,7 @@ public class ApiVerticle extends VerticleBase {
   private final SigningSecretStore secrets;
   private final SecretsCipher cipher;
   private final Tracing tracing;
+  private final WorkListener workListener;
   private HttpServer server;
   private Router router;
   private Router apiRouter;
@@ -71,12 +73,14 @@ public class ApiVerticle extends VerticleBase {
   /**
    * @param operationsRoutes mounts the routes that stay open without a token (health, metrics): they reveal no run
    *                         data
+   * @param workListener     whether this replica hears the NOTIFY of the terminal updates it makes (then it does not
+   *                         wake its dispatchers itself)
    */
-
   public ApiVerticle(CallbackdConfig config, DestinationGuard guard, RunStore runs, DeliveryStore deliveries,
-                     SigningSecretStore secrets, SecretsCipher cipher, Tracing tracing,
+                     SigningSecretStore secrets, SecretsCipher cipher, Tracing tracing, WorkListener workListener,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.tracing = tracing;
+    this.workListener = workListener;
     this.config = config;
     this.guard = guard;
     this.runs = runs;
@@ -336,8 +340,13 @@ public class ApiVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Wakes this replica's dispatchers for a callback the request scheduled, unless its commit's NOTIFY does: the two
+   * signals for one commit cost the dispatchers a claim each (the NOTIFY arrives first, at the commit).
+   */
   private void wakeIfTerminal(JsonObject run) {
-    if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null) {
+    if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null
+      && !workListener.listening()) {
       vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
     }
   }
