@@ -26,6 +26,7 @@ import io.vertx.core.http.HttpServerResponse;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.json.jackson.JacksonCodec;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -53,6 +54,9 @@ public class ApiVerticle extends VerticleBase {
   /** The OpenAPI contract of every /v1 route: the router is built from it, and it is served as is. */
   public static final String CONTRACT = "openapi.json";
   public static final String OPENAPI = "/openapi.json";
+
+  /** Encodes the run answers: Vert.x's own JSON types, strings, numbers, booleans and nulls only. */
+  private static final JacksonCodec STREAMING_JSON = new JacksonCodec();
 
   private final CallbackdConfig config;
   private final DestinationGuard guard;
@@ -369,8 +373,10 @@ public class ApiVerticle extends VerticleBase {
   }
 
   private static void respond(RoutingContext ctx, int status, JsonObject body) {
-    // Encoded straight into bytes: no intermediate String to encode to UTF-8 again.
-    ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(body.toBuffer());
+    // Encoded straight into bytes (no intermediate String to encode to UTF-8 again) by Jackson's generator: the
+    // default codec, with jackson-databind on the class path, builds an object mapper's serializers for every answer.
+    ctx.response().setStatusCode(status).putHeader("content-type", "application/json")
+      .end(STREAMING_JSON.toBuffer(body, false));
   }
 
   private static void failed(RoutingContext ctx, Throwable err) {
