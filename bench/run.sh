@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog,history," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,drain,dead,cold,backlog,history,apicpu," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
