@@ -11,10 +11,13 @@
 # to one receiver with callbackd's default settings), dead (a dead destination's backlog beside live traffic), cold (the first
 # seconds after start at 500/s, with several JVM options), backlog (1,000,000 pending callbacks: RSS, then drain),
 # history (operators' reads and a bulk redelivery with 120,000 and 1,000,000 finished callbacks in history, through the
-# API; then 1,000,000 expired ones purged, as whole partitions and in batches, beside a drain).
+# API; then 1,000,000 expired ones purged, as whole partitions and in batches, beside a drain),
+# apicpu (callbackd's CPU per API request at saturation: create, terminal PATCH, whole run, beside a trivial Vert.x
+# server and the same writes straight to PostgreSQL; BENCH_APICPU_JFR=1 records it under JFR, profile-apicpu.md;
+# BENCH_APICPU_WARM_SECS sets its warm-up).
 # Options: --skip-apt (no apt-get), --skip-build (reuse target/callbackd.jar and bench/target/callbackd-bench.jar),
-#          --only refs,fixed,max,evbus,drain,dead,cold,backlog,history (run only these stages; the report shows what
-#          exists),
+#          --only refs,fixed,max,evbus,drain,dead,cold,backlog,history,apicpu (run only these stages; the report
+#          shows what exists),
 #          --commit REV (benchmark callbackd as committed at REV, exported with `git archive` into /var/tmp, instead of
 #          the working tree: useful while others have unfinished changes in src/main; git is only read),
 #          --out-dir DIR (write the raw results into DIR, e.g. an earlier run's, to redo some stages with --only; the
@@ -49,7 +52,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=${2:?--only needs a list}; shift ;;
     --commit) COMMIT=${2:?--commit needs a git revision}; shift ;;
     --out-dir) OUT_DIR=${2:?--out-dir needs a directory}; shift ;;
-    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,evbus,drain,dead,cold,backlog,history," \
+    *) echo "unknown option $1 (use --quick, --skip-apt, --skip-build, --only refs,fixed,max,evbus,drain,dead,cold,backlog,history,apicpu," \
          "--commit REV, --out-dir DIR)" >&2
        exit 2 ;;
   esac
@@ -588,6 +591,33 @@ stage_history() {
   done
 }
 
+# ---------------------------------------------------------------- CPU per API request
+# Closed loop at saturation (16 clients): POST /v1/runs, the terminal PATCH of those runs, whole runs; callbackd's
+# utime+stime over each phase per request. The callbacks' destination is paused through the API, so that the
+# terminal updates schedule their callbacks in PostgreSQL but the dispatchers send nothing: the CPU is the API's.
+# References in the same run: the same POST to the receiver (a trivial Vert.x server), the same writes straight to
+# PostgreSQL. No JFR unless BENCH_APICPU_JFR=1 (it costs CPU of its own). BENCH_APICPU_WARM_SECS: the warm-up
+# (default twice the stage warm-up): the JIT compiler's CPU during the phases is shown apart.
+stage_apicpu() {
+  local jfr= warm=${BENCH_APICPU_WARM_SECS:-$(( WARM_SECS * 2 ))}
+  empty_tables
+  if [ "${BENCH_APICPU_JFR:-0}" = 1 ]; then
+    jfr=$RESULTS/callbackd-apicpu.jfr
+    rm -f "$jfr"
+  fi
+  start_callbackd apicpu $jfr
+  log "CPU per API request: warm-up ${warm}s, then ${PHASE_SECS}s per phase (16 clients, closed loop)"
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" apicost $(common_args) --api "http://127.0.0.1:$API_PORT" \
+    --hook "http://127.0.0.1:$RCV_PORT/hook" --connections 16 --seconds "$PHASE_SECS" --warm-seconds "$warm" \
+    --out "$OUT/apicost.json"
+  stop_callbackd
+  if [ -n "$jfr" ]; then
+    run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$OUT/profile-apicpu.md" --out-json "$OUT/profile-apicpu.json" \
+      --window "$OUT/apicost-window.json" --title "CPU per API request (apicpu stage: warm-up, references, create, patch, whole runs)"
+  fi
+}
+
 # ---------------------------------------------------------------- the run
 # Other users' builds and tests on a shared machine skew every number: wait (bounded) for a quiet machine before
 # each stage, and record how busy the rest of the machine was during each phase ("others" in the tables).
@@ -642,7 +672,7 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-for STAGE in refs fixed max evbus drain dead cold backlog history; do
+for STAGE in refs fixed max evbus drain dead cold backlog history apicpu; do
   case ",$ONLY," in
     *,$STAGE,*|,all,) wait_for_quiet; "stage_$STAGE" ;;
   esac
@@ -684,4 +714,4 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
     quiet_checks: $quiet}' >"$OUT/env.json"
 
 run "${LOADGEN_JAVA[@]}" report --in "$OUT" --results "$RESULTS"
-log "done: $RESULTS/latest.md, $RESULTS/latest.json, $RESULTS/profile-max.md, $RESULTS/profile-api.md (raw: $OUT)"
+log "done: $RESULTS/latest.md, $RESULTS/latest.json, $RESULTS/api-cpu.md (apicpu stage), $RESULTS/profile-max.md, $RESULTS/profile-api.md (raw: $OUT)"

@@ -11,6 +11,7 @@ import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.ingest.WorkListener;
 import io.callbackd.delivery.SchedulerVerticle;
 import io.callbackd.history.HistoryRetention;
 import io.callbackd.history.RetentionVerticle;
@@ -127,7 +128,8 @@ public final class Callbackd {
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
     DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
     int instances = config.dispatcherInstances;
-    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, tracing, router -> {
+    WorkListener workListener = new WorkListener();
+    api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, tracing, workListener, router -> {
       router.get(METRICS_PATH).handler(PrometheusScrapingHandler.create((PrometheusMeterRegistry) metrics.registry()));
       HealthRoutes.mount(router, vertx, new SchemaProbe(pool), database.schemaVersion(), () -> dispatchersDeployed);
     });
@@ -142,7 +144,7 @@ public final class Callbackd {
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))
-      .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions()))))
+      .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions(), workListener))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(pool, runs, deliveries,
         config.maxBody, guard, tracing))))
       .compose(v -> record(vertx.deployVerticle(api)))

@@ -4,6 +4,7 @@ import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DispatchVerticle;
+import io.callbackd.ingest.WorkListener;
 import io.callbackd.runs.InvalidInputException;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.RunExistsException;
@@ -25,6 +26,7 @@ import io.vertx.core.http.HttpServerResponse;
 import io.netty.handler.codec.http.TooLongHttpHeaderException;
 import io.netty.handler.codec.http.TooLongHttpLineException;
 import io.vertx.core.json.JsonObject;
+import io.vertx.core.json.jackson.JacksonCodec;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -53,6 +55,9 @@ public class ApiVerticle extends VerticleBase {
   public static final String CONTRACT = "openapi.json";
   public static final String OPENAPI = "/openapi.json";
 
+  /** Encodes the run answers: Vert.x's own JSON types, strings, numbers, booleans and nulls only. */
+  private static final JacksonCodec STREAMING_JSON = new JacksonCodec();
+
   private final CallbackdConfig config;
   private final DestinationGuard guard;
   private final RunStore runs;
@@ -60,6 +65,7 @@ public class ApiVerticle extends VerticleBase {
   private final SigningSecretStore secrets;
   private final SecretsCipher cipher;
   private final Tracing tracing;
+  private final WorkListener workListener;
   private HttpServer server;
   private Router router;
   private Router apiRouter;
@@ -71,12 +77,14 @@ public class ApiVerticle extends VerticleBase {
   /**
    * @param operationsRoutes mounts the routes that stay open without a token (health, metrics): they reveal no run
    *                         data
+   * @param workListener     whether this replica hears the NOTIFY of the terminal updates it makes (then it does not
+   *                         wake its dispatchers itself)
    */
-
   public ApiVerticle(CallbackdConfig config, DestinationGuard guard, RunStore runs, DeliveryStore deliveries,
-                     SigningSecretStore secrets, SecretsCipher cipher, Tracing tracing,
+                     SigningSecretStore secrets, SecretsCipher cipher, Tracing tracing, WorkListener workListener,
                      java.util.function.Consumer<Router> operationsRoutes) {
     this.tracing = tracing;
+    this.workListener = workListener;
     this.config = config;
     this.guard = guard;
     this.runs = runs;
@@ -336,8 +344,13 @@ public class ApiVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Wakes this replica's dispatchers for a callback the request scheduled, unless its commit's NOTIFY does: the two
+   * signals for one commit cost the dispatchers a claim each (the NOTIFY arrives first, at the commit).
+   */
   private void wakeIfTerminal(JsonObject run) {
-    if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null) {
+    if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null
+      && !workListener.listening()) {
       vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
     }
   }
@@ -360,7 +373,10 @@ public class ApiVerticle extends VerticleBase {
   }
 
   private static void respond(RoutingContext ctx, int status, JsonObject body) {
-    ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(body.encode());
+    // Encoded straight into bytes (no intermediate String to encode to UTF-8 again) by Jackson's generator: the
+    // default codec, with jackson-databind on the class path, builds an object mapper's serializers for every answer.
+    ctx.response().setStatusCode(status).putHeader("content-type", "application/json")
+      .end(STREAMING_JSON.toBuffer(body, false));
   }
 
   private static void failed(RoutingContext ctx, Throwable err) {

@@ -32,12 +32,19 @@ public class WorkNotificationVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(WorkNotificationVerticle.class);
 
   private final PgConnectOptions connectOptions;
+  private final WorkListener listener;
   private PgSubscriber subscriber;
   private boolean stopping;
   private long retryTimer = -1;
 
   public WorkNotificationVerticle(PgConnectOptions connectOptions) {
+    this(connectOptions, new WorkListener());
+  }
+
+  /** @param listener told whether the LISTEN on the work channel is established */
+  public WorkNotificationVerticle(PgConnectOptions connectOptions, WorkListener listener) {
     this.connectOptions = connectOptions;
+    this.listener = listener;
   }
 
   @Override
@@ -45,6 +52,7 @@ public class WorkNotificationVerticle extends VerticleBase {
     subscriber = PgSubscriber.subscriber(vertx, connectOptions)
       .reconnectPolicy(retries -> Math.min(5000L, 100L << Math.min(retries, 6)));
     subscriber.closeHandler(v -> {
+      listener.listeningOn(null);
       if (!stopping) {
         LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
       }
@@ -52,6 +60,7 @@ public class WorkNotificationVerticle extends VerticleBase {
     PgChannel channel = subscriber.channel(CHANNEL);
     channel.subscribeHandler(v -> {
       LOG.debug("Listening on {}", CHANNEL);
+      listener.listeningOn(subscriber);
       wake();
     });
     channel.handler(payload -> wake());
@@ -88,6 +97,7 @@ public class WorkNotificationVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     stopping = true;
+    listener.listeningOn(null);
     vertx.cancelTimer(retryTimer);
     return subscriber.close();
   }

@@ -5,6 +5,7 @@ import io.vertx.core.json.JsonObject;
 
 import java.math.BigDecimal;
 import java.math.BigInteger;
+import java.net.URI;
 import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.util.Set;
@@ -28,6 +29,14 @@ public final class RunInput {
   }
 
   public static NewRun parseNew(JsonObject json) {
+    return parseNew(json, null);
+  }
+
+  /**
+   * Like {@link #parseNew(JsonObject)}, and also refuses a callback_url whose host is an IP literal (or localhost)
+   * that the guard blocks, so an obviously forbidden destination is never accepted. The URL is parsed once.
+   */
+  public static NewRun parseNew(JsonObject json, DestinationGuard guard) {
     rejectUnknown(json, NEW_RUN_FIELDS);
     String id = text(json, "id", false);
     if (id == null) {
@@ -43,23 +52,13 @@ public final class RunInput {
       throw new InvalidInputException("agent_id", "agent_id must not be blank");
     }
     String callbackUrl = text(json, "callback_url", false);
-    if (callbackUrl != null) {
-      CallbackUrl.parse("callback_url", callbackUrl);
-    }
-    return new NewRun(id, status == null ? "created" : status, agentId, text(json, "conversation_id", false),
+    URI callback = callbackUrl == null ? null : CallbackUrl.parse("callback_url", callbackUrl);
+    NewRun run = new NewRun(id, status == null ? "created" : status, agentId, text(json, "conversation_id", false),
       callbackUrl, object(json, "metadata"), object(json, "request_config"), bool(json, "background"),
       time(json, "completed_at"), text(json, "stop_reason", false), nonNegative(json, "ttft_ns"),
       nonNegative(json, "total_duration_ns"), text(json, "organization_id", false));
-  }
-
-  /**
-   * Like {@link #parseNew(JsonObject)}, and also refuses a callback_url whose host is an IP literal (or localhost)
-   * that the guard blocks, so an obviously forbidden destination is never accepted.
-   */
-  public static NewRun parseNew(JsonObject json, DestinationGuard guard) {
-    NewRun run = parseNew(json);
-    if (run.callbackUrl() != null) {
-      String host = CallbackUrl.parse("callback_url", run.callbackUrl()).getHost();
+    if (callback != null && guard != null) {
+      String host = callback.getHost();
       String bare = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
       guard.blockReasonForLiteral(bare).ifPresent(reason -> {
         throw new InvalidInputException("callback_url", "blocked destination " + bare + " (" + reason + ")");

@@ -1,8 +1,8 @@
 package io.callbackd.runs;
 
 import io.callbackd.tracing.TraceContext;
-import io.callbackd.webhook.CallbackPayload;
 import io.callbackd.database.RunsTableStatements;
+import io.callbackd.webhook.CallbackPayload;
 import io.vertx.core.Future;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
@@ -27,17 +27,30 @@ import java.util.Set;
 public final class RunStore {
 
 
+  // The trace context of the request that makes a run terminal, set for the transaction of the statement that does
+  // (each statement below is its own transaction): the callback its commit queues carries it (see the migration
+  // V16). A subquery of that statement, so that setting it costs no statement of its own; '' is none.
+  private static final String TRACE = "SELECT set_config('callbackd.traceparent', %s::text, true) AS cb_traceparent, "
+    + "set_config('callbackd.tracestate', %s::text, true) AS cb_tracestate";
+
+  // A run as the API creates it, answered as GET shows it, in one statement. The run's callback payload must fit
+  // max_body ($14), measured as the outbox trigger will build it (callbackd.payload; the timestamp's length is
+  // fixed): a run that would not fit is not inserted (no row, like an id that exists; the caller tells them apart).
   // Timestamps are converted explicitly ({from_utc:...}, {utc:...}: see RunsTimestamps), so that they are right for
   // columns with or without time zone whatever the session's TimeZone. created_at and updated_at are written here
   // rather than left to the table's defaults, which a column without time zone would take in the session's zone.
-  static final String INSERT = "INSERT INTO {runs} (id, status, agent_id, conversation_id, callback_url, metadata_, "
-    + "request_config, background, completed_at, stop_reason, ttft_ns, total_duration_ns, organization_id, "
-    + "created_at, updated_at) "
-    + "VALUES ($1, $2, $3, $4, $5, $6::json, $7::json, $8, "
+  // The trace context ($15, $16; '' for none) is set first, for this statement's transaction: see TRACE.
+  static final String CREATE = "WITH t AS (" + String.format(TRACE, "$15", "$16") + "), r AS (INSERT INTO {runs} (id, status, agent_id, "
+    + "conversation_id, callback_url, metadata_, request_config, background, completed_at, stop_reason, ttft_ns, "
+    + "total_duration_ns, organization_id, created_at, updated_at) "
+    + "SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::varchar, $6::json, $7::json, $8::boolean, "
     // completed_at is set to now (UTC) when a run is created already finished without one.
     + "{from_utc:completed_at|CASE WHEN $9::timestamp IS NULL AND $2::varchar IN ('completed', 'failed', 'cancelled') "
-    + "THEN (now() AT TIME ZONE 'UTC') ELSE $9::timestamp END}, $10, $11, $12, $13, "
-    + "{from_instant:created_at|now()}, {from_instant:updated_at|now()}) ON CONFLICT (id) DO NOTHING RETURNING id";
+    + "THEN (now() AT TIME ZONE 'UTC') ELSE $9::timestamp END}, $10::varchar, $11::bigint, $12::bigint, $13::varchar, "
+    + "{from_instant:created_at|now()}, {from_instant:updated_at|now()} FROM t "
+    + "WHERE coalesce($5::varchar, '') = '' OR octet_length(callbackd.payload($1::varchar, $2::varchar, "
+    + "'2000-01-01'::timestamp, $6::json, $3::varchar, $10::varchar)) <= $14::integer "
+    + "ON CONFLICT (id) DO NOTHING RETURNING *) ";
 
   static final String UPDATE = "UPDATE {runs} SET "
     + "status = coalesce($2::varchar, status), "
@@ -50,6 +63,7 @@ public final class RunStore {
     + "  ELSE (coalesce(metadata_::jsonb, '{}'::jsonb) || $5::jsonb)::json END, "
     + "total_duration_ns = coalesce($6::bigint, total_duration_ns), "
     + "updated_at = {from_instant:updated_at|now()} "
+    + "FROM (" + String.format(TRACE, "$8", "$9") + ") t "
     + "WHERE id = $1 AND (coalesce(callback_url, '') = '' OR octet_length(json_build_object("
     // The callback payload this update would produce must fit max_body (the timestamp's length is fixed).
     + "  'run_id', id, 'status', coalesce($2::varchar, status), 'completed_at', '2000-01-01T00:00:00.000000Z', "
@@ -78,6 +92,9 @@ public final class RunStore {
     + "ORDER BY x.generation DESC LIMIT 1) d ON true LEFT JOIN callbackd.run_writebacks w ON w.run_id = r.id ";
 
   static final String FIND = RUN_COLUMNS + "FROM {runs} r " + WITH_CALLBACK + "WHERE r.id = $1";
+
+  /** {@link #CREATE}'s answer: the inserted row as {@link #FIND} shows it (callbacks of an earlier run of that id). */
+  static final String CREATE_AND_READ = CREATE + RUN_COLUMNS + "FROM r " + WITH_CALLBACK;
 
   // The listing, GET /v1/runs: one page of runs picked on the runs table alone, in keyset order (created_at, id) with
   // a limit, then shown with their callbacks. Each filter is a fragment added only when asked for (%s: its
@@ -159,34 +176,49 @@ public final class RunStore {
     return statements.of(sql);
   }
 
-  /** Creates the run; fails with {@link RunExistsException} when the id is taken. */
+  /**
+   * Creates the run and reads it back in one statement; fails with {@link RunExistsException} when the id is taken,
+   * {@link PayloadTooLargeException} when its callback payload would not fit max_body.
+   */
   public Future<JsonObject> create(NewRun run) {
     return create(run, null);
   }
 
   /** As {@link #create(NewRun)}, a callback it schedules carrying {@code trace} (null: none). */
   public Future<JsonObject> create(NewRun run, TraceContext trace) {
-    if (run.callbackUrl() != null) {
-      int size = CallbackPayload.body(run.id(), run.status(), run.completedAt() == null ? LocalDateTime.of(2000, 1, 1, 0, 0)
-        : run.completedAt(), run.metadata(), run.agentId(), run.stopReason()).length();
-      if (size > maxPayload) {
-        return Future.failedFuture(new PayloadTooLargeException("the callback payload of this run would be " + size
-          + " bytes, more than max_body (" + maxPayload + ")"));
-      }
-    }
     Tuple params = Tuple.of(run.id(), run.status(), run.agentId(), run.conversationId(), run.callbackUrl(),
         run.metadata(), run.requestConfig(), run.background())
       .addValue(run.completedAt()).addValue(run.stopReason()).addValue(run.ttftNs()).addValue(run.totalDurationNs())
-      .addValue(run.organizationId());
-    return execute(q(INSERT), params, trace).compose(rows -> {
+      .addValue(run.organizationId()).addValue(maxPayload)
+      .addValue(trace == null ? "" : trace.traceparent())
+      .addValue(trace == null || trace.tracestate() == null ? "" : trace.tracestate());
+    return pool.preparedQuery(q(CREATE_AND_READ)).execute(params).compose(rows -> {
       if (rows.rowCount() == 0) {
-        return Future.failedFuture(new RunExistsException(run.id()));
+        // Without a callback URL the payload cannot be too large: the id is taken.
+        if (run.callbackUrl() == null || run.callbackUrl().isEmpty()) {
+          return Future.failedFuture(new RunExistsException(run.id()));
+        }
+        return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(run.id())).compose(found -> Future.failedFuture(
+          found.size() > 0 ? new RunExistsException(run.id())
+            : new PayloadTooLargeException("the callback payload of this run would be more than max_body ("
+              + maxPayload + " bytes)")));
       }
-      return find(run.id());
+      JsonObject created = firstRun(rows);
+      // Created already finished with a callback URL: its callback is scheduled as the statement commits, after
+      // the row above was read; read it again to show the callback.
+      if (RunStatus.isTerminal(created.getString("status")) && created.getString("callback_url") != null
+        && !created.getString("callback_url").isEmpty()) {
+        return find(run.id());
+      }
+      return Future.succeededFuture(created);
     });
   }
 
-  /** Applies the update; the result is null when no run has this id. */
+  /**
+   * Applies the update; the result is null when no run has this id. The update and the read of the run (with the
+   * callback its commit may have scheduled) go out together on one connection: one round trip, each statement
+   * committed on its own, the read after the update's commit.
+   */
   public Future<JsonObject> update(String id, RunUpdate u) {
     return update(id, u, null);
   }
@@ -194,15 +226,24 @@ public final class RunStore {
   /** As {@link #update(String, RunUpdate)}, a callback it schedules carrying {@code trace} (null: none). */
   public Future<JsonObject> update(String id, RunUpdate u, TraceContext trace) {
     Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
-      maxPayload);
-    return execute(q(UPDATE), params, trace).compose(rows -> {
-      if (rows.rowCount() > 0) {
-        return find(id);
-      }
-      return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(id)).compose(found -> found.size() == 0
-        ? Future.succeededFuture(null)
-        : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would be "
-          + "more than max_body (" + maxPayload + " bytes); nothing was changed")));
+      maxPayload, trace == null ? "" : trace.traceparent(),
+      trace == null || trace.tracestate() == null ? "" : trace.tracestate());
+    return pool.withConnection(conn -> {
+      Future<RowSet<Row>> updated = conn.preparedQuery(q(UPDATE)).execute(params);
+      Future<RowSet<Row>> read = conn.preparedQuery(q(FIND)).execute(Tuple.of(id));
+      // Both answered before the connection goes back to the pool.
+      return Future.join(updated, read).otherwiseEmpty().compose(both -> {
+        if (updated.failed()) {
+          return Future.failedFuture(updated.cause());
+        }
+        if (updated.result().rowCount() > 0) {
+          return read.map(RunStore::firstRun);
+        }
+        // Not updated: no such run (nothing read either), or its callback payload would be too large.
+        return read.compose(found -> found.size() == 0 ? Future.succeededFuture(null)
+          : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would "
+            + "be more than max_body (" + maxPayload + " bytes); nothing was changed")));
+      });
     });
   }
 
@@ -299,17 +340,6 @@ public final class RunStore {
     Set<String> ids = new HashSet<>();
     rows.forEach(row -> ids.add(row.getString(0)));
     return ids;
-  }
-
-  /**
-   * Runs the statement; with a trace context, in a transaction that sets it first, so that the callback the outbox
-   * trigger queues at commit carries it (see the migration V16).
-   */
-  private Future<RowSet<Row>> execute(String sql, Tuple params, TraceContext trace) {
-    if (trace == null) {
-      return pool.preparedQuery(sql).execute(params);
-    }
-    return pool.withTransaction(conn -> trace.applyTo(conn).compose(v -> conn.preparedQuery(sql).execute(params)));
   }
 
   /** The run with its latest callback, or null. */

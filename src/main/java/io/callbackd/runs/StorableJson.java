@@ -41,6 +41,13 @@ public final class StorableJson {
 
   /** Walks one top-level value without recursion, so that its depth costs no stack. */
   private static void checkValue(String field, Object top) {
+    if (top instanceof String) {
+      String problem = problem((String) top);
+      if (problem != null) {
+        throw new InvalidInputException(field, field + " " + problem);
+      }
+      return;
+    }
     if (!holdsText(top)) {
       return;
     }

@@ -20,15 +20,47 @@ public final class Timestamps {
   }
 
   public static String format(LocalDateTime utc) {
-    return utc == null ? null : UTC.format(utc);
+    if (utc == null) {
+      return null;
+    }
+    int year = utc.getYear();
+    if (year < 0 || year > 9999) {
+      return UTC.format(utc);
+    }
+    // Every run answer carries several of these: written digit by digit, as UTC would, without its general printer.
+    char[] c = new char[27];
+    digits(c, 0, year, 4);
+    c[4] = '-';
+    digits(c, 5, utc.getMonthValue(), 2);
+    c[7] = '-';
+    digits(c, 8, utc.getDayOfMonth(), 2);
+    c[10] = 'T';
+    digits(c, 11, utc.getHour(), 2);
+    c[13] = ':';
+    digits(c, 14, utc.getMinute(), 2);
+    c[16] = ':';
+    digits(c, 17, utc.getSecond(), 2);
+    c[19] = '.';
+    digits(c, 20, utc.getNano() / 1000, 6);
+    c[26] = 'Z';
+    return new String(c);
   }
 
   public static String format(OffsetDateTime t) {
-    return t == null ? null : UTC.format(t.withOffsetSameInstant(ZoneOffset.UTC));
+    return t == null ? null : format(t.getOffset().equals(ZoneOffset.UTC) ? t.toLocalDateTime()
+      : t.withOffsetSameInstant(ZoneOffset.UTC).toLocalDateTime());
   }
 
   public static String format(Instant t) {
-    return t == null ? null : UTC.format(t.atOffset(ZoneOffset.UTC));
+    return t == null ? null : format(LocalDateTime.ofEpochSecond(t.getEpochSecond(), t.getNano(), ZoneOffset.UTC));
+  }
+
+  /** {@code value} in {@code width} decimal digits at {@code at}, zero-padded. */
+  private static void digits(char[] c, int at, int value, int width) {
+    for (int i = at + width - 1; i >= at; i--) {
+      c[i] = (char) ('0' + value % 10);
+      value /= 10;
+    }
   }
 
   /** Reads ISO-8601 with or without an offset; a time without one is taken as UTC, as Letta writes them. */

@@ -162,6 +162,12 @@ public final class Tracing implements AutoCloseable {
     if (!terminal) {
       return Scheduling.NONE;
     }
+    // Without an SDK and without a caller's trace context there is nothing to record or pass on: the span would be
+    // the invalid one and its context none, so none is made.
+    if (sdk == null && !request.getSpanContext().isValid()
+      && (headers == null || headers.get("traceparent") == null)) {
+      return Scheduling.NONE;
+    }
     Span span = startSchedule(parentOf(headers), runId, status, source);
     return new Scheduling(span, contextOf(span));
   }

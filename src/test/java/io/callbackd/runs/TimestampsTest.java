@@ -69,6 +69,18 @@ class TimestampsTest {
     assertEquals(T, Timestamps.parseUtc("2025-10-17T21:53:05.1234569"));
   }
 
+  @ParameterizedTest
+  @ValueSource(strings = {"0000-01-01T00:00:00", "0001-02-03T04:05:06.000007", "1999-12-31T23:59:59.999999999",
+    "2026-12-01T01:02:03.4", "9999-12-31T23:59:59.999999", "10000-01-01T00:00:00.5", "-0001-06-30T12:00:00"})
+  void formatWritesWhatTheGeneralFormatterWrites(String text) {
+    LocalDateTime t = LocalDateTime.parse(text.startsWith("10000") ? "+" + text : text);
+    String general = java.time.format.DateTimeFormatter.ofPattern("uuuu-MM-dd'T'HH:mm:ss.SSSSSS'Z'").format(t);
+    assertEquals(general, Timestamps.format(t));
+    assertEquals(general, Timestamps.format(t.atOffset(ZoneOffset.UTC)));
+    assertEquals(general, Timestamps.format(t.atOffset(ZoneOffset.UTC).withOffsetSameInstant(ZoneOffset.ofHours(-7))));
+    assertEquals(general, Timestamps.format(t.toInstant(ZoneOffset.UTC)));
+  }
+
   @Test
   void formatAndParseRoundTrip() {
     assertEquals(T, Timestamps.parseUtc(Timestamps.format(T)));

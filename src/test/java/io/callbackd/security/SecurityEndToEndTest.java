@@ -196,6 +196,26 @@ class SecurityEndToEndTest {
   }
 
   @Test
+  void aRunWhoseCallbackPayloadWouldNotFitIsNotCreated(Vertx vertx) {
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("max_body", 2048))) {
+      // The request fits the body limit (about 2,010 bytes); the payload (run id, status, times, agent, about
+      // 2,130 bytes) would not.
+      JsonObject run = new JsonObject().put("id", "run-too-large").put("agent_id", "a")
+        .put("callback_url", "http://127.0.0.1:9/x").put("metadata", new JsonObject().put("a", "x".repeat(1900)));
+      Response r = callbackd.post("/v1/runs", run);
+      assertEquals(413, r.status(), String.valueOf(r.json()));
+      assertEquals("metadata", r.json().getString("field"));
+      assertEquals(404, callbackd.get("/v1/runs/run-too-large").status(), "nothing was stored");
+      // Without a callback URL there is no payload to fit; an id taken is still a 409.
+      JsonObject withoutUrl = run.copy().put("id", "run-no-url");
+      withoutUrl.remove("callback_url");
+      assertEquals(201, callbackd.post("/v1/runs", withoutUrl).status());
+      assertEquals(409, callbackd.post("/v1/runs", new JsonObject().put("id", "run-no-url").put("agent_id", "a"))
+        .status());
+    }
+  }
+
+  @Test
   void receiverCertificatesAreVerified(Vertx vertx) {
     SelfSignedCertificate cert = SelfSignedCertificate.create("localhost");
     AtomicInteger requests = new AtomicInteger();

@@ -10,6 +10,7 @@ import java.util.Map;
  *   <li>{@code suite}: load phases through callbackd's API or direct SQL, fixed rates or maximum;</li>
  *   <li>{@code pgref}: PostgreSQL's batched write rate (JDBC);</li>
  *   <li>{@code besteffort}: the best-effort dispatcher platforms use today;</li>
+ *   <li>{@code apicost}: callbackd's CPU per API request (create, terminal update, whole run) at saturation;</li>
  *   <li>{@code backlog}: callbackd's RSS with a large backlog of pending callbacks, then its drain;</li>
  *   <li>{@code history}: the operators' reads and bulk redelivery with a large history, and its purge beside a
  *       drain;</li>
@@ -24,7 +25,7 @@ public final class Bench {
 
   public static void main(String[] argv) throws Exception {
     if (argv.length == 0) {
-      System.err.println("usage: java -jar callbackd-bench.jar receiver|suite|pgref|besteffort|backlog|history|evbus|jfr|report --key value ...");
+      System.err.println("usage: java -jar callbackd-bench.jar receiver|suite|pgref|besteffort|backlog|history|evbus|apicost|jfr|report --key value ...");
       System.exit(2);
     }
     Map<String, String> args = Util.args(argv, 1);
@@ -35,6 +36,7 @@ public final class Bench {
       case "besteffort" -> References.bestEffort(args);
       case "backlog" -> Backlog.main(args);
       case "history" -> History.main(args);
+      case "apicost" -> ApiCost.main(args);
       case "jfr" -> JfrSummary.main(args);
       case "evbus" -> EventBusProducer.main(args);
       case "report" -> Report.main(args);

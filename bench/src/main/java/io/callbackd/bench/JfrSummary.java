@@ -40,7 +40,9 @@ final class JfrSummary {
     String phase = args.getOrDefault("phase", fileName.contains("api") ? "apimax" : "sqlmax");
     java.time.Instant from = java.time.Instant.MIN;
     java.time.Instant to = java.time.Instant.MAX;
-    Path phaseFile = jsonOut.toAbsolutePath().getParent().resolve("phase-" + phase + ".json");
+    // --window F: a JSON file whose "drive" holds the window instead (the apicpu stage's measured phases).
+    Path phaseFile = args.containsKey("window") ? Path.of(args.get("window"))
+      : jsonOut.toAbsolutePath().getParent().resolve("phase-" + phase + ".json");
     if (Files.exists(phaseFile)) {
       JsonObject drive = Util.readJson(phaseFile).getJsonObject("drive", new JsonObject());
       if (drive.containsKey("start_us")) {

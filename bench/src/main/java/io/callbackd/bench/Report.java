@@ -68,6 +68,7 @@ final class Report {
     }
     JsonObject profile = read(in.resolve("profile-max.json"));
     JsonObject profileApi = read(in.resolve("profile-api.json"));
+    JsonObject apiCost = read(in.resolve("apicost.json"));
     JsonObject targets = targets(env, refs, phases, backlog, defaultsDrain, dead, cold);
     JsonObject history = history(in);
     if (env.getString("started_utc", "").equals(history.getJsonObject("run").getString("started_utc"))) {
@@ -85,18 +86,33 @@ final class Report {
       .put("phases", phases).put("drain_defaults", defaultsDrain).put("dead_destination", dead)
       .put("cold_starts", cold).put("backlog", backlog).put("profile_max", profile).put("profile_api", profileApi)
       .put("history", history)
+      .put("api_cost", apiCost)
       .put("raw_dir", results.toAbsolutePath().relativize(in.toAbsolutePath()).toString());
     Util.writeJson(results.resolve("latest.json"), all);
     // The profile summaries of this run go beside latest.md.
-    for (String name : new String[] {"profile-max.md", "profile-api.md"}) {
+    for (String name : new String[] {"profile-max.md", "profile-api.md", "profile-apicpu.md"}) {
       if (Files.exists(in.resolve(name))) {
         Files.copy(in.resolve(name), results.resolve(name), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
       }
     }
-    String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi, history);
+    String md = markdown(env, targets, refs, phases, backlog, defaultsDrain, dead, cold, profile, profileApi, history,
+      apiCost);
     // The event-bus stage's section goes before the closing "where the time goes".
     md = md.replace("## Where the time goes\n", EventBusProducer.section(eventBus) + "## Where the time goes\n");
     Files.writeString(results.resolve("latest.md"), md, StandardCharsets.UTF_8);
+    // The apicpu stage's table also on its own (it is often run alone, with --only apicpu).
+    if (apiCost.containsKey("phases")) {
+      StringBuilder api = new StringBuilder("# callbackd CPU per API request (" + env.getString("mode", "?") + " run, "
+        + env.getString("started_utc", "?") + ", callbackd " + env.getString("callbackd_commit", "?")
+        + (num(env, "callbackd_uncommitted_files") > 0 ? " with uncommitted changes" : "") + ")\n\n"
+        + "Machine: " + env.getValue("nproc") + " cores (" + env.getString("cpu_model") + "); " + env.getString("java")
+        + "; " + env.getString("postgresql") + "; callbackd run as `" + env.getString("callbackd_jvm", "?") + "`.\n\n");
+      api.append("| Target | Measured | |\n|---|---|---|\n");
+      apiCostTarget(api, apiCost);
+      api.append("\n");
+      apiCostSection(api, apiCost);
+      Files.writeString(results.resolve("api-cpu.md"), api.toString(), StandardCharsets.UTF_8);
+    }
     System.out.println();
     System.out.println(md);
   }
@@ -340,6 +356,75 @@ final class Report {
       .append(String.join(", ", mine)).append(". Full summary: `").append(file).append("`.\n");
   }
 
+  /** ≤ 150 µs of callbackd CPU per create and per terminal PATCH, at saturation (the apicpu stage). */
+  private static void apiCostTarget(StringBuilder sb, JsonObject apiCost) {
+    JsonObject ph = apiCost.getJsonObject("phases");
+    if (ph == null) {
+      return;
+    }
+    double create = num(ph, "create", "callbackd_cpu_us_per_request");
+    double patch = num(ph, "patch", "callbackd_cpu_us_per_request");
+    sb.append("| callbackd CPU ≤ 150 µs per `POST /v1/runs` and per terminal `PATCH /v1/runs/{id}`, at saturation "
+      + "(").append(apiCost.getValue("connections")).append(" clients) | create **").append(f0(create))
+      .append(" µs** at ").append(f0(num(ph, "create", "requests_per_second"))).append("/s, terminal PATCH **")
+      .append(f0(patch)).append(" µs** at ").append(f0(num(ph, "patch", "requests_per_second")))
+      .append("/s | ").append(create <= 150 && patch <= 150 ? "met" : "missed").append(" |\n");
+  }
+
+  /** The apicpu stage: callbackd's CPU per request, beside a trivial Vert.x server and PostgreSQL alone. */
+  private static void apiCostSection(StringBuilder sb, JsonObject apiCost) {
+    JsonObject ph = apiCost.getJsonObject("phases");
+    if (ph == null) {
+      return;
+    }
+    sb.append("## CPU per API request, at saturation\n\n");
+    sb.append(apiCost.getValue("connections")).append(" clients in a closed loop, ").append(apiCost.getValue("seconds"))
+      .append(" s per phase after a ").append(apiCost.getValue("warm_seconds")).append("-second warm-up of whole "
+        + "runs; the callbacks' destination paused (`").append(apiCost.getString("destination_paused"))
+      .append("`), so terminal updates schedule their callback and nothing is sent. CPU per request: utime + stime "
+        + "of the process over the phase, divided by the requests answered (a run is two). References, same "
+        + "clients and bodies: the benchmark's receiver (a trivial Vert.x server answering 204) and the same writes "
+        + "sent straight to PostgreSQL (one statement each, autocommit).\n\n");
+    sb.append("| Phase | Requests/s | callbackd CPU per request | of it: event loops / JIT compiler | PostgreSQL CPU "
+      + "per request | receiver CPU per request | load generator | others (% of a core) | p50 / p99 ms | errors |\n"
+      + "|---|---:|---:|---|---:|---:|---:|---:|---|---:|\n");
+    String[][] rows = {
+      {"create", "`POST /v1/runs` (running, with callback URL and metadata)"},
+      {"patch", "terminal `PATCH /v1/runs/{id}` of those runs (schedules the callback)"},
+      {"run", "whole run: POST, then terminal PATCH (per request; per run is twice)"},
+      {"ref_http", "reference: the same POST to the receiver (trivial Vert.x server)"},
+      {"ref_sql_create", "reference: `INSERT INTO runs ... RETURNING *` straight to PostgreSQL"},
+      {"ref_sql_patch", "reference: terminal `UPDATE runs ... RETURNING *` straight to PostgreSQL (trigger included)"}};
+    for (String[] r : rows) {
+      JsonObject p = ph.getJsonObject(r[0]);
+      if (p == null) {
+        continue;
+      }
+      sb.append("| ").append(r[1]).append(" | ").append(f0(num(p, "requests_per_second"))).append(" | ")
+        .append(f0(num(p, "callbackd_cpu_us_per_request"))).append(" µs | ")
+        .append(f0(num(p, "callbackd_event_loops_cpu_us_per_request"))).append(" / ")
+        .append(f0(num(p, "callbackd_jit_cpu_us_per_request"))).append(" µs | ")
+        .append(f0(num(p, "postgres_cpu_us_per_request"))).append(" µs | ")
+        .append(f0(num(p, "receiver_cpu_us_per_request"))).append(" µs | ")
+        .append(f0(num(p, "loadgen_cpu_us_per_request"))).append(" µs | ")
+        .append(f0(num(p, "resources", "cpu", "others"))).append(" | ")
+        .append(f2(num(p, "drive", "latency_ms", "p50"))).append(" / ").append(f2(num(p, "drive", "latency_ms", "p99")))
+        .append(" | ").append(f0(num(p, "drive", "errors"))).append(" |\n");
+    }
+    JsonObject create = ph.getJsonObject("create", new JsonObject());
+    sb.append("\ncallbackd at rest, between the warm-up and the references, for as long as a phase: ")
+      .append(f1(num(ph, "idle", "callbackd_cpu_pct"))).append("% of one core (timers, gauges, the JIT finishing), "
+        + "counted in every phase above.\n");
+    sb.append("\ncallbackd's CPU by thread during `create` (% of one core): `")
+      .append(create.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject())
+        .getJsonObject("callbackd_by_thread", new JsonObject()).encode()).append("`");
+    JsonObject patch = ph.getJsonObject("patch", new JsonObject());
+    sb.append("; during `patch`: `")
+      .append(patch.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject())
+        .getJsonObject("callbackd_by_thread", new JsonObject()).encode()).append("`. With `BENCH_APICPU_JFR=1` the "
+        + "stage runs under JFR and `profile-apicpu.md` summarizes it.\n\n");
+  }
+
   private static String latCell(JsonObject o) {
     return "p50 " + f2(num(o, "p50_ms")) + " ms, p99 **" + f2(num(o, "p99_ms")) + " ms** at "
       + f0(num(o, "achieved_rate")) + "/s achieved" + (o.getBoolean("rate_held", false) ? "" : " (offered rate not held)");
@@ -555,7 +640,7 @@ final class Report {
 
   private static String markdown(JsonObject env, JsonObject targets, JsonObject refs, JsonObject phases,
                                  JsonObject backlog, JsonObject defaultsDrain, JsonObject dead, JsonArray cold,
-                                 JsonObject profile, JsonObject profileApi, JsonObject history) {
+                                 JsonObject profile, JsonObject profileApi, JsonObject history, JsonObject apiCost) {
     StringBuilder sb = new StringBuilder();
     sb.append("# callbackd benchmark (").append(env.getString("mode", "?")).append(" run, ")
       .append(env.getString("started_utc", "?")).append(")\n\n");
@@ -660,6 +745,9 @@ final class Report {
         .append(o.getString("how")).append(", beside a drain | ").append(o.getString("measured")).append(" | (measured) |\n");
     }
     sb.append("\n");
+    apiCostTarget(sb, apiCost);
+    sb.append("\n");
+    apiCostSection(sb, apiCost);
 
     sb.append("## Load phases\n\n");
     sb.append("Terminal updates at a fixed offered rate (open loop: each update is sent at its scheduled moment "
