@@ -93,6 +93,37 @@ public final class RunStore {
 
   static final String FIND = RUN_COLUMNS + "FROM {runs} r " + WITH_CALLBACK + "WHERE r.id = $1";
 
+  /*
+   * UPDATE and its answer in one statement: the run as GET shows it, with the callback this update schedules. The
+   * outbox trigger queues a callback only as the transaction commits, after any read in it, so the callback is
+   * queued here instead, exactly as the trigger would (only when this update makes the run terminal: prev is the row
+   * before it; a URL; no first callback yet), with the body of the row as this one-statement transaction commits it.
+   * The trigger still fires at that commit: it finds the callback queued, adds none, and wakes the dispatchers. The
+   * answer's callback is the one queued here, else the run's latest (a UNION ALL runs its branches in order, so the
+   * LIMIT stops at the first).
+   */
+  static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1), u AS ("
+    + UPDATE.replace("RETURNING id", "RETURNING {runs}.*") + "), "
+    + "sched AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at, "
+    + "expires_at) SELECT u.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), u.callback_url, "
+    + "coalesce(callbackd.origin(u.callback_url), 'invalid'), callbackd.payload(u.id, u.status, "
+    + "{utc:u.completed_at}, u.metadata_::json, u.agent_id, u.stop_reason), now() + s.first_delay, now() + s.lifetime "
+    + "FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
+    + "AND coalesce(u.callback_url, '') <> '' "
+    + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.status IN ('completed', 'failed', 'cancelled')) "
+    + "AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = u.id AND h.generation = 1) "
+    + "ON CONFLICT (run_id, generation) DO NOTHING RETURNING *), "
+    + "dest AS (INSERT INTO callbackd.destinations (destination) SELECT i.destination FROM sched i "
+    + "WHERE NOT EXISTS (SELECT 1 FROM callbackd.destinations x WHERE x.destination = i.destination) "
+    + "ON CONFLICT (destination) DO NOTHING) "
+    + RUN_COLUMNS + "FROM u r LEFT JOIN LATERAL ("
+    + "SELECT 'pending'::varchar AS state, i.webhook_id, i.generation, i.attempts, i.next_attempt_at, "
+    + "i.last_attempt_at, i.last_status_code, i.last_error, i.scheduled_at, NULL::timestamptz AS finished_at "
+    + "FROM sched i UNION ALL (SELECT x.state, x.webhook_id, x.generation, x.attempts, x.next_attempt_at, "
+    + "x.last_attempt_at, x.last_status_code, x.last_error, x.scheduled_at, x.finished_at "
+    + "FROM callbackd.deliveries x WHERE x.run_id = r.id ORDER BY x.generation DESC LIMIT 1) LIMIT 1) d ON true "
+    + "LEFT JOIN callbackd.run_writebacks w ON w.run_id = r.id";
+
   /** {@link #CREATE}'s answer: the inserted row as {@link #FIND} shows it (callbacks of an earlier run of that id). */
   static final String CREATE_AND_READ = CREATE + RUN_COLUMNS + "FROM r " + WITH_CALLBACK;
 
@@ -215,9 +246,8 @@ public final class RunStore {
   }
 
   /**
-   * Applies the update; the result is null when no run has this id. The update and the read of the run (with the
-   * callback its commit may have scheduled) go out together on one connection: one round trip, each statement
-   * committed on its own, the read after the update's commit.
+   * Applies the update; the result is null when no run has this id. One statement updates the run, queues the
+   * callback the update makes due and answers the run with it ({@link #UPDATE_AND_READ}).
    */
   public Future<JsonObject> update(String id, RunUpdate u) {
     return update(id, u, null);
@@ -228,22 +258,15 @@ public final class RunStore {
     Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
       maxPayload, trace == null ? "" : trace.traceparent(),
       trace == null || trace.tracestate() == null ? "" : trace.tracestate());
-    return pool.withConnection(conn -> {
-      Future<RowSet<Row>> updated = conn.preparedQuery(q(UPDATE)).execute(params);
-      Future<RowSet<Row>> read = conn.preparedQuery(q(FIND)).execute(Tuple.of(id));
-      // Both answered before the connection goes back to the pool.
-      return Future.join(updated, read).otherwiseEmpty().compose(both -> {
-        if (updated.failed()) {
-          return Future.failedFuture(updated.cause());
-        }
-        if (updated.result().rowCount() > 0) {
-          return read.map(RunStore::firstRun);
-        }
-        // Not updated: no such run (nothing read either), or its callback payload would be too large.
-        return read.compose(found -> found.size() == 0 ? Future.succeededFuture(null)
-          : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would "
-            + "be more than max_body (" + maxPayload + " bytes); nothing was changed")));
-      });
+    return pool.preparedQuery(q(UPDATE_AND_READ)).execute(params).compose(rows -> {
+      if (rows.size() > 0) {
+        return Future.succeededFuture(firstRun(rows));
+      }
+      // Not updated: no such run, or its callback payload would be too large.
+      return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(id)).compose(found -> found.size() == 0
+        ? Future.succeededFuture(null)
+        : Future.failedFuture(new PayloadTooLargeException("with this update the run's callback payload would "
+          + "be more than max_body (" + maxPayload + " bytes); nothing was changed")));
     });
   }
 

@@ -68,6 +68,47 @@ class RunsApiTest {
   }
 
   @Test
+  void aTerminalPatchAnswersTheCallbackItScheduledAndALaterOneSchedulesNoOther() {
+    // Nothing listens on this port; the destination is paused, so the callback stays pending while it is read.
+    String url = "http://127.0.0.1:9/patched";
+    String destination = "/v1/destinations/" + java.net.URLEncoder.encode("http://127.0.0.1:9",
+      java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
+    String id = callbackd.post("/v1/runs", new JsonObject().put("id", "run-patched").put("agent_id", "a")
+      .put("status", "running").put("callback_url", url).put("metadata", new JsonObject().put("step", 1)))
+      .json().getString("id");
+
+    Response done = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")
+      .put("stop_reason", "end_turn").put("metadata", new JsonObject().put("step", 2)));
+    assertEquals(200, done.status());
+    JsonObject callback = done.json().getJsonObject("callback");
+    assertNotNull(callback, "the answer shows the callback its commit scheduled");
+    assertEquals("pending", callback.getString("state"));
+    assertEquals(1, callback.getInteger("generation"));
+    assertTrue(callback.getString("webhook_id").startsWith("msg_"));
+    assertEquals(done.json(), callbackd.get("/v1/runs/" + id).json(), "the answer is the run as GET shows it");
+    // The body is fixed with the update's values.
+    JsonObject body = new JsonObject((String) callbackd.sql.one(
+      "SELECT body FROM callbackd.queue WHERE run_id = ?", id).get("body"));
+    assertEquals("completed", body.getString("status"));
+    assertEquals("end_turn", body.getString("stop_reason"));
+    assertEquals(new JsonObject().put("step", 2), body.getJsonObject("metadata"));
+
+    // A later update of the finished run keeps its one callback and its body.
+    Response later = callbackd.patch("/v1/runs/" + id, new JsonObject().put("metadata",
+      new JsonObject().put("usage", 7)));
+    assertEquals(200, later.status());
+    assertEquals(callback.getString("webhook_id"), later.json().getJsonObject("callback").getString("webhook_id"));
+    assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id = ?", id));
+    // Even when its first callback has left history (retention), as the outbox trigger would not schedule one.
+    callbackd.sql.update("DELETE FROM callbackd.queue WHERE run_id = ?", id);
+    Response afterPurge = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "failed"));
+    assertEquals(200, afterPurge.status());
+    assertNull(afterPurge.json().getValue("callback"));
+    assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+  }
+
+  @Test
   void anExplicitCompletedAtIsKept() {
     String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a")).json().getString("id");
     Response updated = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "failed")
