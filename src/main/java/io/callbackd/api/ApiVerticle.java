@@ -385,7 +385,7 @@ public class ApiVerticle extends VerticleBase {
     } else if (err instanceof PayloadTooLargeException) {
       ApiError.send(ctx, 413, "metadata", err.getMessage());
     } else if (RunStore.isDataError(err)) {
-      ApiError.send(ctx, 400, "body", "a value was refused by the database: " + err.getMessage());
+      ApiError.send(ctx, 400, RunStore.refusedField(err), "a value was refused by the database: " + err.getMessage());
     } else {
       LOG.warn("Request {} {} failed: {}", ctx.request().method(), ctx.request().path(), err.getMessage());
       ApiError.send(ctx, 503, null, "the database is unavailable, nothing was changed; try again");

@@ -302,7 +302,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     } else if (ar.cause() instanceof InvalidInputException) {
       fail(msg, 400, (InvalidInputException) ar.cause());
     } else if (RunStore.isDataError(ar.cause())) {
-      msg.fail(400, error("body", "a value was refused by the database: " + ar.cause().getMessage()));
+      msg.fail(400, error(RunStore.refusedField(ar.cause()), "a value was refused by the database: "
+        + ar.cause().getMessage()));
     } else {
       LOG.warn("Could not schedule the callback of an event-bus run-completed event: {}", ar.cause().getMessage());
       msg.fail(503, error(null, "could not store the event, try again: " + ar.cause().getMessage()));

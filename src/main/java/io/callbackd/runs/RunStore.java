@@ -451,9 +451,35 @@ public final class RunStore {
     return it.hasNext() ? RunJson.fromRow(it.next()) : null;
   }
 
-  /** True when the failure is Postgres refusing a value (too long, out of range), which is the caller's input. */
+  /**
+   * True when the failure is PostgreSQL refusing the caller's input: a value too long or out of range (class 22), or
+   * a constraint of the platform's own table that callbackd's does not have (a NOT NULL column such as Letta's
+   * organization_id, a foreign key, a check).
+   */
   public static boolean isDataError(Throwable err) {
-    return err instanceof PgException && ((PgException) err).getSqlState() != null
-      && ((PgException) err).getSqlState().startsWith("22");
+    if (!(err instanceof PgException) || ((PgException) err).getSqlState() == null) {
+      return false;
+    }
+    String state = ((PgException) err).getSqlState();
+    return state.startsWith("22") || state.equals("23502") || state.equals("23503") || state.equals("23514");
+  }
+
+  private static final java.util.regex.Pattern KEY_COLUMN = java.util.regex.Pattern.compile("^Key \\(([a-z_0-9]+)\\)=");
+
+  /** The field of a value {@link #isDataError refused}, as far as PostgreSQL names its column; "body" otherwise. */
+  public static String refusedField(Throwable err) {
+    if (err instanceof PgException) {
+      PgException pg = (PgException) err;
+      String column = pg.getColumn();
+      if (column == null && pg.getDetail() != null) {
+        // A foreign key names its column only in the detail: "Key (agent_id)=(a-1) is not present in table ...".
+        java.util.regex.Matcher m = KEY_COLUMN.matcher(pg.getDetail());
+        column = m.find() ? m.group(1) : null;
+      }
+      if (column != null) {
+        return column.equals("metadata_") ? "metadata" : column;
+      }
+    }
+    return "body";
   }
 }

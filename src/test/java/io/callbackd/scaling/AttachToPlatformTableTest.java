@@ -86,6 +86,15 @@ class AttachToPlatformTableTest {
       assertEquals("completed", callbackd.get("/v1/runs/run-letta-1").json().getString("status"));
       assertEquals(callbackd.get("/v1/runs/run-letta-1").json(),
         callbackd.getArray("/v1/runs/?agent_id=agent-9&statuses=completed").getJsonObject(0));
+      // A create the platform's table refuses (Letta's organization_id is NOT NULL, callbackd's is not) is the
+      // caller's to fix: a 400 naming the field, and nothing written.
+      RunningCallbackd.Response refused = callbackd.post("/v1/runs", new JsonObject().put("id", "run-letta-2")
+        .put("agent_id", "agent-9").put("status", "running"));
+      assertEquals(400, refused.status(), String.valueOf(refused.json()));
+      assertEquals("organization_id", refused.json().getString("field"));
+      assertEquals(0L, sql.count("SELECT count(*) FROM letta.runs WHERE id = 'run-letta-2'"));
+      assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("id", "run-letta-2").put("agent_id", "agent-9")
+        .put("status", "running").put("organization_id", "org-1")).status());
     }
   }
 
