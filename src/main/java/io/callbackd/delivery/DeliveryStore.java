@@ -424,6 +424,17 @@ public final class DeliveryStore {
     + " LEFT JOIN LATERAL (SELECT x.id, x.state, x.webhook_id, x.attempts, x.next_attempt_at"
     + " FROM callbackd.deliveries x WHERE x.run_id = b.run_id ORDER BY x.generation DESC LIMIT 1) d ON i.id IS NULL";
 
+  /*
+   * Waits for any outcome being written for the runs' live callbacks, and keeps them from moving until this
+   * transaction ends. A schedule statement reads history in the snapshot it starts with, while ON CONFLICT sees the
+   * queue as it is when the row is inserted: an outcome that moved the run's callback from the queue to history in
+   * between would leave neither a conflict nor a history row in sight, and the run would get a second first
+   * callback under another webhook-id. Run as its own statement before the schedule, whose fresh snapshot then sees
+   * such an outcome's history row, or the callback still in the queue.
+   */
+  static final String HOLD_LIVE_CALLBACKS = "SELECT 1 FROM callbackd.queue WHERE run_id = ANY ($1::varchar[])"
+    + " ORDER BY id FOR UPDATE";
+
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
 
@@ -584,9 +595,9 @@ public final class DeliveryStore {
 
   /** As {@link #scheduleForRun(String)}, a callback it queues carrying {@code trace} (null: none). */
   public Future<JsonObject> scheduleForRun(String runId, TraceContext trace) {
-    Future<?> scheduled = trace == null ? pool.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))
-      : pool.withTransaction(conn -> trace.applyTo(conn)
-        .compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))));
+    Future<?> scheduled = pool.withTransaction(conn -> (trace == null ? Future.succeededFuture() : trace.applyTo(conn))
+      .compose(v -> holdLiveCallbacks(conn, List.of(runId)))
+      .compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))));
     return scheduled
       .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
       .map(rows -> {
@@ -621,7 +632,7 @@ public final class DeliveryStore {
     }
     Tuple params = Tuple.tuple().addArrayOfString(ids.toArray(new String[0]))
       .addArrayOfBoolean(schedule.toArray(new Boolean[0])).addArrayOfString(traceparent).addArrayOfString(tracestate);
-    return conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params).map(rows -> {
+    return holdLiveCallbacks(conn, ids).compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params)).map(rows -> {
       Map<String, BatchRun> runs = new HashMap<>();
       for (Row row : rows) {
         JsonObject callback = row.getValue("cb_id") == null ? null : new JsonObject()
@@ -633,6 +644,12 @@ public final class DeliveryStore {
       }
       return runs;
     });
+  }
+
+  /** {@link #HOLD_LIVE_CALLBACKS} on {@code conn}, inside the transaction that schedules next. */
+  private Future<Void> holdLiveCallbacks(SqlConnection conn, List<String> runIds) {
+    return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
+      .mapEmpty();
   }
 
   /** Every attempt for the run, oldest first. */

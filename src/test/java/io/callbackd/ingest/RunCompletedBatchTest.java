@@ -15,7 +15,6 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
-import io.callbackd.support.TestPostgres;
 
 import java.net.URLEncoder;
 import java.sql.Connection;
@@ -228,6 +227,45 @@ class RunCompletedBatchTest {
     assertEquals("end_turn", callbackd.sql.one("SELECT stop_reason FROM runs WHERE id = ?", id).get("stop_reason"));
     Await.until("delivered", WAIT, () -> receiver.count("/same") == 1);
     assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+  }
+
+  @Test
+  void anEventWhileTheRunsCallbackMovesToHistorySchedulesNoSecondOne() throws Exception {
+    // The destination is paused: only this test moves the callback, as an outcome batch would.
+    String destination = "/v1/destinations/" + URLEncoder.encode("http://127.0.0.1:" + receiver.port(),
+      StandardCharsets.UTF_8);
+    assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
+    try {
+      String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")
+        .put("callback_url", receiver.url("/moving"))).json().getString("id");
+      String webhookId = ((JsonObject) Await.result(request(new JsonObject().put("run_id", id)
+        .put("status", "completed")), WAIT).body()).getJsonObject("callback").getString("webhook_id");
+      Future<Message<Object>> during;
+      try (Connection outcome = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl))) {
+        outcome.setAutoCommit(false);
+        try (PreparedStatement move = outcome.prepareStatement("WITH done AS (DELETE FROM callbackd.queue"
+          + " WHERE run_id = ? RETURNING *) INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url,"
+          + " destination, body, state, attempts, scheduled_at, last_attempt_at, last_status_code)"
+          + " SELECT id, run_id, generation, webhook_id, url, destination, body, 'delivered', 1, scheduled_at, now(),"
+          + " 204 FROM done")) {
+          move.setString(1, id);
+          assertEquals(1, move.executeUpdate());
+        }
+        // An event for the finished run arrives while that move is being committed.
+        during = request(new JsonObject().put("run_id", id).put("stop_reason", "end_turn"));
+        Await.until("the event's transaction waits for the callback's row", WAIT, () -> callbackd.sql.count(
+          "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%callbackd.queue%'")
+          > 0);
+        outcome.commit();
+      }
+      JsonObject reply = (JsonObject) Await.result(during, WAIT).body();
+      assertEquals(webhookId, reply.getJsonObject("callback").getString("webhook_id"));
+      assertEquals("delivered", reply.getJsonObject("callback").getString("state"));
+      assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id),
+        "one callback for the run, in history");
+    } finally {
+      assertEquals(200, callbackd.call("POST", destination + "/resume", null).status());
+    }
   }
 
   @Test
