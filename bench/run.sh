@@ -257,10 +257,10 @@ log "starting the receiver (Vert.x, 204) on 127.0.0.1:$RCV_PORT"
 RCV_PID=$!
 PIDS+=("$RCV_PID")
 for _ in $(seq 1 150); do
-  curl -sf "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null 2>&1 && break
+  curl -sf -m 2 "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null 2>&1 && break
   sleep 0.2
 done
-curl -sf "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null
+curl -sf -m 5 "http://127.0.0.1:$RCV_PORT/_stats" >/dev/null
 
 # ---------------------------------------------------------------- callbackd
 # bench/callbackd.env holds the settings; a CALLBACKD_* variable already set in the environment wins (to try others).
@@ -294,7 +294,9 @@ start_callbackd() { # name [jfr-file]
   PIDS+=("$CB_PID")
   echo "$CB_PID" >"$RUNDIR/callbackd.pid"
   for _ in $(seq 1 1200); do
-    curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null 2>&1 && break
+    # A time limit per look: a request that reaches the server in its first milliseconds can go unanswered (Vert.x
+    # 5.0.8 creates the server's metrics only after the bind, and a connection accepted before that fails inside).
+    curl -sf -m 2 "http://127.0.0.1:$API_PORT/health/ready" >/dev/null 2>&1 && break
     if ! kill -0 "$CB_PID" 2>/dev/null; then
       echo "callbackd exited; see $LOGS/callbackd-$name.log" >&2
       tail -20 "$LOGS/callbackd-$name.log" >&2
@@ -302,7 +304,7 @@ start_callbackd() { # name [jfr-file]
     fi
     sleep 0.05
   done
-  curl -sf "http://127.0.0.1:$API_PORT/health/ready" >/dev/null
+  curl -sf -m 5 "http://127.0.0.1:$API_PORT/health/ready" >/dev/null
   CB_READY_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
   log "callbackd ($name, $CB_SETTINGS settings, java ${CB_JAVA_RUN[*]}) ready after ${CB_READY_MS} ms, pid $CB_PID," \
     "RSS $(awk '/VmRSS/ {print int($2/1024)" MB"}' "/proc/$CB_PID/status")"
