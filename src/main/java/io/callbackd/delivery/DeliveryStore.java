@@ -1,6 +1,7 @@
 package io.callbackd.delivery;
 
 import io.callbackd.runs.CallbackStateJson;
+import io.callbackd.runs.FirstCallback;
 import io.callbackd.runs.Timestamps;
 import io.callbackd.database.RunsTableStatements;
 import io.callbackd.tracing.TraceContext;
@@ -380,12 +381,8 @@ public final class DeliveryStore {
    * Schedules the callback of a run that is terminal but has none (it turned terminal before callbackd was there to
    * see it), as the outbox trigger would have. A no-op for any other run.
    */
-  static final String SCHEDULE_FOR_RUN = "WITH ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id,"
-    + " url, destination, body, next_attempt_at, expires_at)"
-    + " SELECT r.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
-    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), callbackd.payload(r.id, r.status,"
-    + " {utc:r.completed_at}, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
-    + " now() + s.lifetime FROM {runs} r CROSS JOIN callbackd.settings s"
+  static final String SCHEDULE_FOR_RUN = "WITH ins AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ")"
+    + " SELECT " + FirstCallback.valuesOf("r") + " FROM {runs} r CROSS JOIN callbackd.settings s"
     + " WHERE r.id = $1 AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING destination)"
@@ -401,12 +398,8 @@ public final class DeliveryStore {
    */
   static final String SCHEDULE_FOR_RUNS = "WITH b AS (SELECT * FROM unnest($1::varchar[], $2::boolean[],"
     + " $3::varchar[], $4::varchar[]) AS b(run_id, schedule, traceparent, tracestate)),"
-    + " ins AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
-    + " expires_at, traceparent, tracestate)"
-    + " SELECT r.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), r.callback_url,"
-    + " coalesce(callbackd.origin(r.callback_url), 'invalid'), callbackd.payload(r.id, r.status,"
-    + " {utc:r.completed_at}, r.metadata_::json, r.agent_id, r.stop_reason), now() + s.first_delay,"
-    + " now() + s.lifetime, b.traceparent, b.tracestate"
+    + " ins AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ", traceparent, tracestate)"
+    + " SELECT " + FirstCallback.valuesOf("r") + ", b.traceparent, b.tracestate"
     + " FROM b JOIN {runs} r ON r.id = b.run_id CROSS JOIN callbackd.settings s"
     + " WHERE b.schedule AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"

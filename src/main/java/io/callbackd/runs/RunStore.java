@@ -19,6 +19,8 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * Every statement on the runs table. Moving a run into a terminal status schedules its callback in the same
@@ -69,8 +71,7 @@ public final class RunStore {
     + "  'run_id', id, 'status', coalesce($2::varchar, status), 'completed_at', '2000-01-01T00:00:00.000000Z', "
     + "  'metadata', CASE WHEN $5::jsonb IS NULL THEN metadata_::jsonb "
     + "    ELSE coalesce(metadata_::jsonb, '{}'::jsonb) || $5::jsonb END, "
-    + "  'agent_id', agent_id, 'stop_reason', coalesce($4::varchar, stop_reason))::text) <= $7) "
-    + "RETURNING id";
+    + "  'agent_id', agent_id, 'stop_reason', coalesce($4::varchar, stop_reason))::text) <= $7) ";
 
   static final String EXISTS = "SELECT 1 FROM {runs} WHERE id = $1";
 
@@ -103,12 +104,9 @@ public final class RunStore {
    * LIMIT stops at the first).
    */
   static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1), u AS ("
-    + UPDATE.replace("RETURNING id", "RETURNING {runs}.*") + "), "
-    + "sched AS (INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at, "
-    + "expires_at) SELECT u.id, 1, 'msg_' || replace(gen_random_uuid()::text, '-', ''), u.callback_url, "
-    + "coalesce(callbackd.origin(u.callback_url), 'invalid'), callbackd.payload(u.id, u.status, "
-    + "{utc:u.completed_at}, u.metadata_::json, u.agent_id, u.stop_reason), now() + s.first_delay, now() + s.lifetime "
-    + "FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
+    + UPDATE + "RETURNING {runs}.*), "
+    + "sched AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ") SELECT " + FirstCallback.valuesOf("u")
+    + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
     + "AND coalesce(u.callback_url, '') <> '' "
     + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.status IN ('completed', 'failed', 'cancelled')) "
     + "AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = u.id AND h.generation = 1) "
@@ -464,7 +462,7 @@ public final class RunStore {
     return state.startsWith("22") || state.equals("23502") || state.equals("23503") || state.equals("23514");
   }
 
-  private static final java.util.regex.Pattern KEY_COLUMN = java.util.regex.Pattern.compile("^Key \\(([a-z_0-9]+)\\)=");
+  private static final Pattern KEY_COLUMN = Pattern.compile("^Key \\(([a-z_0-9]+)\\)=");
 
   /** The field of a value {@link #isDataError refused}, as far as PostgreSQL names its column; "body" otherwise. */
   public static String refusedField(Throwable err) {
@@ -473,7 +471,7 @@ public final class RunStore {
       String column = pg.getColumn();
       if (column == null && pg.getDetail() != null) {
         // A foreign key names its column only in the detail: "Key (agent_id)=(a-1) is not present in table ...".
-        java.util.regex.Matcher m = KEY_COLUMN.matcher(pg.getDetail());
+        Matcher m = KEY_COLUMN.matcher(pg.getDetail());
         column = m.find() ? m.group(1) : null;
       }
       if (column != null) {

@@ -232,8 +232,7 @@ class RunCompletedBatchTest {
   @Test
   void anEventWhileTheRunsCallbackMovesToHistorySchedulesNoSecondOne() throws Exception {
     // The destination is paused: only this test moves the callback, as an outcome batch would.
-    String destination = "/v1/destinations/" + URLEncoder.encode("http://127.0.0.1:" + receiver.port(),
-      StandardCharsets.UTF_8);
+    String destination = destination();
     assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
     try {
       String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")
