@@ -119,6 +119,6 @@ class DocumentationTest {
       documented.add(cells(row).get(0));
     }
     assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS,
-      DispatchVerticle.CANCEL_ADDRESS, OrganizationSigners.CHANGED_ADDRESS)), documented);
+      DispatchVerticle.WAKE_ONE_ADDRESS, DispatchVerticle.CANCEL_ADDRESS, OrganizationSigners.CHANGED_ADDRESS)), documented);
   }
 }

@@ -351,7 +351,7 @@ public class ApiVerticle extends VerticleBase {
   private void wakeIfTerminal(JsonObject run) {
     if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null
       && !workListener.listening()) {
-      vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+      DispatchVerticle.wakeOne(vertx);
     }
   }
 

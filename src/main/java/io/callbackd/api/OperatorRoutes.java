@@ -251,7 +251,7 @@ final class OperatorRoutes {
   private void respond(RoutingContext ctx, int status, io.vertx.core.AsyncResult<JsonObject> ar, boolean wake) {
     if (ar.succeeded()) {
       if (wake) {
-        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+        DispatchVerticle.wakeAll(vertx);
       }
       ctx.response().setStatusCode(status).putHeader("content-type", "application/json").end(ar.result().encode());
     } else if (ar.cause() instanceof ApiException) {

@@ -9,8 +9,9 @@ import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 
 /**
- * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes gave room
- * back, and right again while claims come back full. One claim at a time; a wake-up during a claim makes another
+ * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes may have
+ * made callbacks claimable (a retry, a callback handed back, room at a destination that was at its limit, a breaker
+ * that moved) or gave room back while a wake-up waited for it, and right again while claims come back full. One claim at a time; a wake-up during a claim makes another
  * follow it. Claims take only what destinations can take right now, so an empty claim means there is nothing to do
  * until the next wake-up.
  */
@@ -30,6 +31,7 @@ final class ClaimLoop {
   private final java.time.Duration pollInterval;
   private final IntSupplier room;
   private final Consumer<List<ClaimedDelivery>> claimedHandler;
+  private final Runnable moreWaiting;
 
   private boolean claiming;
   private boolean wanted;
@@ -38,10 +40,12 @@ final class ClaimLoop {
   private long retryTimer = -1;
 
   /**
-   * @param room how many more callbacks the dispatcher can hold now (0: none until something is reported)
+   * @param room        how many more callbacks the dispatcher can hold now (0: none until something is reported)
+   * @param moreWaiting told when a claim came back full: more is waiting than this dispatcher took
    */
   ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
-            java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room, Consumer<List<ClaimedDelivery>> claimedHandler) {
+            java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room,
+            Consumer<List<ClaimedDelivery>> claimedHandler, Runnable moreWaiting) {
     this.vertx = vertx;
     this.store = store;
     this.owner = owner;
@@ -52,11 +56,17 @@ final class ClaimLoop {
     this.pollInterval = pollInterval;
     this.room = room;
     this.claimedHandler = claimedHandler;
+    this.moreWaiting = moreWaiting;
   }
 
   /** Something may be claimable: claim unless a claim is running (then claim again right after it). */
   void wake() {
     wanted = true;
+    maybeClaim();
+  }
+
+  /** The dispatcher has room again: claim if a wake-up is waiting for room (or came during a claim). */
+  void roomBack() {
     maybeClaim();
   }
 
@@ -92,6 +102,7 @@ final class ClaimLoop {
       claimedHandler.accept(claimed);
       if (claimed.size() == limit) {
         wanted = true;
+        moreWaiting.run();
       } else if (!claimed.isEmpty()) {
         lookAgainSoon();
       }

@@ -14,8 +14,15 @@ public interface DeliveryEvents {
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */
   void finished(String outcome, Duration sinceTerminalUpdate);
 
+  /** A dispatcher's claim came back with this many callbacks (0: it found nothing to take). */
+  void claimed(int callbacks);
+
   /** Reports nothing (tools and tests that need no metrics). */
   DeliveryEvents NONE = new DeliveryEvents() {
+    @Override
+    public void claimed(int callbacks) {
+    }
+
     @Override
     public void attempted(AttemptResult result, boolean first, Duration sinceTerminalUpdate) {
     }

@@ -105,7 +105,8 @@ public final class DeliveryStore {
    * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
    * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
    * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out),
-   * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has).
+   * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has),
+   * $19 the limit of callbacks in flight per destination.
    */
   static final String RECORD_OUTCOMES = "WITH"
     // The batch's commit does not wait for its WAL flush either: the flush would hold the destination's row (and so
@@ -219,7 +220,10 @@ public final class DeliveryStore {
     + " WHERE f.run_id NOT IN (SELECT id FROM free) AND EXISTS (SELECT 1 FROM {runs} r WHERE r.id = f.run_id)"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = EXCLUDED.sent_at,"
     + " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
-    + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred FROM cur";
+    + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred,"
+    // Destinations that claims passed over before this batch (at their limit, open or half-open): what the batch
+    // changed may have made their callbacks claimable again.
+    + " (SELECT count(*) FROM locked_dest l WHERE l.in_flight >= $19 OR l.breaker <> 'closed') AS reopened FROM cur";
 
   /*
    * Copies queued outcomes into the platform's runs rows: callback_sent_at, callback_status_code, callback_error.
@@ -467,12 +471,17 @@ public final class DeliveryStore {
   public record BreakerRule(int failures, Duration openFor) {
   }
 
-  /** What a batch did: how many outcomes still held their claim, and how many runs rows were left for later. */
-  public record Recorded(int held, long deferredRuns) {
+  /**
+   * What a batch did: how many outcomes still held their claim, how many runs rows were left for later, and how
+   * many of its destinations claims had passed over before it (at their limit of callbacks in flight, open or
+   * half-open), whose waiting callbacks its outcomes may have made claimable.
+   */
+  public record Recorded(int held, long deferredRuns, long reopenedDestinations) {
   }
 
-  /** Applies the batch. */
-  public Future<Recorded> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker) {
+  /** Applies the batch; {@code perDestination} is the limit of callbacks in flight per destination. */
+  public Future<Recorded> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker,
+                                         int perDestination) {
     int n = batch.size();
     Long[] ids = new Long[n];
     UUID[] tokens = new UUID[n];
@@ -510,10 +519,10 @@ public final class DeliveryStore {
     Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
-      .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents);
+      .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents).addValue(perDestination);
     return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
       Row r = rows.iterator().next();
-      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"));
+      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
     });
   }
 

@@ -13,6 +13,8 @@ import io.opentelemetry.api.trace.Span;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.Vertx;
+import io.vertx.core.eventbus.DeliveryOptions;
 import io.vertx.core.eventbus.MessageConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,11 +35,35 @@ import java.util.concurrent.TimeUnit;
  */
 public class DispatchVerticle extends VerticleBase {
 
+  /** Wakes every dispatcher of this process (published). */
   public static final String WAKE_ADDRESS = "callbackd.dispatch.wake";
+  /**
+   * Wakes one dispatcher of this process (sent: the event bus takes them in turn). One claim takes every callback
+   * that the destinations can take, so a commit's NOTIFY needs one claim, not one per dispatcher; a dispatcher that
+   * has no room passes it on to all, and one whose claim comes back full wakes the others too.
+   */
+  public static final String WAKE_ONE_ADDRESS = "callbackd.dispatch.wake-one";
   /** Carries the id of a cancelled callback: a dispatcher holding it unstarted drops it. */
   public static final String CANCEL_ADDRESS = "callbackd.dispatch.cancel";
 
   private static final Logger LOG = LoggerFactory.getLogger(DispatchVerticle.class);
+  /** Wake-ups concern this process only: in cluster mode they never ask the cluster where the address lives. */
+  private static final DeliveryOptions LOCAL = new DeliveryOptions().setLocalOnly(true);
+
+  /** Wakes every dispatcher of this process. */
+  public static void wakeAll(Vertx vertx) {
+    vertx.eventBus().publish(WAKE_ADDRESS, null, LOCAL);
+  }
+
+  /** Wakes one dispatcher of this process: enough for callbacks that one claim takes. */
+  public static void wakeOne(Vertx vertx) {
+    vertx.eventBus().send(WAKE_ONE_ADDRESS, null, LOCAL);
+  }
+
+  /** Tells this process's dispatchers that a callback was cancelled. */
+  public static void cancelled(Vertx vertx, long callbackId) {
+    vertx.eventBus().publish(CANCEL_ADDRESS, callbackId, LOCAL);
+  }
 
   private final CallbackdConfig config;
   private final CallbackSigner signer;
@@ -56,6 +82,7 @@ public class DispatchVerticle extends VerticleBase {
   private OutcomeWriter outcomes;
   private final DestinationLanes lanes = new DestinationLanes();
   private MessageConsumer<Object> wakeConsumer;
+  private MessageConsumer<Object> wakeOneConsumer;
   private MessageConsumer<Object> cancelConsumer;
   private MessageConsumer<Object> secretsConsumer;
   private boolean stopping;
@@ -90,10 +117,20 @@ public class DispatchVerticle extends VerticleBase {
     secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
-      new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), this::roomGiven);
+      new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), config.maxInFlightPerDestination,
+      this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
-      config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed);
+      config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed,
+      () -> wakeAll(vertx));
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
+    wakeOneConsumer = vertx.eventBus().localConsumer(WAKE_ONE_ADDRESS, msg -> {
+      if (room() > 0) {
+        claims.wake();
+      } else {
+        // No room here: another dispatcher may have some.
+        wakeAll(vertx);
+      }
+    });
     cancelConsumer = vertx.eventBus().localConsumer(CANCEL_ADDRESS, msg -> {
       ClaimedDelivery dropped = msg.body() instanceof Long ? lanes.cancel((Long) msg.body()) : null;
       if (dropped != null) {
@@ -102,7 +139,8 @@ public class DispatchVerticle extends VerticleBase {
         outcomes.add(WriteBack.release(dropped));
       }
     });
-    return Future.all(wakeConsumer.completion(), cancelConsumer.completion(), secretsConsumer.completion())
+    return Future.all(List.of(wakeConsumer.completion(), wakeOneConsumer.completion(), cancelConsumer.completion(),
+        secretsConsumer.completion()))
       .onSuccess(v -> {
         LOG.info("Dispatcher {} ready: up to {} callbacks at once, {} per destination across the deployment", owner,
           maxHeld, config.maxInFlightPerDestination);
@@ -117,13 +155,24 @@ public class DispatchVerticle extends VerticleBase {
     return maxHeld - lanes.size();
   }
 
-  private void roomGiven() {
-    if (!stopping) {
+  /*
+   * Outcomes written: the dispatcher has room again. A claim is worth making when the outcomes may have made
+   * callbacks claimable, or when the last claim stopped at this dispatcher's room; otherwise it would find only what
+   * a wake-up already announced (or nothing), and at a steady rate it would double the claims.
+   */
+  private void roomGiven(boolean claimable) {
+    if (stopping) {
+      return;
+    }
+    if (claimable) {
       claims.wake();
+    } else {
+      claims.roomBack();
     }
   }
 
   private void claimed(List<ClaimedDelivery> claimed) {
+    events.claimed(claimed.size());
     for (ClaimedDelivery d : claimed) {
       lanes.add(d);
       if (stopping) {
@@ -213,7 +262,8 @@ public class DispatchVerticle extends VerticleBase {
     attemptsDone = Promise.promise();
     checkAttemptsDone();
     long grace = Math.max(1, config.shutdownGrace.toMillis());
-    return Future.all(wakeConsumer.unregister(), cancelConsumer.unregister(), secretsConsumer.unregister())
+    return Future.all(List.of(wakeConsumer.unregister(), wakeOneConsumer.unregister(), cancelConsumer.unregister(),
+        secretsConsumer.unregister()))
       .compose(v -> attemptsDone.future())
       .compose(v -> outcomes.drain())
       .timeout(grace, TimeUnit.MILLISECONDS)

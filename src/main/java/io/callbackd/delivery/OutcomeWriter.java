@@ -9,6 +9,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Writes a dispatcher's outcomes in batches (one statement and one commit per batch): callbackd's own tables,
@@ -28,27 +29,41 @@ final class OutcomeWriter {
   private final DeliveryStore store;
   private final String dispatcher;
   private final DeliveryStore.BreakerRule breaker;
-  private final Runnable written;
+  private final int perDestination;
+  private final Consumer<Boolean> written;
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
+  private boolean stopped;
   private long retryTimer = -1;
   private boolean runsWanted;
   private boolean runsWriting;
   private long runsTimer = -1;
   private Promise<Void> drained;
 
-  /** @param written called after each batch is committed: the destinations have room again */
+  /**
+   * @param perDestination the limit of callbacks in flight per destination
+   * @param written        called after each batch is committed: the dispatcher has room again; true when the batch
+   *                       may have made callbacks claimable (it left callbacks in the queue, or gave room back to a
+   *                       destination that claims passed over)
+   */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                Runnable written) {
+                int perDestination, Consumer<Boolean> written) {
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
     this.breaker = breaker;
+    this.perDestination = perDestination;
     this.written = written;
   }
 
   void add(WriteBack w) {
+    if (stopped) {
+      // The dispatcher is gone (its shutdown grace ran out): the claim's lease expires and the callback is
+      // attempted again, as the shutdown's warning said.
+      LOG.debug("Dispatcher {} stopped: outcome of callback {} not written", dispatcher, w.deliveryId());
+      return;
+    }
     outcomes.add(w);
     flush();
   }
@@ -67,12 +82,15 @@ final class OutcomeWriter {
       batch.add(outcomes.poll());
     }
     flushing = true;
-    store.recordOutcomes(batch, dispatcher, breaker).onComplete(ar -> {
+    store.recordOutcomes(batch, dispatcher, breaker, perDestination).onComplete(ar -> {
       flushing = false;
       if (ar.failed()) {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
           outcomes.addFirst(batch.get(i));
+        }
+        if (stopped) {
+          return;
         }
         LOG.warn("Dispatcher {} could not write {} outcomes, retrying: {}", dispatcher, batch.size(),
           ar.cause().getMessage());
@@ -90,8 +108,13 @@ final class OutcomeWriter {
         // Runs rows the platform held locked: written by a later pass.
         laterRuns(LOCKED_RUNS_RETRY_MS);
       }
+      boolean claimable = ar.result().reopenedDestinations() > 0;
+      for (int i = 0; i < batch.size() && !claimable; i++) {
+        // A retry or a callback handed back stays in the queue, perhaps due at once.
+        claimable = batch.get(i).finalState() == null;
+      }
       flush();
-      written.run();
+      written.accept(claimable);
     });
   }
 
@@ -145,7 +168,10 @@ final class OutcomeWriter {
   }
 
   void stop() {
+    stopped = true;
     vertx.cancelTimer(runsTimer);
     runsTimer = -1;
+    vertx.cancelTimer(retryTimer);
+    retryTimer = -1;
   }
 }

@@ -68,7 +68,7 @@ public class SchedulerVerticle extends VerticleBase {
         if (ar.succeeded() && ar.result() != null) {
           long untilDue = ar.result().toMillis();
           if (untilDue <= 0) {
-            vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+            DispatchVerticle.wakeAll(vertx);
           } else {
             delay = Math.max(MIN_DELAY_MS, Math.min(poll, untilDue));
           }
@@ -89,7 +89,7 @@ public class SchedulerVerticle extends VerticleBase {
     return store.reclaimExpired(config.maxAttempts()).onSuccess(n -> {
       if (n > 0) {
         LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; they will be attempted again", n);
-        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+        DispatchVerticle.wakeAll(vertx);
       }
     });
   }

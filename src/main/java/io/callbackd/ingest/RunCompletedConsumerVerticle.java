@@ -58,6 +58,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private static final Logger LOG = LoggerFactory.getLogger(RunCompletedConsumerVerticle.class);
 
   private final Pool pool;
+  private final WorkListener workListener;
   private final RunStore runs;
   private final DeliveryStore deliveries;
   private final int maxBody;
@@ -67,9 +68,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private boolean writing;
   private MessageConsumer<Object> consumer;
 
+  /**
+   * @param workListener whether this replica hears the commits' NOTIFY (while it does not, the consumer wakes its
+   *                     dispatchers itself)
+   */
   public RunCompletedConsumerVerticle(Pool pool, RunStore runs, DeliveryStore deliveries, int maxBody,
-                                      DestinationGuard guard, Tracing tracing) {
+                                      DestinationGuard guard, Tracing tracing, WorkListener workListener) {
     this.pool = pool;
+    this.workListener = workListener;
     this.tracing = tracing;
     this.runs = runs;
     this.deliveries = deliveries;
@@ -215,7 +221,19 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       reply(p, result);
     }
     if (scheduled) {
-      vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+      wakeDispatchers();
+    }
+  }
+
+  /*
+   * A statement that queues callbacks makes its commit NOTIFY the dispatchers of every replica (and when another
+   * transaction sent it at that moment, the dispatcher looks again after a claim that found work). A second signal
+   * for the same commit would only make them claim twice: the consumer wakes them itself only while this replica is
+   * not listening.
+   */
+  private void wakeDispatchers() {
+    if (!workListener.listening()) {
+      DispatchVerticle.wakeOne(vertx);
     }
   }
 
@@ -243,7 +261,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     Pending p = batch.get(from);
     return writeOne(p).transform(ar -> {
       if (ar.succeeded()) {
-        vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
+        wakeDispatchers();
       }
       reply(p, ar);
       return writeEach(batch, from + 1);

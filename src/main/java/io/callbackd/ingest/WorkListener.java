@@ -4,10 +4,10 @@ import io.vertx.pgclient.pubsub.PgSubscriber;
 
 /**
  * Whether this replica is listening for PostgreSQL's work notifications right now. While it is, a terminal update
- * made through the API needs no wake-up of its own: its transaction's NOTIFY (or, when another transaction sent it
+ * made through the API or the event bus needs no wake-up of its own: its transaction's NOTIFY (or, when another transaction sent it
  * at the same moment, the dispatcher's look again after a claim that found work) wakes the dispatchers, and a second
  * signal for the same commit would only make them claim twice. While it is not (before the first LISTEN, while the
- * subscriber reconnects), the API wakes the dispatchers itself. Shared by one replica's verticles.
+ * subscriber reconnects), the API and the event-bus consumer wake the dispatchers themselves. Shared by one replica's verticles.
  */
 public final class WorkListener {
 

@@ -61,13 +61,15 @@ public class WorkNotificationVerticle extends VerticleBase {
     channel.subscribeHandler(v -> {
       LOG.debug("Listening on {}", CHANNEL);
       listener.listeningOn(subscriber);
-      wake();
+      // (Re)connected: something may have arrived while nobody listened.
+      DispatchVerticle.wakeAll(vertx);
     });
-    channel.handler(payload -> wake());
+    // One claim takes what a commit queued: one dispatcher is enough (it passes the wake-up on when it has no room).
+    channel.handler(payload -> DispatchVerticle.wakeOne(vertx));
     PgChannel cancels = subscriber.channel(CANCEL_CHANNEL);
     cancels.handler(payload -> {
       try {
-        vertx.eventBus().publish(DispatchVerticle.CANCEL_ADDRESS, Long.parseLong(payload));
+        DispatchVerticle.cancelled(vertx, Long.parseLong(payload));
       } catch (NumberFormatException e) {
         LOG.debug("Ignored a cancel notification without a callback id: {}", payload);
       }
@@ -88,10 +90,6 @@ public class WorkNotificationVerticle extends VerticleBase {
       LOG.warn("Could not LISTEN on PostgreSQL ({}); trying again", err.getMessage());
       retryTimer = vertx.setTimer(2000, t -> connect());
     });
-  }
-
-  private void wake() {
-    vertx.eventBus().publish(DispatchVerticle.WAKE_ADDRESS, null);
   }
 
   @Override

@@ -28,6 +28,7 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
   public static final String QUEUE_PENDING = "callbackd_queue_pending";
   public static final String QUEUE_IN_FLIGHT = "callbackd_queue_in_flight";
   public static final String QUEUE_OLDEST_PENDING = "callbackd_queue_oldest_pending_seconds";
+  public static final String CLAIMS = "callbackd_claims";
   public static final String CIRCUIT_BREAKERS = "callbackd_circuit_breakers";
   public static final String HISTORY_PURGED = "callbackd_history_purged_rows";
   public static final String HISTORY_PARTITIONS_DROPPED = "callbackd_history_partitions_dropped";
@@ -40,6 +41,8 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
   private final Counter delivered;
   private final Counter failed;
   private final Counter gone;
+  private final Counter claimsFound;
+  private final Counter claimsEmpty;
   private final Map<String, Counter> purged;
   private final Map<String, Counter> partitionsDropped;
   private final Map<AttemptResult.Kind, Counter> attemptsByKind = new EnumMap<>(AttemptResult.Kind.class);
@@ -57,6 +60,8 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
     delivered = deliveries("delivered");
     failed = deliveries("failed");
     gone = deliveries("gone");
+    claimsFound = claims("found");
+    claimsEmpty = claims("empty");
     purged = Map.of("history", purgedCounter("history"), "attempts", purgedCounter("attempts"));
     partitionsDropped = Map.of("history", droppedCounter("history"), "attempts", droppedCounter("attempts"));
     attemptsByKind.put(AttemptResult.Kind.SUCCESS, attempts("2xx"));
@@ -113,6 +118,13 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
       .register(registry);
   }
 
+  private Counter claims(String result) {
+    return Counter.builder(CLAIMS)
+      .description("Dispatchers' claims on the queue, by whether they found callbacks to take (each is a statement "
+        + "on PostgreSQL)")
+      .tag("result", result).register(registry);
+  }
+
   public MeterRegistry registry() {
     return registry;
   }
@@ -124,6 +136,11 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
     if (first && !sinceTerminalUpdate.isNegative()) {
       deliveryLag.record(sinceTerminalUpdate);
     }
+  }
+
+  @Override
+  public void claimed(int callbacks) {
+    (callbacks > 0 ? claimsFound : claimsEmpty).increment();
   }
 
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */

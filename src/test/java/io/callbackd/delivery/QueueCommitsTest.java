@@ -73,7 +73,7 @@ class QueueCommitsTest {
         + "']::uuid[], ARRAY[true], ARRAY[1], ARRAY[now()]::timestamptz[], ARRAY[12], ARRAY[200],"
         + " ARRAY[NULL]::varchar[], ARRAY['ok']::varchar[], ARRAY[NULL]::bigint[], ARRAY['delivered']::varchar[],"
         + " ARRAY[NULL]::varchar[], ARRAY['healthy']::varchar[], 'commits-test', 5, 30000,"
-        + " ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[])")) {
+        + " ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[], 32)")) {
         assertTrue(rs.next());
         assertEquals(1, rs.getInt("n"), "the outcome is applied: its claim token matches");
       }

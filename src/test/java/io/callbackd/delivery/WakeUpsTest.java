@@ -1,0 +1,113 @@
+package io.callbackd.delivery;
+
+import io.callbackd.metrics.PrometheusText;
+import io.callbackd.support.Await;
+import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.TestPostgres;
+import io.callbackd.support.TestReceiver;
+import io.callbackd.support.TestReceiver.Answer;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import io.vertx.junit5.VertxExtension;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Who claims when. The scheduler's periodic look is set to a minute here, so that only the wake-ups themselves can
+ * explain a callback sent within seconds: a commit's NOTIFY wakes one dispatcher, which passes it on when it has no
+ * room; written outcomes make a dispatcher claim again only when they may have made something claimable (a retry, a
+ * destination that was at its limit); and at a steady rate that costs about one claim per callback, not one per
+ * dispatcher and per outcome batch.
+ */
+@ExtendWith(VertxExtension.class)
+class WakeUpsTest {
+
+  private static final Duration WAIT = Duration.ofSeconds(20);
+
+  private static JsonObject settings() {
+    return new JsonObject().put("poll_interval", "60s").put("dispatcher_instances", 2)
+      .put("retry_delays", "0s,0s,0s,30s").put("retry_jitter", 0.0);
+  }
+
+  private static double claims(RunningCallbackd callbackd) {
+    String page = callbackd.text("/metrics");
+    return PrometheusText.value(page, "callbackd_claims_total", "result=\"found\"")
+      + PrometheusText.value(page, "callbackd_claims_total", "result=\"empty\"");
+  }
+
+  @Test
+  void aSteadyRateCostsAboutOneClaimPerCallback(Vertx vertx) {
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, TestPostgres.newDatabase(), settings(), registry)) {
+      // Start-up wakes every dispatcher once: counted from here.
+      callbackd.completeRun(receiver.url("/first"), null);
+      Await.until("the first callback delivered", WAIT, () -> receiver.count("/first") == 1);
+      double before = claims(callbackd);
+      int n = 30;
+      for (int i = 0; i < n; i++) {
+        String id = callbackd.completeRun(receiver.url("/steady"), null);
+        Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+      }
+      double perCallback = (claims(callbackd) - before) / n;
+      System.out.printf("%.2f claims per callback%n", perCallback);
+      // One claim that takes the callback, and the look again 3 ms later that a claim finding work makes. Woken on
+      // every dispatcher and again after every outcome batch, it was about twice that.
+      assertTrue(perCallback <= 2.5, perCallback + " claims per callback");
+      assertEquals(n, receiver.count("/steady"));
+    }
+  }
+
+  @Test
+  void aDispatcherWithoutRoomPassesTheWakeUpOn(Vertx vertx) {
+    // Two dispatchers holding one callback each: while one waits on a slow receiver, the NOTIFYs that come to it in
+    // turn must reach the other.
+    JsonObject settings = settings().put("max_in_flight", 2).put("request_timeout", "40s").put("lease", "120s");
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, settings)) {
+      receiver.otherwise("/hold", Answer.after(Duration.ofSeconds(30), Answer.status(204)));
+      callbackd.completeRun(receiver.url("/hold"), null);
+      Await.until("the slow callback is being sent", WAIT, () -> receiver.maxOpen() == 1);
+      for (int i = 0; i < 4; i++) {
+        String id = callbackd.completeRun(receiver.url("/fast"), null);
+        Await.until("delivered while the other dispatcher is full", WAIT,
+          () -> "delivered".equals(callbackd.callbackState(id)));
+      }
+      assertEquals(0, callbackd.sql.count("SELECT count(*) FROM callbackd.history WHERE url LIKE '%/hold'"),
+        "the slow callback was still in flight all along");
+    }
+  }
+
+  @Test
+  void roomAtADestinationAtItsLimitIsClaimedAtOnce(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx,
+           settings().put("max_in_flight_per_destination", 1))) {
+      receiver.otherwise("/one", Answer.after(Duration.ofMillis(50), Answer.status(204)));
+      // Six callbacks due at once, one at a time to their destination: each outcome gives the room to the next.
+      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-' || g, 'completed',"
+        + " 'a', ? FROM generate_series(1, 6) g", receiver.url("/one"));
+      Await.until("all six delivered", WAIT, () -> callbackd.sql.count(
+        "SELECT count(*) FROM callbackd.history WHERE state = 'delivered'") == 6);
+      assertEquals(1, receiver.maxOpen());
+    }
+  }
+
+  @Test
+  void aRetryDueAtOnceIsClaimedAtOnce(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, settings())) {
+      receiver.script("/flaky", Answer.status(503), Answer.status(503), Answer.status(204));
+      String id = callbackd.completeRun(receiver.url("/flaky"), null);
+      Await.until("delivered on the third attempt", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+      assertEquals(3, receiver.count("/flaky"));
+    }
+  }
+}
