@@ -620,7 +620,8 @@ public final class DeliveryStore {
   /**
    * {@link #scheduleForRun} for the runs {@code ids} (distinct) on {@code conn}, in the transaction that wrote them:
    * queues the callback of each run whose {@code schedule} is true, carrying its {@code traces} entry (null: none),
-   * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's.
+   * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's. The
+   * transaction holds the runs' live callbacks first ({@link #holdLiveCallbacks}).
    */
   public Future<Map<String, BatchRun>> scheduleForRuns(SqlConnection conn, List<String> ids, List<Boolean> schedule,
                                                        List<TraceContext> traces) {
@@ -634,7 +635,7 @@ public final class DeliveryStore {
     }
     Tuple params = Tuple.tuple().addArrayOfString(ids.toArray(new String[0]))
       .addArrayOfBoolean(schedule.toArray(new Boolean[0])).addArrayOfString(traceparent).addArrayOfString(tracestate);
-    return holdLiveCallbacks(conn, ids).compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params)).map(rows -> {
+    return conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params).map(rows -> {
       Map<String, BatchRun> runs = new HashMap<>();
       for (Row row : rows) {
         JsonObject callback = row.getValue("cb_id") == null ? null : new JsonObject()
@@ -648,8 +649,11 @@ public final class DeliveryStore {
     });
   }
 
-  /** {@link #HOLD_LIVE_CALLBACKS} on {@code conn}, inside the transaction that schedules next. */
-  private Future<Void> holdLiveCallbacks(SqlConnection conn, List<String> runIds) {
+  /**
+   * {@link #HOLD_LIVE_CALLBACKS} on {@code conn}: sent in the transaction before {@link #scheduleForRuns}, so that
+   * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
+   */
+  public Future<Void> holdLiveCallbacks(SqlConnection conn, List<String> runIds) {
     return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
       .mapEmpty();
   }

@@ -1,5 +1,6 @@
 package io.callbackd.ingest;
 
+import io.callbackd.database.PipelinedTransaction;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DeliveryStore.BatchRun;
 import io.callbackd.delivery.DispatchVerticle;
@@ -148,7 +149,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       return;
     }
     writing = true;
-    pool.withTransaction(conn -> write(conn, batch)).onComplete(ar -> {
+    PipelinedTransaction.run(pool, tx -> write(tx, batch)).onComplete(ar -> {
       if (ar.succeeded()) {
         answer(batch, ar.result());
         writeNext();
@@ -171,18 +172,24 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   }
 
   /**
-   * The batch in one transaction: the whole runs created in one statement, the updates (and the whole runs whose id
-   * was taken) applied in one, then the callbacks queued and every run read back in one.
+   * The batch in one transaction: the runs' live callbacks held, the whole runs created in one statement, the
+   * updates (and the whole runs whose id was taken) applied in one, then the callbacks queued and every run read back
+   * in one. BEGIN, the hold and the creation go out together, and the COMMIT right behind the last statement: two
+   * round trips to PostgreSQL for a batch of new runs, three with updates.
    */
-  private Future<Written> write(SqlConnection conn, List<Pending> batch) {
+  private Future<Written> write(PipelinedTransaction tx, List<Pending> batch) {
+    SqlConnection conn = tx.connection();
     List<NewRun> creates = new ArrayList<>();
+    List<String> all = new ArrayList<>(batch.size());
     for (Pending p : batch) {
+      all.add(p.runId());
       if (p.event().run() != null) {
         creates.add(p.event().run());
       }
     }
+    Future<Void> held = deliveries.holdLiveCallbacks(conn, all);
     Future<Set<String>> created = creates.isEmpty() ? Future.succeededFuture(Set.of()) : runs.createMany(conn, creates);
-    return created.compose(c -> {
+    return held.compose(v -> created).compose(c -> {
       List<String> ids = new ArrayList<>();
       List<RunUpdate> updates = new ArrayList<>();
       for (Pending p : batch) {
@@ -197,17 +204,17 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       Future<Set<String>> updated = ids.isEmpty() ? Future.succeededFuture(Set.of())
         : runs.updateMany(conn, ids, updates);
       return updated.compose(u -> {
-        List<String> all = new ArrayList<>(batch.size());
         List<Boolean> schedule = new ArrayList<>(batch.size());
         List<TraceContext> traces = new ArrayList<>(batch.size());
         for (Pending p : batch) {
-          all.add(p.runId());
           // Scheduled as it would be one by one: a run read, or written; not one whose write was refused.
           schedule.add(p.event().run() == null && p.event().update() == null || c.contains(p.runId())
             || u.contains(p.runId()));
           traces.add(p.trace());
         }
-        return deliveries.scheduleForRuns(conn, all, schedule, traces).map(read -> new Written(c, u, read));
+        Future<Map<String, BatchRun>> scheduled = deliveries.scheduleForRuns(conn, all, schedule, traces);
+        Future<Void> committed = tx.commit();
+        return Future.join(scheduled, committed).map(v -> new Written(c, u, scheduled.result()));
       });
     });
   }

@@ -1,0 +1,71 @@
+package io.callbackd.database;
+
+import io.vertx.core.Future;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.SqlConnection;
+
+import java.util.function.Function;
+
+/**
+ * A transaction whose statements do not wait for answers they do not need. Vert.x's {@code Transaction} sends each
+ * command only once the previous one has answered: BEGIN, every statement and COMMIT cost a round trip each, and
+ * every round trip wakes both callbackd's event loop and PostgreSQL's backend. Here BEGIN goes out with the first
+ * statements and COMMIT right behind the last one, on one connection that pipelines them; PostgreSQL runs them in
+ * order, in one transaction. A statement that fails aborts the transaction, so the statements after it fail too
+ * and the COMMIT ends it as a rollback: the result is then that failure.
+ */
+public final class PipelinedTransaction {
+
+  private final SqlConnection conn;
+  private Future<Void> commit;
+
+  private PipelinedTransaction(SqlConnection conn) {
+    this.conn = conn;
+  }
+
+  /** The connection the transaction's statements are sent on. */
+  public SqlConnection connection() {
+    return conn;
+  }
+
+  /**
+   * Sends COMMIT now, behind the statements already sent; the work calls it right after sending its last statement
+   * and completes with that statement's result and this one (after both answered: {@code Future.join}).
+   */
+  public Future<Void> commit() {
+    if (commit == null) {
+      commit = conn.query("COMMIT").execute().mapEmpty();
+    }
+    return commit;
+  }
+
+  /**
+   * Runs {@code work} in a transaction on a connection of {@code pool}: BEGIN is sent first, then whatever the work
+   * sends. The work must end by {@link #commit()}; if it fails before that, the transaction is rolled back. The
+   * connection goes back to the pool once every command sent on it has answered.
+   */
+  public static <T> Future<T> run(Pool pool, Function<PipelinedTransaction, Future<T>> work) {
+    return pool.getConnection().compose(conn -> {
+      PipelinedTransaction tx = new PipelinedTransaction(conn);
+      Future<Void> begin = conn.query("BEGIN").execute().mapEmpty();
+      Future<T> done;
+      try {
+        done = work.apply(tx);
+      } catch (RuntimeException e) {
+        done = Future.failedFuture(e);
+      }
+      Future<T> result = done;
+      return Future.join(begin, result).transform(ar -> {
+        if (tx.commit == null) {
+          // Not committed (a failure before the end, or work that forgot to): roll back whatever was sent.
+          Throwable cause = ar.failed() ? ar.cause()
+            : new IllegalStateException("the transaction's work ended without a commit");
+          return conn.query("ROLLBACK").execute().transform(rb -> Future.<T>failedFuture(cause));
+        }
+        // The COMMIT was sent: it ends the transaction either way (as a rollback after a failed statement).
+        return tx.commit.transform(c -> ar.failed() ? Future.<T>failedFuture(ar.cause())
+          : c.failed() ? Future.<T>failedFuture(c.cause()) : Future.succeededFuture(result.result()));
+      }).eventually(conn::close);
+    });
+  }
+}

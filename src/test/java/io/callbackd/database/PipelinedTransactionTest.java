@@ -1,0 +1,107 @@
+package io.callbackd.database;
+
+import io.callbackd.support.Await;
+import io.callbackd.support.TestPostgres;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.pgclient.PgBuilder;
+import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.Tuple;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Statements sent without waiting for each other still form one transaction: all of it commits, or none of it, and
+ * the connection goes back to the pool with no transaction left open (a pool of one connection shows it).
+ */
+class PipelinedTransactionTest {
+
+  private static final Duration WAIT = Duration.ofSeconds(30);
+  private final Vertx vertx = Vertx.vertx();
+  private Pool pool;
+
+  @BeforeEach
+  void start() {
+    pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
+      .connectingTo(PgConnectOptions.fromUri(TestPostgres.newDatabase()).setPipeliningLimit(256)).using(vertx).build();
+    Await.result(pool.query("CREATE TABLE t (id int PRIMARY KEY, v text NOT NULL)").execute(), WAIT);
+  }
+
+  @AfterEach
+  void stop() {
+    Await.result(pool.close(), WAIT);
+    Await.result(vertx.close(), WAIT);
+  }
+
+  private static Throwable failure(Future<?> f) {
+    ExecutionException e = assertThrows(ExecutionException.class,
+      () -> f.toCompletionStage().toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS));
+    return e.getCause();
+  }
+
+  private long rows() {
+    return Await.result(pool.query("SELECT count(*) FROM t").execute(), WAIT).iterator().next().getLong(0);
+  }
+
+  private static Future<RowSet<Row>> insert(PipelinedTransaction tx, int id, String v) {
+    return tx.connection().preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)").execute(Tuple.of(id, v));
+  }
+
+  @Test
+  void statementsSentTogetherCommitTogether() {
+    long seen = Await.result(PipelinedTransaction.run(pool, tx -> {
+      // Sent one behind the other, none waiting for the previous answer; the last reads what the others wrote.
+      Future<RowSet<Row>> a = insert(tx, 1, "a");
+      Future<RowSet<Row>> b = insert(tx, 2, "b");
+      Future<RowSet<Row>> count = tx.connection().query("SELECT count(*) FROM t").execute();
+      Future<Void> committed = tx.commit();
+      return Future.join(a, b, count, committed).map(v -> count.result().iterator().next().getLong(0));
+    }), WAIT);
+    assertEquals(2, seen, "the statements ran in the order sent, in one transaction");
+    assertEquals(2, rows());
+  }
+
+  @Test
+  void aFailedStatementUndoesTheWholeTransactionEvenWithItsCommitSent() {
+    Throwable e = failure(PipelinedTransaction.run(pool,
+      tx -> {
+        Future<RowSet<Row>> a = insert(tx, 1, "a");
+        Future<RowSet<Row>> refused = insert(tx, 2, null);
+        Future<RowSet<Row>> after = insert(tx, 3, "c");
+        Future<Void> committed = tx.commit();
+        return Future.join(a, refused, after, committed).mapEmpty();
+      }));
+    assertTrue(e.getMessage().contains("null value in column \"v\""), e.getMessage());
+    assertEquals(0, rows(), "nothing of it committed");
+    // The pool's only connection is usable: no transaction was left open on it.
+    Await.result(pool.query("INSERT INTO t (id, v) VALUES (9, 'z')").execute(), WAIT);
+    assertEquals(1, rows());
+  }
+
+  @Test
+  void workThatFailsBeforeItsCommitIsRolledBack() {
+    assertEquals("changed my mind", failure(PipelinedTransaction.run(pool,
+      tx -> insert(tx, 1, "a").compose(r -> Future.failedFuture(new IllegalStateException("changed my mind")))))
+      .getMessage());
+    assertTrue(failure(PipelinedTransaction.run(pool, tx -> insert(tx, 2, "b").map(r -> "forgot to commit")))
+      .getMessage().contains("without a commit"));
+    assertEquals(0, rows(), "neither committed");
+    long inTransaction = Await.result(pool.query("SELECT count(*) FROM pg_stat_activity"
+      + " WHERE state LIKE 'idle in transaction%' AND datname = current_database()").execute(), WAIT)
+      .iterator().next().getLong(0);
+    assertEquals(0, inTransaction, "no connection idles in an open transaction");
+  }
+}
