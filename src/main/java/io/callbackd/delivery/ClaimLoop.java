@@ -11,9 +11,9 @@ import java.util.function.IntSupplier;
 /**
  * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes may have
  * made callbacks claimable (a retry, a callback handed back, room at a destination that was at its limit, a breaker
- * that moved) or gave room back while a wake-up waited for it, and right again while claims come back full. One claim at a time; a wake-up during a claim makes another
- * follow it. Claims take only what destinations can take right now, so an empty claim means there is nothing to do
- * until the next wake-up.
+ * that moved) or gave room back while a wake-up waited for it, and right again while claims come back full. One
+ * claim at a time; a wake-up during a claim makes another follow it. Claims take only what destinations can take
+ * right now, so an empty claim means there is nothing to do until the next wake-up.
  */
 final class ClaimLoop {
 
