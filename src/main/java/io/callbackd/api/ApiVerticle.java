@@ -140,8 +140,12 @@ public class ApiVerticle extends VerticleBase {
       errorHandlers(router);
       this.router = router;
       // Plain HTTP/1.1 (and TLS-negotiated HTTP/2 where a proxy terminates TLS); no cleartext upgrade dance.
+      // An idle timeout: a connection that carries nothing (a client gone without closing, a request that never
+      // came) is closed rather than held forever.
       server = vertx.createHttpServer(new HttpServerOptions().setHttp2ClearTextEnabled(false)
-        .setCompressionSupported(true));
+        .setCompressionSupported(true)
+        .setIdleTimeout((int) Math.min(Integer.MAX_VALUE, config.httpIdleTimeout.toMillis()))
+        .setIdleTimeoutUnit(java.util.concurrent.TimeUnit.MILLISECONDS));
       return server.requestHandler(router).invalidRequestHandler(ApiVerticle::refuseUnreadable)
         .listen(config.httpPort, config.httpHost);
     }).onSuccess(s -> {

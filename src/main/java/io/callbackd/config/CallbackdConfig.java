@@ -34,6 +34,8 @@ public final class CallbackdConfig {
 
   public final String httpHost;
   public final int httpPort;
+  /** How long the HTTP API keeps a connection that carries nothing (0: forever). */
+  public final Duration httpIdleTimeout;
   public final String pgUrl;
   public final int pgPoolSize;
   public final Path dataDir;
@@ -90,6 +92,7 @@ public final class CallbackdConfig {
     this.values = values;
     httpHost = string("http_host", false);
     httpPort = integer("http_port", 0, 65535);
+    httpIdleTimeout = duration("http_idle_timeout", Duration.ZERO);
     pgUrl = pgUrl(string("pg_url", true));
     pgPoolSize = integer("pg_pool_size", 1, 1000);
     dataDir = Path.of(string("data_dir", false));

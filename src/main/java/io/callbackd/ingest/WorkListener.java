@@ -12,6 +12,7 @@ import io.vertx.pgclient.pubsub.PgSubscriber;
 public final class WorkListener {
 
   private volatile PgSubscriber subscriber;
+  private volatile boolean everListened;
 
   /** True while the LISTEN on the work channel is established on an open connection. */
   public boolean listening() {
@@ -21,8 +22,16 @@ public final class WorkListener {
     return s != null && s.actualConnection() != null;
   }
 
+  /** Whether the LISTEN was established at least once. */
+  boolean everListened() {
+    return everListened;
+  }
+
   /** The LISTEN is established on {@code s}'s connection (null: listening no more). */
   void listeningOn(PgSubscriber s) {
     subscriber = s;
+    if (s != null) {
+      everListened = true;
+    }
   }
 }

@@ -30,12 +30,15 @@ public class WorkNotificationVerticle extends VerticleBase {
   public static final String CANCEL_CHANNEL = "callbackd_cancel";
 
   private static final Logger LOG = LoggerFactory.getLogger(WorkNotificationVerticle.class);
+  private static final long WATCH_MS = 1000;
 
   private final PgConnectOptions connectOptions;
   private final WorkListener listener;
   private PgSubscriber subscriber;
   private boolean stopping;
   private long retryTimer = -1;
+  private long watchTimer = -1;
+  private boolean lost;
 
   public WorkNotificationVerticle(PgConnectOptions connectOptions) {
     this(connectOptions, new WorkListener());
@@ -51,15 +54,20 @@ public class WorkNotificationVerticle extends VerticleBase {
   public Future<?> start() {
     subscriber = PgSubscriber.subscriber(vertx, connectOptions)
       .reconnectPolicy(retries -> Math.min(5000L, 100L << Math.min(retries, 6)));
-    subscriber.closeHandler(v -> {
-      listener.listeningOn(null);
-      if (!stopping) {
-        LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
-      }
-    });
+    // Called only when the subscriber gives up, which a policy that retries forever never does (or at stop).
+    subscriber.closeHandler(v -> listener.listeningOn(null));
     PgChannel channel = subscriber.channel(CHANNEL);
     channel.subscribeHandler(v -> {
-      LOG.debug("Listening on {}", CHANNEL);
+      if (lost) {
+        lost = false;
+        LOG.info("Listening on {} again", CHANNEL);
+      } else if (listener.everListened()) {
+        // Lost and made again between two looks of the watch.
+        LOG.warn("The LISTEN connection to PostgreSQL was lost and is made again; notifications sent meanwhile "
+          + "were missed (the dispatchers are woken now)");
+      } else {
+        LOG.debug("Listening on {}", CHANNEL);
+      }
       listener.listeningOn(subscriber);
       // (Re)connected: something may have arrived while nobody listened.
       DispatchVerticle.wakeAll(vertx);
@@ -78,8 +86,17 @@ public class WorkNotificationVerticle extends VerticleBase {
     secrets.subscribeHandler(v -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, null));
     secrets.handler(organizationId -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, organizationId));
     connect();
+    // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells.
+    watchTimer = vertx.setPeriodic(WATCH_MS, t -> watch());
     // Start-up does not wait for the listener: the scheduler's periodic look works without it.
     return Future.succeededFuture();
+  }
+
+  private void watch() {
+    if (!lost && !stopping && !listener.listening() && listener.everListened()) {
+      lost = true;
+      LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
+    }
   }
 
   private void connect() {
@@ -97,6 +114,7 @@ public class WorkNotificationVerticle extends VerticleBase {
     stopping = true;
     listener.listeningOn(null);
     vertx.cancelTimer(retryTimer);
+    vertx.cancelTimer(watchTimer);
     return subscriber.close();
   }
 }

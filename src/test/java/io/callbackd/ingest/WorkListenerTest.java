@@ -1,5 +1,9 @@
 package io.callbackd.ingest;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.callbackd.support.Await;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
@@ -8,6 +12,7 @@ import io.vertx.pgclient.PgConnectOptions;
 import io.vertx.sqlclient.Pool;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -32,6 +37,10 @@ class WorkListenerTest {
   @Test
   void listeningFromTheListenUntilTheConnectionIsLostAgainOnceReconnectedNotAfterStop() {
     PgConnectOptions options = PgConnectOptions.fromUri(TestPostgres.newDatabase());
+    Logger log = (Logger) LoggerFactory.getLogger(WorkNotificationVerticle.class);
+    ListAppender<ILoggingEvent> logged = new ListAppender<>();
+    logged.start();
+    log.addAppender(logged);
     WorkListener listener = new WorkListener();
     assertFalse(listener.listening(), "nothing listens before the verticle started");
     String deployment = Await.result(vertx.deployVerticle(new WorkNotificationVerticle(options, listener)),
@@ -54,9 +63,18 @@ class WorkListenerTest {
     Await.until("the loss of the connection is seen", Duration.ofSeconds(30), seenDown::get);
     Await.until("the subscriber listens again", Duration.ofSeconds(30), listener::listening);
     vertx.cancelTimer(watcher);
+    // Operators hear of it: a warning whether the loss lasted more than the watch's second or not.
+    Await.until("the loss is logged", Duration.ofSeconds(10), () -> {
+      // The appender adds under its own lock (AppenderBase.doAppend is synchronized).
+      synchronized (logged) {
+        return logged.list.stream().anyMatch(e -> e.getLevel() == Level.WARN
+          && e.getFormattedMessage().contains("LISTEN connection to PostgreSQL"));
+      }
+    });
 
     Await.result(vertx.undeploy(deployment), Duration.ofSeconds(30));
     assertFalse(listener.listening(), "a stopped listener does not listen");
     Await.result(admin.close(), Duration.ofSeconds(30));
+    log.detachAppender(logged);
   }
 }
