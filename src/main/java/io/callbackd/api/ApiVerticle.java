@@ -253,7 +253,9 @@ public class ApiVerticle extends VerticleBase {
     created.onComplete(ar -> {
       scheduled.end(ar.cause());
       if (ar.succeeded()) {
-        wakeIfTerminal(ar.result());
+        // A run created terminal is queued by the outbox trigger at its commit, whose NOTIFY may have been sent by
+        // another transaction at that moment: woken as a commit that may not have notified.
+        wakeIfTerminal(ar.result(), false);
         respond(ctx, 201, ar.result());
       } else {
         failed(ctx, ar.cause());
@@ -267,14 +269,14 @@ public class ApiVerticle extends VerticleBase {
     if (body == null) {
       return;
     }
-    Future<JsonObject> updated;
+    Future<RunStore.UpdatedRun> updated;
     Tracing.Scheduling scheduling = null;
     try {
       runUpdateBody.check(body);
       RunUpdate update = RunInput.parseUpdate(body);
       scheduling = tracing.schedule(ctx.request().headers(), id, update.status(),
         update.status() != null && RunStatus.isTerminal(update.status()), "api");
-      updated = runs.update(id, update, scheduling.trace());
+      updated = runs.updateTellingWake(id, update, scheduling.trace());
     } catch (ValidatorException e) {
       ApiError.send(ctx, 400, ContractErrors.field(e), ContractErrors.message(e));
       return;
@@ -290,8 +292,8 @@ public class ApiVerticle extends VerticleBase {
       } else if (ar.result() == null) {
         ApiError.send(ctx, 404, "id", "unknown run " + id);
       } else {
-        wakeIfTerminal(ar.result());
-        respond(ctx, 200, ar.result());
+        wakeIfTerminal(ar.result().run(), ar.result().notified());
+        respond(ctx, 200, ar.result().run());
       }
     });
   }
@@ -352,9 +354,9 @@ public class ApiVerticle extends VerticleBase {
    * Wakes this replica's dispatchers for a callback the request scheduled, unless its commit's NOTIFY does: the two
    * signals for one commit cost the dispatchers a claim each (the NOTIFY arrives first, at the commit).
    */
-  private void wakeIfTerminal(JsonObject run) {
+  private void wakeIfTerminal(JsonObject run, boolean notified) {
     if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null
-      && !workListener.listening()) {
+      && (!notified || !workListener.listening())) {
       DispatchVerticle.wakeOne(vertx);
     }
   }

@@ -402,6 +402,11 @@ public final class DeliveryStore {
    */
   static final String SCHEDULE_FOR_RUNS = "WITH b AS (SELECT * FROM unnest($1::varchar[], $2::boolean[],"
     + " $3::varchar[], $4::varchar[]) AS b(run_id, schedule, traceparent, tracestate)),"
+    // Whether this transaction's commit will send the wake-up NOTIFY: callbackd.wake_dispatchers sends it only from
+    // the transaction holding this lock (taken here, or again by the trigger: it is the same session's). False when
+    // another transaction holds it now: that one's NOTIFY may wake a claim that runs before this commit, so the
+    // caller wakes its own dispatchers after the commit.
+    + " w AS (SELECT pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0) AS notifies),"
     + " ins AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ", traceparent, tracestate)"
     + " SELECT " + FirstCallback.valuesOf("r") + ", b.traceparent, b.tracestate"
     + " FROM b JOIN {runs} r ON r.id = b.run_id CROSS JOIN callbackd.settings s"
@@ -416,8 +421,8 @@ public final class DeliveryStore {
     + " SELECT b.run_id, r.id IS NOT NULL AS found, r.status, r.callback_url,"
     + " coalesce(i.id, d.id) AS cb_id, CASE WHEN i.id IS NULL THEN d.state ELSE 'pending' END AS cb_state,"
     + " coalesce(i.webhook_id, d.webhook_id) AS cb_webhook_id, coalesce(i.attempts, d.attempts) AS cb_attempts,"
-    + " coalesce(i.next_attempt_at, d.next_attempt_at) AS cb_next_attempt_at"
-    + " FROM b LEFT JOIN {runs} r ON r.id = b.run_id LEFT JOIN ins i ON i.run_id = b.run_id"
+    + " coalesce(i.next_attempt_at, d.next_attempt_at) AS cb_next_attempt_at, w.notifies"
+    + " FROM b CROSS JOIN w LEFT JOIN {runs} r ON r.id = b.run_id LEFT JOIN ins i ON i.run_id = b.run_id"
     + " LEFT JOIN LATERAL (SELECT x.id, x.state, x.webhook_id, x.attempts, x.next_attempt_at"
     + " FROM callbackd.deliveries x WHERE x.run_id = b.run_id ORDER BY x.generation DESC LIMIT 1) d ON i.id IS NULL";
 
@@ -618,12 +623,20 @@ public final class DeliveryStore {
   }
 
   /**
+   * What a batch's schedule statement read back: every run, and whether the transaction's commit sends the wake-up
+   * NOTIFY (false: another transaction sends it at about the same time, and this commit may come after the claim
+   * it wakes).
+   */
+  public record ScheduledBatch(Map<String, BatchRun> runs, boolean notifies) {
+  }
+
+  /**
    * {@link #scheduleForRun} for the runs {@code ids} (distinct) on {@code conn}, in the transaction that wrote them:
    * queues the callback of each run whose {@code schedule} is true, carrying its {@code traces} entry (null: none),
    * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's. The
    * transaction holds the runs' live callbacks first ({@link #holdLiveCallbacks}).
    */
-  public Future<Map<String, BatchRun>> scheduleForRuns(SqlConnection conn, List<String> ids, List<Boolean> schedule,
+  public Future<ScheduledBatch> scheduleForRuns(SqlConnection conn, List<String> ids, List<Boolean> schedule,
                                                        List<TraceContext> traces) {
     int n = ids.size();
     String[] traceparent = new String[n];
@@ -637,7 +650,9 @@ public final class DeliveryStore {
       .addArrayOfBoolean(schedule.toArray(new Boolean[0])).addArrayOfString(traceparent).addArrayOfString(tracestate);
     return conn.preparedQuery(q(SCHEDULE_FOR_RUNS)).execute(params).map(rows -> {
       Map<String, BatchRun> runs = new HashMap<>();
+      boolean notifies = true;
       for (Row row : rows) {
+        notifies = row.getBoolean("notifies");
         JsonObject callback = row.getValue("cb_id") == null ? null : new JsonObject()
           .put("delivery_id", row.getLong("cb_id")).put("state", row.getString("cb_state"))
           .put("webhook_id", row.getString("cb_webhook_id")).put("attempts", row.getInteger("cb_attempts"))
@@ -645,7 +660,7 @@ public final class DeliveryStore {
         runs.put(row.getString("run_id"), new BatchRun(row.getBoolean("found"), row.getString("status"),
           row.getString("callback_url"), callback));
       }
-      return runs;
+      return new ScheduledBatch(runs, notifies);
     });
   }
 

@@ -121,7 +121,7 @@ final class OutcomeWriter {
   /** Copies queued outcomes into the runs rows, pass after pass while there is more. */
   private void writeRuns() {
     runsWanted = true;
-    if (runsWriting || runsTimer >= 0) {
+    if (runsWriting || runsTimer >= 0 || stopped) {
       return;
     }
     runsWanted = false;
@@ -146,7 +146,7 @@ final class OutcomeWriter {
   }
 
   private void laterRuns(long ms) {
-    if (runsTimer < 0) {
+    if (runsTimer < 0 && !stopped) {
       runsTimer = vertx.setTimer(ms, t -> {
         runsTimer = -1;
         writeRuns();

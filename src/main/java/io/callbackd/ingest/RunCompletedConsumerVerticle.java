@@ -3,6 +3,7 @@ package io.callbackd.ingest;
 import io.callbackd.database.PipelinedTransaction;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DeliveryStore.BatchRun;
+import io.callbackd.delivery.DeliveryStore.ScheduledBatch;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;
@@ -168,14 +169,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   }
 
   /** What the batch's transaction did, for the replies. */
-  private record Written(Set<String> created, Set<String> updated, Map<String, BatchRun> runs) {
+  private record Written(Set<String> created, Set<String> updated, Map<String, BatchRun> runs, boolean notified) {
   }
 
   /**
    * The batch in one transaction: the runs' live callbacks held, the whole runs created in one statement, the
    * updates (and the whole runs whose id was taken) applied in one, then the callbacks queued and every run read back
-   * in one. BEGIN, the hold and the creation go out together, and the COMMIT right behind the last statement: two
-   * round trips to PostgreSQL for a batch of new runs, three with updates.
+   * in one. BEGIN goes out with the creation, and the hold with the schedule statement and the COMMIT: two round
+   * trips to PostgreSQL for a batch of new runs, three with updates.
    */
   private Future<Written> write(PipelinedTransaction tx, List<Pending> batch) {
     SqlConnection conn = tx.connection();
@@ -187,9 +188,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         creates.add(p.event().run());
       }
     }
-    Future<Void> held = deliveries.holdLiveCallbacks(conn, all);
     Future<Set<String>> created = creates.isEmpty() ? Future.succeededFuture(Set.of()) : runs.createMany(conn, creates);
-    return held.compose(v -> created).compose(c -> {
+    return created.compose(c -> {
       List<String> ids = new ArrayList<>();
       List<RunUpdate> updates = new ArrayList<>();
       for (Pending p : batch) {
@@ -212,9 +212,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
             || u.contains(p.runId()));
           traces.add(p.trace());
         }
-        Future<Map<String, BatchRun>> scheduled = deliveries.scheduleForRuns(conn, all, schedule, traces);
+        // The live callbacks are held after the runs' rows are written (an update may have waited for another
+        // transaction that made the run terminal and queued its callback) and before the schedule statement's
+        // snapshot: sent together with it and the COMMIT, they run in that order.
+        Future<Void> held = deliveries.holdLiveCallbacks(conn, all);
+        Future<ScheduledBatch> scheduled = deliveries.scheduleForRuns(conn, all, schedule, traces);
         Future<Void> committed = tx.commit();
-        return Future.join(scheduled, committed).map(v -> new Written(c, u, scheduled.result()));
+        return Future.join(held, scheduled, committed).map(v -> new Written(c, u, scheduled.result().runs(),
+          scheduled.result().notifies()));
       });
     });
   }
@@ -228,18 +233,18 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       reply(p, result);
     }
     if (scheduled) {
-      wakeDispatchers();
+      wakeDispatchers(written.notified());
     }
   }
 
   /*
-   * A statement that queues callbacks makes its commit NOTIFY the dispatchers of every replica (and when another
-   * transaction sent it at that moment, the dispatcher looks again after a claim that found work). A second signal
-   * for the same commit would only make them claim twice: the consumer wakes them itself only while this replica is
-   * not listening.
+   * A statement that queues callbacks makes its commit NOTIFY the dispatchers of every replica, unless another
+   * transaction holds the wake-up at that moment (see SCHEDULE_FOR_RUNS): then this commit may come after the claim
+   * that other NOTIFY wakes. A second signal for a commit that notified would only make the dispatchers claim twice:
+   * the consumer wakes them itself only when its commit did not notify or this replica is not listening.
    */
-  private void wakeDispatchers() {
-    if (!workListener.listening()) {
+  private void wakeDispatchers(boolean notified) {
+    if (!notified || !workListener.listening()) {
       DispatchVerticle.wakeOne(vertx);
     }
   }
@@ -268,7 +273,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     Pending p = batch.get(from);
     return writeOne(p).transform(ar -> {
       if (ar.succeeded()) {
-        wakeDispatchers();
+        // Written alone, without knowing whether its commit notified: woken as a commit that may not have.
+        wakeDispatchers(false);
       }
       reply(p, ar);
       return writeEach(batch, from + 1);

@@ -103,7 +103,10 @@ public final class RunStore {
    * answer's callback is the one queued here, else the run's latest (a UNION ALL runs its branches in order, so the
    * LIMIT stops at the first).
    */
-  static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1), u AS ("
+  static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1),"
+    // Whether this commit sends the wake-up NOTIFY (see DeliveryStore.SCHEDULE_FOR_RUNS): the statement-level
+    // trigger on the queue's INSERT below asks for it in any case, and gets it only in the transaction holding this.
+    + " nw AS (SELECT pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0) AS notifies), u AS ("
     + UPDATE + "RETURNING {runs}.*), "
     + "sched AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ") SELECT " + FirstCallback.valuesOf("u")
     + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
@@ -114,7 +117,7 @@ public final class RunStore {
     + "dest AS (INSERT INTO callbackd.destinations (destination) SELECT i.destination FROM sched i "
     + "WHERE NOT EXISTS (SELECT 1 FROM callbackd.destinations x WHERE x.destination = i.destination) "
     + "ON CONFLICT (destination) DO NOTHING) "
-    + RUN_COLUMNS + "FROM u r LEFT JOIN LATERAL ("
+    + RUN_COLUMNS + ", (SELECT notifies FROM nw) AS wake_notifies FROM u r LEFT JOIN LATERAL ("
     + "SELECT 'pending'::varchar AS state, i.webhook_id, i.generation, i.attempts, i.next_attempt_at, "
     + "i.last_attempt_at, i.last_status_code, i.last_error, i.scheduled_at, NULL::timestamptz AS finished_at "
     + "FROM sched i UNION ALL (SELECT x.state, x.webhook_id, x.generation, x.attempts, x.next_attempt_at, "
@@ -253,12 +256,26 @@ public final class RunStore {
 
   /** As {@link #update(String, RunUpdate)}, a callback it schedules carrying {@code trace} (null: none). */
   public Future<JsonObject> update(String id, RunUpdate u, TraceContext trace) {
+    return updateTellingWake(id, u, trace).map(r -> r == null ? null : r.run());
+  }
+
+  /**
+   * An updated run, and whether its commit sent the dispatchers' wake-up NOTIFY (false: another transaction was
+   * sending it at that moment, and the claim it wakes may run before this commit).
+   */
+  public record UpdatedRun(JsonObject run, boolean notified) {
+  }
+
+  /** As {@link #update(String, RunUpdate, TraceContext)}, telling whether the commit sent the wake-up NOTIFY. */
+  public Future<UpdatedRun> updateTellingWake(String id, RunUpdate u, TraceContext trace) {
     Tuple params = Tuple.of(id, u.status(), u.completedAt(), u.stopReason(), u.metadata(), u.totalDurationNs(),
       maxPayload, trace == null ? "" : trace.traceparent(),
       trace == null || trace.tracestate() == null ? "" : trace.tracestate());
     return pool.preparedQuery(q(UPDATE_AND_READ)).execute(params).compose(rows -> {
       if (rows.size() > 0) {
-        return Future.succeededFuture(firstRun(rows));
+        Row row = rows.iterator().next();
+        return Future.succeededFuture(new UpdatedRun(RunJson.fromRow(row),
+          !Boolean.FALSE.equals(row.getBoolean("wake_notifies"))));
       }
       // Not updated: no such run, or its callback payload would be too large.
       return pool.preparedQuery(q(EXISTS)).execute(Tuple.of(id)).compose(found -> found.size() == 0

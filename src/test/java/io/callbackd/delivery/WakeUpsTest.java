@@ -1,5 +1,6 @@
 package io.callbackd.delivery;
 
+import io.callbackd.ingest.RunCompletedConsumerVerticle;
 import io.callbackd.metrics.PrometheusText;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
@@ -14,6 +15,9 @@ import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
 import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -97,6 +101,25 @@ class WakeUpsTest {
       Await.until("all six delivered", WAIT, () -> callbackd.sql.count(
         "SELECT count(*) FROM callbackd.history WHERE state = 'delivered'") == 6);
       assertEquals(1, receiver.maxOpen());
+    }
+  }
+
+  @Test
+  void aCommitWhoseNotifyAnotherTransactionSendsWakesItsOwnDispatchers(Vertx vertx) throws Exception {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, settings());
+         Connection holder = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl));
+         Statement st = holder.createStatement()) {
+      // Another session holds the wake-up's lock, as a transaction sending the NOTIFY at that moment would: the
+      // commits below send none, and nothing else would wake a dispatcher for a minute.
+      st.execute("SELECT pg_advisory_lock('callbackd.queue'::regclass::oid::integer, 0)");
+      String viaApi = callbackd.completeRun(receiver.url("/api"), null);
+      Await.until("the API's callback delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(viaApi)));
+      Await.result(vertx.eventBus().request(RunCompletedConsumerVerticle.ADDRESS, new JsonObject()
+        .put("id", "run-bus").put("agent_id", "a").put("status", "completed")
+        .put("callback_url", receiver.url("/bus"))), WAIT);
+      Await.until("the event's callback delivered", WAIT, () -> receiver.count("/bus") == 1);
+      st.execute("SELECT pg_advisory_unlock('callbackd.queue'::regclass::oid::integer, 0)");
     }
   }
 
