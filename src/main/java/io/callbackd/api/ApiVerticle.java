@@ -356,7 +356,7 @@ public class ApiVerticle extends VerticleBase {
    */
   private void wakeIfTerminal(JsonObject run, boolean notified) {
     if (RunStatus.isTerminal(run.getString("status")) && run.getString("callback_url") != null
-      && (!notified || !workListener.listening())) {
+      && workListener.mustWake(notified)) {
       DispatchVerticle.wakeOne(vertx);
     }
   }

@@ -402,11 +402,8 @@ public final class DeliveryStore {
    */
   static final String SCHEDULE_FOR_RUNS = "WITH b AS (SELECT * FROM unnest($1::varchar[], $2::boolean[],"
     + " $3::varchar[], $4::varchar[]) AS b(run_id, schedule, traceparent, tracestate)),"
-    // Whether this transaction's commit will send the wake-up NOTIFY: callbackd.wake_dispatchers sends it only from
-    // the transaction holding this lock (taken here, or again by the trigger: it is the same session's). False when
-    // another transaction holds it now: that one's NOTIFY may wake a claim that runs before this commit, so the
-    // caller wakes its own dispatchers after the commit.
-    + " w AS (SELECT pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0) AS notifies),"
+    // Whether this transaction's commit sends the wake-up NOTIFY (see FirstCallback.SENDS_WAKE_UP).
+    + " w AS (SELECT " + FirstCallback.SENDS_WAKE_UP + " AS notifies),"
     + " ins AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ", traceparent, tracestate)"
     + " SELECT " + FirstCallback.valuesOf("r") + ", b.traceparent, b.tracestate"
     + " FROM b JOIN {runs} r ON r.id = b.run_id CROSS JOIN callbackd.settings s"

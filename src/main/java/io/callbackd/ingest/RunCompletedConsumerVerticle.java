@@ -237,14 +237,9 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     }
   }
 
-  /*
-   * A statement that queues callbacks makes its commit NOTIFY the dispatchers of every replica, unless another
-   * transaction holds the wake-up at that moment (see SCHEDULE_FOR_RUNS): then this commit may come after the claim
-   * that other NOTIFY wakes. A second signal for a commit that notified would only make the dispatchers claim twice:
-   * the consumer wakes them itself only when its commit did not notify or this replica is not listening.
-   */
+  /** Wakes this replica's dispatchers after a commit that queued callbacks, unless its NOTIFY does. */
   private void wakeDispatchers(boolean notified) {
-    if (!notified || !workListener.listening()) {
+    if (workListener.mustWake(notified)) {
       DispatchVerticle.wakeOne(vertx);
     }
   }

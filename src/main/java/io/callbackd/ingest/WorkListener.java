@@ -4,15 +4,14 @@ import io.vertx.pgclient.pubsub.PgSubscriber;
 
 /**
  * Whether this replica is listening for PostgreSQL's work notifications right now. While it is, a terminal update
- * made through the API or the event bus needs no wake-up of its own: its transaction's NOTIFY (or, when another transaction sent it
- * at the same moment, the dispatcher's look again after a claim that found work) wakes the dispatchers, and a second
- * signal for the same commit would only make them claim twice. While it is not (before the first LISTEN, while the
- * subscriber reconnects), the API and the event-bus consumer wake the dispatchers themselves. Shared by one replica's verticles.
+ * made through the API or the event bus whose commit sent the NOTIFY needs no wake-up of its own: a second signal
+ * for the same commit would only make the dispatchers claim twice. While it is not (before the first LISTEN, while
+ * the subscriber reconnects), or when the commit did not send the NOTIFY (another transaction was sending it), the
+ * API and the event-bus consumer wake the dispatchers themselves. Shared by one replica's verticles.
  */
 public final class WorkListener {
 
   private volatile PgSubscriber subscriber;
-  private volatile boolean everListened;
 
   /** True while the LISTEN on the work channel is established on an open connection. */
   public boolean listening() {
@@ -22,16 +21,16 @@ public final class WorkListener {
     return s != null && s.actualConnection() != null;
   }
 
-  /** Whether the LISTEN was established at least once. */
-  boolean everListened() {
-    return everListened;
+  /**
+   * Whether a commit that queued callbacks needs a wake-up from its writer: when it did not send the NOTIFY
+   * ({@code commitNotified} false), or when this replica would not hear it.
+   */
+  public boolean mustWake(boolean commitNotified) {
+    return !commitNotified || !listening();
   }
 
   /** The LISTEN is established on {@code s}'s connection (null: listening no more). */
   void listeningOn(PgSubscriber s) {
     subscriber = s;
-    if (s != null) {
-      everListened = true;
-    }
   }
 }

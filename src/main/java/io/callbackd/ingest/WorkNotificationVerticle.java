@@ -38,6 +38,7 @@ public class WorkNotificationVerticle extends VerticleBase {
   private boolean stopping;
   private long retryTimer = -1;
   private long watchTimer = -1;
+  private boolean listened;
   private boolean lost;
 
   public WorkNotificationVerticle(PgConnectOptions connectOptions) {
@@ -61,13 +62,14 @@ public class WorkNotificationVerticle extends VerticleBase {
       if (lost) {
         lost = false;
         LOG.info("Listening on {} again", CHANNEL);
-      } else if (listener.everListened()) {
+      } else if (listened) {
         // Lost and made again between two looks of the watch.
         LOG.warn("The LISTEN connection to PostgreSQL was lost and is made again; notifications sent meanwhile "
           + "were missed (the dispatchers are woken now)");
       } else {
         LOG.debug("Listening on {}", CHANNEL);
       }
+      listened = true;
       listener.listeningOn(subscriber);
       // (Re)connected: something may have arrived while nobody listened.
       DispatchVerticle.wakeAll(vertx);
@@ -93,7 +95,7 @@ public class WorkNotificationVerticle extends VerticleBase {
   }
 
   private void watch() {
-    if (!lost && !stopping && !listener.listening() && listener.everListened()) {
+    if (listened && !lost && !stopping && !listener.listening()) {
       lost = true;
       LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
     }

@@ -11,6 +11,16 @@ public final class FirstCallback {
   public static final String COLUMNS = "run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
     + " expires_at";
 
+  /**
+   * A boolean SQL expression: whether the statement's commit sends the dispatchers' wake-up NOTIFY.
+   * callbackd.wake_dispatchers (called by the queue's statement trigger and the outbox trigger) sends it only from
+   * the transaction holding this advisory lock, the same key; taken here first, it is the same session's lock, which
+   * the trigger then takes again. False when another transaction holds it now: that one's NOTIFY may wake a claim
+   * that runs before this commit, so the caller wakes its own dispatchers after the commit. Only for statements that
+   * insert into the queue: the lock held by a transaction that sends no NOTIFY would make others skip theirs.
+   */
+  public static final String SENDS_WAKE_UP = "pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0)";
+
   private FirstCallback() {
   }
 

@@ -104,9 +104,9 @@ public final class RunStore {
    * LIMIT stops at the first).
    */
   static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1),"
-    // Whether this commit sends the wake-up NOTIFY (see DeliveryStore.SCHEDULE_FOR_RUNS): the statement-level
-    // trigger on the queue's INSERT below asks for it in any case, and gets it only in the transaction holding this.
-    + " nw AS (SELECT pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0) AS notifies), u AS ("
+    // Whether this commit sends the wake-up NOTIFY (see FirstCallback.SENDS_WAKE_UP): the queue's INSERT below
+    // makes its statement trigger ask for it in any case.
+    + " nw AS (SELECT " + FirstCallback.SENDS_WAKE_UP + " AS notifies), u AS ("
     + UPDATE + "RETURNING {runs}.*), "
     + "sched AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ") SELECT " + FirstCallback.valuesOf("u")
     + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
