@@ -26,6 +26,7 @@
 # BENCH_CALLBACKD_JAVA_OPTS: JVM options for callbackd (default -Xmx256m, as the README's "Sizing" advises).
 # BENCH_COLD_VARIANTS: the cold-start stage's JVM variants, "name|options;name|options" (default: see stage_cold);
 # BENCH_COLD_ROUNDS: how many times each variant runs, the rounds interleaved (default 2, quick 1).
+# BENCH_PLATFORM_RUNS: finished runs in the platform's runs table at the start of each stage (default 200000).
 # BENCH_PG_CONF: more lines for postgresql.conf (e.g. auto_explain settings to catch slow statements' plans).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
@@ -44,6 +45,7 @@ ONLY=all
 COMMIT=
 OUT_DIR=
 QUIET_TRIES=${BENCH_QUIET_TRIES:-}
+PLATFORM_RUNS=${BENCH_PLATFORM_RUNS:-200000}
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) MODE=quick ;;
@@ -321,11 +323,23 @@ common_args() {
   echo --jdbc "$JDBC" --pg-host 127.0.0.1 --pg-port $PG_PORT --pg-db callbackd --pg-user bench --pg-password bench \
     --postmaster-pid "$POSTMASTER_PID" --receiver-pid "$RCV_PID" --callbackd-pid "${CB_PID:--1}"
 }
-# Every stage starts from empty tables, so that its numbers do not depend on what ran before it.
+# Every stage starts from the same tables, so that its numbers do not depend on what ran before it.
 # (callbackd.deliveries is a view of the live queue and the history; destinations are rows of their own.)
+# A platform's runs table is not empty: it holds the runs of earlier days, and autovacuum has analyzed it. Each
+# stage starts from such a table (BENCH_PLATFORM_RUNS finished runs without a callback_url, so nothing is queued
+# for them, then ANALYZE) and from emptied callbackd tables, as a new deployment has them. An emptied runs table
+# measured something else: PostgreSQL keeps a prepared statement's plan made while the table was nearly empty (a
+# sequential scan of runs) until autovacuum analyzes the table again, up to a minute later, while the table grows
+# by 500-2,000 runs a second.
 empty_tables() {
   "${PSQL[@]}" -d callbackd -c "TRUNCATE callbackd.attempts, callbackd.queue, callbackd.history,
-    callbackd.destinations, callbackd.run_writebacks, runs" -c "CHECKPOINT"
+    callbackd.destinations, callbackd.run_writebacks, runs" \
+    -c "INSERT INTO runs (id, status, agent_id, completed_at, stop_reason, metadata_, created_at, updated_at)
+        SELECT 'run-earlier-' || g, CASE WHEN g % 10 = 0 THEN 'failed' ELSE 'completed' END, 'agent-' || (g % 997),
+               now() - make_interval(secs => g), 'end_turn', '{\"source\": \"earlier\"}',
+               now() - make_interval(secs => g + 30), now() - make_interval(secs => g)
+        FROM generate_series(1, $PLATFORM_RUNS) g" \
+    -c "ANALYZE runs" -c "CHECKPOINT"
 }
 suite() { # spec [more loadgen options]
   local spec=$1
