@@ -146,7 +146,7 @@ public final class Callbackd {
         config.queueGaugeInterval.toMillis()))))
       .compose(v -> record(vertx.deployVerticle(new WorkNotificationVerticle(database.connectOptions(), workListener))))
       .compose(v -> record(vertx.deployVerticle(new RunCompletedConsumerVerticle(pool, runs, deliveries,
-        config.maxBody, guard, tracing, workListener))))
+        config.maxBody, guard, tracing, workListener, config.ingestLinger))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
   }

@@ -56,6 +56,8 @@ public final class CallbackdConfig {
   public final int maxInFlight;
   public final int maxInFlightPerDestination;
   public final int dispatcherInstances;
+  /** How long the first event-bus event of a batch may wait for others to share its transaction. */
+  public final Duration ingestLinger;
   public final int claimBatch;
   public final Duration lease;
   public final Duration pollInterval;
@@ -109,6 +111,12 @@ public final class CallbackdConfig {
     maxInFlight = integer("max_in_flight", 1, 1_000_000);
     maxInFlightPerDestination = integer("max_in_flight_per_destination", 1, 1_000_000);
     dispatcherInstances = integer("dispatcher_instances", 1, 256);
+    ingestLinger = duration("ingest_linger", Duration.ZERO);
+    if (ingestLinger.compareTo(Duration.ofSeconds(1)) > 0) {
+      // A producer's reply waits for it: beyond a second it is a delay, not a batching window.
+      throw new ConfigException("ingest_linger (" + env("ingest_linger") + ") must be at most 1s, got "
+        + Durations.format(ingestLinger));
+    }
     claimBatch = integer("claim_batch", 1, 10_000);
     lease = duration("lease", Duration.ofSeconds(1));
     pollInterval = duration("poll_interval", Duration.ofMillis(10));

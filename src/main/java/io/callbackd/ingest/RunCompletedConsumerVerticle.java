@@ -17,6 +17,7 @@ import io.callbackd.runs.RunStore;
 import io.callbackd.runs.RunUpdate;
 import io.vertx.core.AsyncResult;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.eventbus.Message;
@@ -28,6 +29,7 @@ import io.vertx.sqlclient.SqlConnection;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,9 +45,12 @@ import java.util.Set;
  *
  * <p>Events are written by group commit: each is checked as it arrives (a bad one is refused at once, alone), then
  * waits while a transaction is in flight; when it commits, the events that came meanwhile (at most
- * {@link #MAX_BATCH}, one per run) go in the next transaction, a few statements for all of them. Nothing waits for a
- * timer: an event arriving when nothing is in flight is written at once. Every event of a transaction is answered
- * after its commit, each with its own reply.
+ * {@link #MAX_BATCH}, one per run) go in the next transaction, a few statements for all of them. With
+ * {@code ingest_linger} at zero nothing waits for a timer: an event arriving when nothing is in flight is written at
+ * once. A linger lets the first event of a batch wait up to that long for others to share its transaction (a batch
+ * that is full goes at once): fewer transactions, NOTIFYs, claims and outcome batches per event at moderate rates,
+ * for a reply that comes up to the linger later. Every event of a transaction is answered after its commit, each
+ * with its own reply; events still waiting when the verticle stops are written before it has stopped.
  */
 public class RunCompletedConsumerVerticle extends VerticleBase {
 
@@ -66,17 +71,23 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private final int maxBody;
   private final DestinationGuard guard;
   private final Tracing tracing;
+  private final long lingerNanos;
   private final ArrayDeque<Pending> waiting = new ArrayDeque<>();
   private boolean writing;
+  private long lingerTimer = -1;
+  private Promise<Void> drained;
   private MessageConsumer<Object> consumer;
 
   /**
    * @param workListener whether this replica hears the commits' NOTIFY (while it does not, the consumer wakes its
    *                     dispatchers itself)
+   * @param linger       how long the first event of a batch may wait for others to share its transaction
    */
   public RunCompletedConsumerVerticle(Pool pool, RunStore runs, DeliveryStore deliveries, int maxBody,
-                                      DestinationGuard guard, Tracing tracing, WorkListener workListener) {
+                                      DestinationGuard guard, Tracing tracing, WorkListener workListener,
+                                      Duration linger) {
     this.pool = pool;
+    this.lingerNanos = linger.toNanos();
     this.workListener = workListener;
     this.tracing = tracing;
     this.runs = runs;
@@ -91,8 +102,25 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     return consumer.completion();
   }
 
-  /** An event checked and waiting for its transaction, with its scheduling span. */
-  private record Pending(Message<Object> msg, RunCompletedEvent event, Tracing.Scheduling scheduling) {
+  /** No more events are taken; those waiting are written (without their linger) and answered first. */
+  @Override
+  public Future<?> stop() {
+    return consumer.unregister().transform(ar -> {
+      if (!writing && waiting.isEmpty()) {
+        return Future.succeededFuture();
+      }
+      drained = Promise.promise();
+      if (!writing) {
+        cancelLinger();
+        writeNext();
+      }
+      return drained.future();
+    });
+  }
+
+  /** An event checked and waiting for its transaction, with its scheduling span and when it came. */
+  private record Pending(Message<Object> msg, RunCompletedEvent event, Tracing.Scheduling scheduling,
+                         long arrivedNanos) {
 
     String runId() {
       return event.runId();
@@ -125,7 +153,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         msg.fail(413, error("metadata", tooLarge.getMessage()));
         return;
       }
-      pending = new Pending(msg, event, scheduling);
+      pending = new Pending(msg, event, scheduling, System.nanoTime());
     } catch (InvalidInputException e) {
       scheduling.end(e);
       fail(msg, 400, e);
@@ -137,35 +165,74 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
       return;
     }
     waiting.add(pending);
-    if (!writing) {
+    writeWhenDue();
+  }
+
+  /**
+   * Starts the next transaction when nothing is in flight and the waiting events are due: at once without a linger,
+   * when they fill a batch, or when the oldest has waited the linger (a timer until then).
+   */
+  private void writeWhenDue() {
+    if (writing || waiting.isEmpty()) {
+      return;
+    }
+    long waited = System.nanoTime() - waiting.peekFirst().arrivedNanos();
+    if (waited >= lingerNanos || waiting.size() >= MAX_BATCH || drained != null) {
+      cancelLinger();
       writeNext();
+    } else if (lingerTimer < 0) {
+      long millis = Math.max(1, (lingerNanos - waited + 999_999) / 1_000_000);
+      lingerTimer = vertx.setTimer(millis, id -> {
+        lingerTimer = -1;
+        writeWhenDue();
+      });
     }
   }
 
-  /** Writes the next batch, if any waits; called again once it is answered. */
+  private void cancelLinger() {
+    if (lingerTimer >= 0) {
+      vertx.cancelTimer(lingerTimer);
+      lingerTimer = -1;
+    }
+  }
+
+  /** Writes the next batch, if any waits; once it is answered, the next is written when due. */
   private void writeNext() {
     List<Pending> batch = EventBatches.take(waiting, Pending::runId, MAX_BATCH);
     if (batch.isEmpty()) {
       writing = false;
+      if (drained != null) {
+        drained.tryComplete();
+      }
       return;
     }
     writing = true;
     PipelinedTransaction.run(pool, tx -> write(tx, batch)).onComplete(ar -> {
       if (ar.succeeded()) {
         answer(batch, ar.result());
-        writeNext();
+        written();
       } else if (RunStore.isDataError(ar.cause()) && batch.size() > 1) {
         // PostgreSQL refused a value of one event, and the transaction is gone for all: each is written on its own.
         LOG.debug("An event of a batch of {} was refused by the database ({}); writing them one by one",
           batch.size(), ar.cause().getMessage());
-        writeEach(batch, 0).onComplete(v -> writeNext());
+        writeEach(batch, 0).onComplete(v -> written());
       } else {
         for (Pending p : batch) {
           reply(p, Future.failedFuture(ar.cause()));
         }
-        writeNext();
+        written();
       }
     });
+  }
+
+  /** A batch is answered: the next goes when due (at once when stopping). */
+  private void written() {
+    writing = false;
+    if (waiting.isEmpty() && drained != null) {
+      drained.tryComplete();
+      return;
+    }
+    writeWhenDue();
   }
 
   /** What the batch's transaction did, for the replies. */

@@ -62,11 +62,22 @@ class CallbackdConfigTest {
     assertEquals(512, c.maxInFlight);
     assertEquals(32, c.maxInFlightPerDestination);
     assertEquals(1, c.dispatcherInstances);
+    assertEquals(Duration.ofMillis(10), c.ingestLinger);
     assertEquals(128, c.claimBatch);
     assertEquals(Duration.ofMinutes(2), c.lease);
     assertEquals(Duration.ofSeconds(1), c.pollInterval);
     assertEquals(Duration.ofSeconds(20), c.shutdownGrace);
     assertEquals(1_048_576, c.maxBody);
+  }
+
+  @Test
+  void ingestLingerIsABatchingWindowOfAtMostASecond() {
+    assertEquals(Duration.ofMillis(5), with("ingest_linger", "5ms").ingestLinger);
+    assertEquals(Duration.ofSeconds(1), with("ingest_linger", "1s").ingestLinger);
+    ConfigException e = refused("ingest_linger", "2s");
+    assertNamesKeyAndEnv(e, "ingest_linger");
+    assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
+    assertNamesKeyAndEnv(refused("ingest_linger", "soon"), "ingest_linger");
   }
 
   @Test
