@@ -242,8 +242,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   /**
    * The batch in one transaction: the runs' live callbacks held, the whole runs created in one statement, the
    * updates (and the whole runs whose id was taken) applied in one, then the callbacks queued and every run read back
-   * in one. BEGIN goes out with the creation, and the hold (of runs that existed before) with the schedule statement
-   * and the COMMIT: two round trips to PostgreSQL for a batch of new runs, three with updates.
+   * in one. BEGIN goes out with the creation, and the hold with the schedule statement and the COMMIT: two round
+   * trips to PostgreSQL for a batch of new runs, three with updates.
    */
   private Future<Written> write(PipelinedTransaction tx, List<Pending> batch) {
     SqlConnection conn = tx.connection();
@@ -281,17 +281,9 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         }
         // The live callbacks are held after the runs' rows are written (an update may have waited for another
         // transaction that made the run terminal and queued its callback) and before the schedule statement's
-        // snapshot: sent together with it and the COMMIT, they run in that order. A run this transaction created
-        // had no row before it, so no callback of its own to hold: the hold, a statement on the live queue, is
-        // left out for a batch of new runs.
-        List<String> existing = new ArrayList<>(all.size());
-        for (String id : all) {
-          if (!c.contains(id)) {
-            existing.add(id);
-          }
-        }
-        Future<Void> held = existing.isEmpty() ? Future.succeededFuture()
-          : deliveries.holdLiveCallbacks(conn, existing);
+        // snapshot: sent together with it and the COMMIT, they run in that order. New runs too: a run deleted while
+        // its callback was still queued can come back under the same id.
+        Future<Void> held = deliveries.holdLiveCallbacks(conn, all);
         Future<ScheduledBatch> scheduled = deliveries.scheduleForRuns(conn, all, schedule, traces);
         Future<Void> committed = tx.commit();
         return Future.join(held, scheduled, committed).map(v -> new Written(c, u, scheduled.result().runs(),

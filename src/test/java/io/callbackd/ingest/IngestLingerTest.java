@@ -51,6 +51,7 @@ class IngestLingerTest {
       for (int i = 0; i < n; i++) {
         replies.add(newRun(vertx, "run-linger-" + i, receiver.url("/linger")));
       }
+      long sendingMillis = (System.nanoTime() - sent) / 1_000_000;
       for (Future<Message<Object>> reply : replies) {
         JsonObject body = (JsonObject) Await.result(reply, WAIT).body();
         assertEquals("pending", body.getJsonObject("callback").getString("state"), body.encode());
@@ -58,12 +59,17 @@ class IngestLingerTest {
       long answeredAfterMillis = (System.nanoTime() - sent) / 1_000_000;
       // Nothing was written before the first event had waited the linger (a lower bound holds on any machine).
       assertTrue(answeredAfterMillis >= 900, "answered after " + answeredAfterMillis + " ms");
-      // Sent within a few milliseconds, well inside the linger: one transaction, two if the machine stalled a second.
       long transactions = callbackd.sql.count("SELECT count(DISTINCT xmin::text) FROM callbackd.queue WHERE url = ?",
         receiver.url("/linger"));
       assertEquals(n, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE url = ?",
         receiver.url("/linger")));
-      assertTrue(transactions <= 2, transactions + " transactions for " + n + " events");
+      // Sent well inside the linger (without one, the first would go alone and the rest in a second transaction):
+      // one transaction. Only a machine that stalled the sending for most of the second may split them.
+      if (sendingMillis < 500) {
+        assertEquals(1, transactions, "transactions for " + n + " events sent in " + sendingMillis + " ms");
+      } else {
+        assertTrue(transactions <= 2, transactions + " transactions for " + n + " events");
+      }
     } finally {
       receiver.close();
     }
@@ -78,7 +84,8 @@ class IngestLingerTest {
       for (int i = 0; i < 5; i++) {
         replies.add(newRun(vertx, "run-linger-stop-" + i, receiver.url("/linger-stop")));
       }
-      // Lets the events reach the consumer, then stops callbackd while they linger (their second has not passed).
+      // Lets the events reach the consumer, then stops callbackd while they linger (their second has not passed; were
+      // the stop to reach the consumer after it, the timer would write them, and the test would still hold).
       Await.result(vertx.timer(50), WAIT);
       callbackd.stop();
       // Written before its pool closed (the last step of the stop), and each answered as committed.
