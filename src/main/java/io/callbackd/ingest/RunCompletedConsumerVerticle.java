@@ -106,14 +106,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   @Override
   public Future<?> stop() {
     return consumer.unregister().transform(ar -> {
-      if (!writing && waiting.isEmpty()) {
-        return Future.succeededFuture();
-      }
       drained = Promise.promise();
-      if (!writing) {
-        cancelLinger();
-        writeNext();
-      }
+      writeWhenDue();
       return drained.future();
     });
   }
@@ -170,10 +164,17 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
 
   /**
    * Starts the next transaction when nothing is in flight and the waiting events are due: at once without a linger,
-   * when they fill a batch, or when the oldest has waited the linger (a timer until then).
+   * when they fill a batch, when the oldest has waited the linger (a timer until then), or when stopping. Once
+   * stopping, nothing in flight and nothing waiting is the end of the drain.
    */
   private void writeWhenDue() {
-    if (writing || waiting.isEmpty()) {
+    if (writing) {
+      return;
+    }
+    if (waiting.isEmpty()) {
+      if (drained != null) {
+        drained.tryComplete();
+      }
       return;
     }
     long waited = System.nanoTime() - waiting.peekFirst().arrivedNanos();
@@ -201,9 +202,6 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     List<Pending> batch = EventBatches.take(waiting, Pending::runId, MAX_BATCH);
     if (batch.isEmpty()) {
       writing = false;
-      if (drained != null) {
-        drained.tryComplete();
-      }
       return;
     }
     writing = true;
@@ -228,10 +226,6 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   /** A batch is answered: the next goes when due (at once when stopping). */
   private void written() {
     writing = false;
-    if (waiting.isEmpty() && drained != null) {
-      drained.tryComplete();
-      return;
-    }
     writeWhenDue();
   }
 
