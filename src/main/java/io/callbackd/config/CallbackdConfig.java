@@ -58,6 +58,8 @@ public final class CallbackdConfig {
   public final int dispatcherInstances;
   /** How long the first event-bus event of a batch may wait for others to share its transaction. */
   public final Duration ingestLinger;
+  /** How long a dispatcher's first unwritten outcome may wait for others to share its batch. */
+  public final Duration outcomeLinger;
   public final int claimBatch;
   public final Duration lease;
   public final Duration pollInterval;
@@ -111,12 +113,10 @@ public final class CallbackdConfig {
     maxInFlight = integer("max_in_flight", 1, 1_000_000);
     maxInFlightPerDestination = integer("max_in_flight_per_destination", 1, 1_000_000);
     dispatcherInstances = integer("dispatcher_instances", 1, 256);
-    ingestLinger = duration("ingest_linger", Duration.ZERO);
-    if (ingestLinger.compareTo(Duration.ofSeconds(1)) > 0) {
-      // A producer's reply waits for it: beyond a second it is a delay, not a batching window.
-      throw new ConfigException("ingest_linger (" + env("ingest_linger") + ") must be at most 1s, got "
-        + Durations.format(ingestLinger));
-    }
+    // A producer's reply, or the runs row's callback columns, wait for them: beyond a second a linger is a delay,
+    // not a batching window.
+    ingestLinger = duration("ingest_linger", Duration.ZERO, Duration.ofSeconds(1));
+    outcomeLinger = duration("outcome_linger", Duration.ZERO, Duration.ofSeconds(1));
     claimBatch = integer("claim_batch", 1, 10_000);
     lease = duration("lease", Duration.ofSeconds(1));
     pollInterval = duration("poll_interval", Duration.ofMillis(10));
@@ -400,6 +400,15 @@ public final class CallbackdConfig {
     }
     if (!(d >= 0 && d <= 1)) {
       throw new ConfigException(key + " (" + env(key) + ") must be a number between 0 and 1, got " + v);
+    }
+    return d;
+  }
+
+  private Duration duration(String key, Duration min, Duration max) {
+    Duration d = duration(key, min);
+    if (d.compareTo(max) > 0) {
+      throw new ConfigException(key + " (" + env(key) + ") must be at most " + Durations.format(max) + ", got "
+        + Durations.format(d));
     }
     return d;
   }

@@ -14,7 +14,9 @@ import java.util.UUID;
  * its URL parsed once ({@code target} is null when the URL is not an absolute http(s) URL), the claim token its
  * outcome must carry, how long an attempt may last before the callback's life is over ({@code timeLeft}), and the
  * run's organization, whose signing secrets sign it (null: the deployment's), and the trace context it was scheduled
- * in (null: none, its attempts start traces of their own).
+ * in (null: none, its attempts start traces of their own). {@code roomWanted}: its destination reached its limit of
+ * callbacks in flight with this claim, or this is its breaker's trial; either way its outcome is written without
+ * lingering, because the destination waits for it.
  */
 public record ClaimedDelivery(
   long id,
@@ -29,7 +31,8 @@ public record ClaimedDelivery(
   Buffer body,
   Duration timeLeft,
   String organizationId,
-  TraceContext trace) {
+  TraceContext trace,
+  boolean roomWanted) {
 
   static ClaimedDelivery fromRow(Row row) {
     String url = row.getString("url");
@@ -38,7 +41,8 @@ public record ClaimedDelivery(
       row.getUUID("lease_token"), row.getOffsetDateTime("scheduled_at"), Buffer.buffer(row.getString("body")),
       Duration.ofMillis(Math.max(1, row.getLong("ends_in_ms"))), row.getString("organization_id"),
       row.getString("traceparent") == null ? null
-        : new TraceContext(row.getString("traceparent"), row.getString("tracestate")));
+        : new TraceContext(row.getString("traceparent"), row.getString("tracestate")),
+      Boolean.TRUE.equals(row.getBoolean("room_wanted")));
   }
 
   public int attemptNumber() {

@@ -88,8 +88,12 @@ public final class DeliveryStore {
     + " served AS (UPDATE callbackd.destinations d SET in_flight = d.in_flight + t.n, served_at = now(),"
     + " breaker = CASE WHEN d.breaker = 'open' THEN 'half_open' ELSE d.breaker END,"
     + " trial_id = CASE WHEN d.breaker = 'open' THEN t.first_id ELSE d.trial_id END"
-    + " FROM taken t WHERE d.destination = t.destination)"
-    + " SELECT * FROM claimed";
+    + " FROM taken t WHERE d.destination = t.destination"
+    // Whose outcomes must not linger: the destination reached its limit with this claim (its room comes back with
+    // the outcomes), or the claim took its breaker's trial.
+    + " RETURNING d.destination, d.in_flight >= $4 OR d.breaker = 'half_open' AS room_wanted)"
+    + " SELECT c.*, coalesce(s.room_wanted, false) AS room_wanted FROM claimed c"
+    + " LEFT JOIN served s ON s.destination = c.destination";
 
   /*
    * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,

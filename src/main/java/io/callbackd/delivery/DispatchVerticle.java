@@ -118,7 +118,7 @@ public class DispatchVerticle extends VerticleBase {
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), config.maxInFlightPerDestination,
-      this::roomGiven);
+      config.outcomeLinger, this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
       config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed,
       () -> wakeAll(vertx));

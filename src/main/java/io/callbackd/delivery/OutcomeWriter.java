@@ -15,7 +15,9 @@ import java.util.function.Consumer;
  * Writes a dispatcher's outcomes in batches (one statement and one commit per batch): callbackd's own tables,
  * and the platform's runs rows that are not locked. A runs row the platform holds locked is written by a later pass,
  * so the platform's transactions never hold callbackd's commits back. Nothing answered
- * is forgotten: a batch that could not be written is kept and tried again.
+ * is forgotten: a batch that could not be written is kept and tried again. The first unwritten outcome may wait up
+ * to {@code outcome_linger} for others to share its batch, unless a destination waits for it
+ * ({@link OutcomeBatching}).
  */
 final class OutcomeWriter {
 
@@ -30,12 +32,17 @@ final class OutcomeWriter {
   private final String dispatcher;
   private final DeliveryStore.BreakerRule breaker;
   private final int perDestination;
+  private final long lingerMs;
   private final Consumer<Boolean> written;
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
   private boolean stopped;
   private long retryTimer = -1;
+  private long lingerTimer = -1;
+  private boolean lingerOver;
+  /** How many of the unwritten outcomes a destination waits for. */
+  private int roomWanted;
   private boolean runsWanted;
   private boolean runsWriting;
   private long runsTimer = -1;
@@ -43,17 +50,19 @@ final class OutcomeWriter {
 
   /**
    * @param perDestination the limit of callbacks in flight per destination
+   * @param linger         how long the first unwritten outcome may wait for others (zero: written at once)
    * @param written        called after each batch is committed: the dispatcher has room again; true when the batch
    *                       may have made callbacks claimable (it left callbacks in the queue, or gave room back to a
    *                       destination that claims passed over)
    */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                int perDestination, Consumer<Boolean> written) {
+                int perDestination, java.time.Duration linger, Consumer<Boolean> written) {
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
     this.breaker = breaker;
     this.perDestination = perDestination;
+    this.lingerMs = linger.toMillis();
     this.written = written;
   }
 
@@ -65,6 +74,9 @@ final class OutcomeWriter {
       return;
     }
     outcomes.add(w);
+    if (w.roomWanted()) {
+      roomWanted++;
+    }
     flush();
   }
 
@@ -77,9 +89,26 @@ final class OutcomeWriter {
       checkDrained();
       return;
     }
+    if (!OutcomeBatching.writeNow(outcomes.size(), roomWanted, lingerOver, drained != null || stopped, lingerMs)) {
+      if (lingerTimer < 0) {
+        lingerTimer = vertx.setTimer(lingerMs, t -> {
+          lingerTimer = -1;
+          lingerOver = true;
+          flush();
+        });
+      }
+      return;
+    }
+    vertx.cancelTimer(lingerTimer);
+    lingerTimer = -1;
+    lingerOver = false;
     List<WriteBack> batch = new ArrayList<>(Math.min(outcomes.size(), BATCH));
     while (batch.size() < BATCH && !outcomes.isEmpty()) {
-      batch.add(outcomes.poll());
+      WriteBack w = outcomes.poll();
+      if (w.roomWanted()) {
+        roomWanted--;
+      }
+      batch.add(w);
     }
     flushing = true;
     store.recordOutcomes(batch, dispatcher, breaker, perDestination).onComplete(ar -> {
@@ -88,6 +117,9 @@ final class OutcomeWriter {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
           outcomes.addFirst(batch.get(i));
+          if (batch.get(i).roomWanted()) {
+            roomWanted++;
+          }
         }
         if (stopped) {
           return;
@@ -157,6 +189,8 @@ final class OutcomeWriter {
   /** Completes once every outcome is written to callbackd's tables (runs rows may follow later, by any replica). */
   Future<Void> drain() {
     drained = Promise.promise();
+    // Nothing lingers any more.
+    flush();
     checkDrained();
     return drained.future();
   }
@@ -173,5 +207,7 @@ final class OutcomeWriter {
     runsTimer = -1;
     vertx.cancelTimer(retryTimer);
     retryTimer = -1;
+    vertx.cancelTimer(lingerTimer);
+    lingerTimer = -1;
   }
 }

@@ -14,6 +14,7 @@ import java.util.UUID;
  * @param finalState {@code delivered} or {@code failed} for a final outcome; null otherwise
  * @param health what the attempt says of the destination ({@link DestinationHealth#label()})
  * @param requestHeaders the headers the attempt sent, as JSON, signatures left out; null when none was sent
+ * @param roomWanted     its destination waits for it (see {@link ClaimedDelivery#roomWanted()}): written at once
  */
 public record WriteBack(
   long deliveryId,
@@ -30,7 +31,8 @@ public record WriteBack(
   String runError,
   String health,
   String requestHeaders,
-  String newTraceparent) {
+  String newTraceparent,
+  boolean roomWanted) {
 
   /** @param newTraceparent the trace this attempt started for a callback that had none, kept for its next ones */
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision,
@@ -39,13 +41,13 @@ public record WriteBack(
       r.startedAt().atOffset(ZoneOffset.UTC), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(),
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
       decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
-      r.requestHeaders(), newTraceparent);
+      r.requestHeaders(), newTraceparent, d.roomWanted());
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null, null, null);
+      null, null, null, null, d.roomWanted());
   }
 
   static OffsetDateTime utc(Instant t) {

@@ -63,6 +63,7 @@ class CallbackdConfigTest {
     assertEquals(32, c.maxInFlightPerDestination);
     assertEquals(1, c.dispatcherInstances);
     assertEquals(Duration.ofMillis(10), c.ingestLinger);
+    assertEquals(Duration.ofMillis(50), c.outcomeLinger);
     assertEquals(128, c.claimBatch);
     assertEquals(Duration.ofMinutes(2), c.lease);
     assertEquals(Duration.ofSeconds(1), c.pollInterval);
@@ -78,6 +79,16 @@ class CallbackdConfigTest {
     assertNamesKeyAndEnv(e, "ingest_linger");
     assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
     assertNamesKeyAndEnv(refused("ingest_linger", "soon"), "ingest_linger");
+  }
+
+  @Test
+  void outcomeLingerIsABatchingWindowOfAtMostASecond() {
+    assertEquals(Duration.ZERO, with("outcome_linger", "0ms").outcomeLinger);
+    assertEquals(Duration.ofSeconds(1), with("outcome_linger", "1s").outcomeLinger);
+    ConfigException e = refused("outcome_linger", "1500ms");
+    assertNamesKeyAndEnv(e, "outcome_linger");
+    assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
+    assertNamesKeyAndEnv(refused("outcome_linger", "-5ms"), "outcome_linger");
   }
 
   @Test
