@@ -16,8 +16,7 @@ import java.util.function.Consumer;
  * and the platform's runs rows that are not locked. A runs row the platform holds locked is written by a later pass,
  * so the platform's transactions never hold callbackd's commits back. Nothing answered
  * is forgotten: a batch that could not be written is kept and tried again. The first unwritten outcome may wait up
- * to {@code outcome_linger} for others to share its batch, unless a destination waits for it
- * ({@link OutcomeBatching}).
+ * to {@code outcome_linger} for others to share its batch, unless it must not wait ({@link OutcomeBatching}).
  */
 final class OutcomeWriter {
 
@@ -41,8 +40,8 @@ final class OutcomeWriter {
   private long retryTimer = -1;
   private long lingerTimer = -1;
   private boolean lingerOver;
-  /** How many of the unwritten outcomes a destination waits for. */
-  private int roomWanted;
+  /** How many of the unwritten outcomes must not linger. */
+  private int urgent;
   private boolean runsWanted;
   private boolean runsWriting;
   private long runsTimer = -1;
@@ -74,8 +73,8 @@ final class OutcomeWriter {
       return;
     }
     outcomes.add(w);
-    if (w.roomWanted()) {
-      roomWanted++;
+    if (w.urgent()) {
+      urgent++;
     }
     flush();
   }
@@ -89,7 +88,7 @@ final class OutcomeWriter {
       checkDrained();
       return;
     }
-    if (!OutcomeBatching.writeNow(outcomes.size(), roomWanted, lingerOver, drained != null || stopped, lingerMs)) {
+    if (!OutcomeBatching.writeNow(outcomes.size(), urgent, lingerOver, drained != null || stopped, lingerMs)) {
       if (lingerTimer < 0) {
         lingerTimer = vertx.setTimer(lingerMs, t -> {
           lingerTimer = -1;
@@ -105,8 +104,8 @@ final class OutcomeWriter {
     List<WriteBack> batch = new ArrayList<>(Math.min(outcomes.size(), BATCH));
     while (batch.size() < BATCH && !outcomes.isEmpty()) {
       WriteBack w = outcomes.poll();
-      if (w.roomWanted()) {
-        roomWanted--;
+      if (w.urgent()) {
+        urgent--;
       }
       batch.add(w);
     }
@@ -117,8 +116,8 @@ final class OutcomeWriter {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
           outcomes.addFirst(batch.get(i));
-          if (batch.get(i).roomWanted()) {
-            roomWanted++;
+          if (batch.get(i).urgent()) {
+            urgent++;
           }
         }
         if (stopped) {

@@ -14,7 +14,10 @@ import java.util.UUID;
  * @param finalState {@code delivered} or {@code failed} for a final outcome; null otherwise
  * @param health what the attempt says of the destination ({@link DestinationHealth#label()})
  * @param requestHeaders the headers the attempt sent, as JSON, signatures left out; null when none was sent
- * @param roomWanted     its destination waits for it (see {@link ClaimedDelivery#roomWanted()}): written at once
+ * @param urgent         written at once rather than lingering ({@link OutcomeBatching}): its destination waits for
+ *                       the room it gives back ({@link ClaimedDelivery#roomWanted()}), or it is not a delivery (a
+ *                       failure, a retry or a release moves the breaker or the callback's life, which must show at
+ *                       once)
  */
 public record WriteBack(
   long deliveryId,
@@ -32,7 +35,7 @@ public record WriteBack(
   String health,
   String requestHeaders,
   String newTraceparent,
-  boolean roomWanted) {
+  boolean urgent) {
 
   /** @param newTraceparent the trace this attempt started for a callback that had none, kept for its next ones */
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision,
@@ -41,13 +44,14 @@ public record WriteBack(
       r.startedAt().atOffset(ZoneOffset.UTC), (int) Math.min(Integer.MAX_VALUE, r.durationMs()), r.statusCode(),
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
       decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
-      r.requestHeaders(), newTraceparent, d.roomWanted());
+      r.requestHeaders(), newTraceparent,
+      d.roomWanted() || !DeliveryDecision.DELIVERED.equals(decision.finished() ? decision.state() : null));
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null, null, null, d.roomWanted());
+      null, null, null, null, true);
   }
 
   static OffsetDateTime utc(Instant t) {

@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * {@code outcome_linger}: a dispatcher's first unwritten outcome waits up to the linger for others to share its
- * batch, except when its destination waits for the room the outcome gives back.
+ * batch, except when its destination waits for the room the outcome gives back, or it is a failure.
  */
 @ExtendWith(VertxExtension.class)
 class OutcomeLingerTest {
@@ -41,7 +41,7 @@ class OutcomeLingerTest {
   private static List<Map<String, Object>> written(RunningCallbackd callbackd, String url) {
     return callbackd.sql.query("SELECT run_id, xmin::text AS tx,"
       + " extract(epoch FROM finished_at - last_attempt_at)::float8 AS waited FROM callbackd.history"
-      + " WHERE url = ? AND state = 'delivered' ORDER BY last_attempt_at", url);
+      + " WHERE url = ? ORDER BY last_attempt_at", url);
   }
 
   @Test
@@ -87,6 +87,21 @@ class OutcomeLingerTest {
       }
       assertEquals(n, receiver.count("/limit"));
       assertTrue(receiver.maxOpen() <= 1, "the receiver had " + receiver.maxOpen() + " requests open at once");
+    }
+  }
+
+  @Test
+  void aFailureIsWrittenAtOnce(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, settings(32).put("retry_delays", "0s"))) {
+      receiver.otherwise("/refuses", TestReceiver.Answer.status(500));
+      completeAndAwaitPost(callbackd, receiver, "/refuses", 1);
+      Await.until("the outcome written", WAIT, () -> written(callbackd, receiver.url("/refuses")).size() == 1);
+      Map<String, Object> row = written(callbackd, receiver.url("/refuses")).get(0);
+      assertEquals("failed", callbackd.sql.one("SELECT state FROM callbackd.history WHERE run_id = ?",
+        row.get("run_id")).get("state"));
+      double waited = ((Number) row.get("waited")).doubleValue();
+      assertTrue(waited < 0.9, "the failure was written " + waited + " s after its attempt");
     }
   }
 }
