@@ -6,6 +6,7 @@ import io.vertx.core.Vertx;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,7 +56,7 @@ final class OutcomeWriter {
    *                       destination that claims passed over)
    */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                int perDestination, java.time.Duration linger, Consumer<Boolean> written) {
+                int perDestination, Duration linger, Consumer<Boolean> written) {
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
