@@ -3,6 +3,7 @@ package io.callbackd.delivery;
 import io.callbackd.runs.CallbackStateJson;
 import io.callbackd.runs.FirstCallback;
 import io.callbackd.runs.Timestamps;
+import io.callbackd.database.PipelinedTransaction;
 import io.callbackd.database.RunsTableStatements;
 import io.callbackd.tracing.TraceContext;
 import io.vertx.core.Future;
@@ -10,6 +11,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
 import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 
@@ -42,10 +44,7 @@ public final class DeliveryStore {
    * ms.
    */
   static final String CLAIM = "WITH"
-    // The claim's commit does not wait for its WAL flush, which would sit between a run's terminal update and its
-    // POST. A claim lost in a database crash leaves the callback pending as if never claimed (and the destination's
-    // count as it was): at least once either way.
-    + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
+    // Run after CLAIM_SETTINGS, in its transaction.
     // Whether a destination has a due callback: the first entry of its part of the due index, one probe per
     // destination row (a LATERAL with a LIMIT: PostgreSQL cannot turn it into a join that reads the whole queue, as
     // it may an EXISTS with few destinations and a long queue).
@@ -77,7 +76,7 @@ public final class DeliveryStore {
     + " lease_expires_at = now() + $3 * interval '1 millisecond'"
     // The chosen rows are found through the primary key whatever the planner guesses of their number (planned for
     // a batch of 128 on a small queue, a join here read the whole queue).
-    + " FROM no_flush_wait WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
+    + " WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
     + " q.scheduled_at, q.body, q.organization_id, q.traceparent, q.tracestate,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
@@ -94,6 +93,19 @@ public final class DeliveryStore {
     + " RETURNING d.destination, d.in_flight >= $4 OR d.breaker = 'half_open' AS room_wanted)"
     + " SELECT c.*, coalesce(s.room_wanted, false) AS room_wanted FROM claimed c"
     + " LEFT JOIN served s ON s.destination = c.destination";
+
+  /*
+   * The settings a claim is planned and run with, in its own transaction before it. Statistics lag behind a queue that
+   * grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty, they make a
+   * destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of them and a
+   * sort to the first entries of the due index, so that each claim reads the whole backlog of the destination it
+   * takes from. Without bitmap scans the probes read the due index in order and stop at what they take. The claim's
+   * commit does not wait for its WAL flush, which would sit between a run's terminal update and its POST: a claim
+   * lost in a database crash leaves the callback pending as if never claimed (and the destination's count as it
+   * was), at least once either way.
+   */
+  static final String CLAIM_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
+    + " set_config('synchronous_commit', 'off', true)";
 
   /*
    * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,
@@ -462,9 +474,14 @@ public final class DeliveryStore {
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
                                              Duration requestTimeout, Duration pollInterval) {
-    return pool.preparedQuery(CLAIM)
-      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()))
-      .map(rows -> {
+    return PipelinedTransaction.run(pool, tx -> {
+      // Sent together: the settings, the claim and the COMMIT, one round trip.
+      Future<?> set = tx.connection().query(CLAIM_SETTINGS).execute();
+      Future<RowSet<Row>> claimed = tx.connection().preparedQuery(CLAIM)
+        .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()));
+      Future<Void> committed = tx.commit();
+      return Future.join(set, claimed, committed).map(v -> claimed.result());
+    }).map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
         for (Row row : rows) {
           out.add(ClaimedDelivery.fromRow(row));

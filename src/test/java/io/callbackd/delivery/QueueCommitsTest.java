@@ -60,13 +60,17 @@ class QueueCommitsTest {
       c.setAutoCommit(false);
       long id;
       String token;
+      // As callbackd runs a claim: its settings first, in its transaction.
+      st.execute(DeliveryStore.CLAIM_SETTINGS);
       try (ResultSet rs = st.executeQuery("EXECUTE claim('commits-test', 8, 60000, 32, 10000, 1000)")) {
         assertTrue(rs.next(), "the due callback is claimed");
         id = rs.getLong("id");
         token = rs.getString("lease_token");
       }
       assertEquals("off", setting(st), "a claim's transaction commits without waiting for its flush");
+      assertEquals("off", show(st, "enable_bitmapscan"), "a claim reads the due index in order");
       c.commit();
+      assertEquals("on", show(st, "enable_bitmapscan"), "only the claim's transaction does without bitmap scans");
       assertEquals("on", setting(st), "the next transaction waits for its flush again");
 
       try (ResultSet rs = st.executeQuery("EXECUTE outcomes(ARRAY[" + id + "]::bigint[], ARRAY['" + token
@@ -90,6 +94,13 @@ class QueueCommitsTest {
         assertEquals(0, rs.getLong("live"));
         assertEquals(0, rs.getInt("in_flight"), "the destination has its room back");
       }
+    }
+  }
+
+  private static String show(Statement st, String name) throws SQLException {
+    try (ResultSet rs = st.executeQuery("SHOW " + name)) {
+      rs.next();
+      return rs.getString(1);
     }
   }
 

@@ -87,6 +87,48 @@ class QueuePlanTest {
     check(vertx, "force_custom_plan");
   }
 
+  /**
+   * Statistics lag behind a queue that grows fast (autovacuum analyzes it up to a minute later): taken while the
+   * queue was empty, they make a destination's due callbacks look like a handful. A claim planned then must still
+   * read the first entries of the due index, not all of the destination's due callbacks (a bitmap scan and a sort),
+   * or each claim would cost more as the backlog grows.
+   */
+  @Test
+  void aClaimPlannedOnStatisticsOfAnEmptyQueueReadsFewBuffersFromAFreshBacklog(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
+      Duration.ofSeconds(10));
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+        st.execute("VACUUM ANALYZE callbackd.queue");
+        st.execute("VACUUM ANALYZE callbackd.destinations");
+        // Written after the statistics, as a burst is.
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) SELECT 'fresh-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
+          + BACKLOG + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
+          + " now() + interval '1 day' FROM generate_series(1, 20000) g");
+        st.execute("SET plan_cache_mode = force_generic_plan");
+      }
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        st.execute(DeliveryStore.CLAIM_SETTINGS);
+        st.execute("PREPARE fresh_claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
+        JsonObject plan = Plans.explain(st, "EXECUTE fresh_claim('plan-test', 8, 60000, " + LIMIT + ", 10000, 1000)");
+        String nodes = Plans.nodes(plan);
+        long read = Plans.totalBuffers(plan);
+        System.out.println("buffers read by a claim from a fresh backlog of 20,000: " + read);
+        assertTrue(!nodes.contains("Bitmap Heap Scan on queue") && !nodes.contains("Seq Scan on queue"),
+          "the claim scans the destination's due callbacks:\n" + nodes);
+        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
