@@ -104,6 +104,9 @@ public final class DeliveryStore {
    * lost in a database crash leaves the callback pending as if never claimed (and the destination's count as it
    * was), at least once either way.
    */
+  /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
+  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
+
   static final String CLAIM_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
     + " set_config('synchronous_commit', 'off', true)";
 
@@ -607,7 +610,13 @@ public final class DeliveryStore {
 
   /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */
   public Future<Duration> nextDue() {
-    return pool.query(NEXT_DUE).execute().map(rows -> {
+    return PipelinedTransaction.run(pool, tx -> {
+      // Its probes read the due index in order, as a claim's do (see CLAIM_SETTINGS), whatever the statistics say.
+      Future<?> set = tx.connection().query(PROBE_SETTINGS).execute();
+      Future<RowSet<Row>> found = tx.connection().query(NEXT_DUE).execute();
+      Future<Void> committed = tx.commit();
+      return Future.join(set, found, committed).map(v -> found.result());
+    }).map(rows -> {
       Long ms = rows.size() == 0 ? null : rows.iterator().next().getLong("in_ms");
       return ms == null ? null : Duration.ofMillis(ms);
     });

@@ -122,6 +122,18 @@ class QueuePlanTest {
         assertTrue(!nodes.contains("Bitmap Heap Scan on queue") && !nodes.contains("Seq Scan on queue"),
           "the claim scans the destination's due callbacks:\n" + nodes);
         assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+        c.rollback();
+
+        // The scheduler's look for the next due time, planned the same way, with its own settings.
+        st.execute(DeliveryStore.PROBE_SETTINGS);
+        st.execute("PREPARE fresh_next_due AS " + DeliveryStore.NEXT_DUE);
+        plan = Plans.explain(st, "EXECUTE fresh_next_due");
+        nodes = Plans.nodes(plan);
+        read = Plans.totalBuffers(plan);
+        System.out.println("buffers read by the next-due look at a fresh backlog of 20,000: " + read);
+        assertTrue(!nodes.contains("Bitmap Heap Scan on queue") && !nodes.contains("Seq Scan on queue"),
+          "the next-due look scans the destination's callbacks:\n" + nodes);
+        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
       } finally {
         c.rollback();
         c.setAutoCommit(true);
