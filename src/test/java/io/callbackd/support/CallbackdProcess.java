@@ -22,7 +22,7 @@ public final class CallbackdProcess implements AutoCloseable {
 
   private final Map<String, String> env;
   private final Path log;
-  private final int httpPort;
+  private int httpPort;
   private Path jar;
   private final List<String> jvmOptions = new java.util.ArrayList<>(List.of("-Xmx256m"));
   private Process process;
@@ -72,14 +72,28 @@ public final class CallbackdProcess implements AutoCloseable {
 
   /** Starts the process and waits until it reports ready. */
   public CallbackdProcess start() {
-    launch();
-    Await.until("callbackd process ready on port " + httpPort + " (log: " + log + ")", Duration.ofSeconds(60), () -> {
-      if (!process.isAlive()) {
-        throw new AssertionError("callbackd process exited with " + process.exitValue() + "; log: " + tail());
+    for (int tries = 1; ; tries++) {
+      launch();
+      try {
+        Await.until("callbackd process ready on port " + httpPort + " (log: " + log + ")", Duration.ofSeconds(60),
+          () -> {
+            if (!process.isAlive()) {
+              throw new AssertionError("callbackd process exited with " + process.exitValue() + "; log: " + tail());
+            }
+            return ready();
+          });
+        return this;
+      } catch (AssertionError e) {
+        // The port was free when picked, but something bound it before callbackd did (an embedded PostgreSQL picks
+        // a free port of its own at start-up, and may pick the same): a new port, a new start.
+        if (tries < 3 && !process.isAlive() && tail().contains("BindException: Address already in use")) {
+          httpPort = freePort();
+          env.put("CALLBACKD_HTTP_PORT", Integer.toString(httpPort));
+          continue;
+        }
+        throw e;
       }
-      return ready();
-    });
-    return this;
+    }
   }
 
   /** Starts a process expected to stop by itself (a refused start-up), and returns its exit code. */
