@@ -22,6 +22,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.function.Function;
 
 /**
  * Every statement on callbackd's delivery tables: the live queue ({@code callbackd.queue}), the history of final
@@ -104,11 +105,11 @@ public final class DeliveryStore {
    * lost in a database crash leaves the callback pending as if never claimed (and the destination's count as it
    * was), at least once either way.
    */
-  /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
-  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
-
   static final String CLAIM_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
     + " set_config('synchronous_commit', 'off', true)";
+
+  /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
+  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
 
   /*
    * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,
@@ -477,20 +478,28 @@ public final class DeliveryStore {
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
                                              Duration requestTimeout, Duration pollInterval) {
-    return PipelinedTransaction.run(pool, tx -> {
-      // Sent together: the settings, the claim and the COMMIT, one round trip.
-      Future<?> set = tx.connection().query(CLAIM_SETTINGS).execute();
-      Future<RowSet<Row>> claimed = tx.connection().preparedQuery(CLAIM)
-        .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()));
-      Future<Void> committed = tx.commit();
-      return Future.join(set, claimed, committed).map(v -> claimed.result());
-    }).map(rows -> {
+    return withSettings(CLAIM_SETTINGS, conn -> conn.preparedQuery(CLAIM)
+      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis())))
+      .map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
         for (Row row : rows) {
           out.add(ClaimedDelivery.fromRow(row));
         }
         return out;
       });
+  }
+
+  /**
+   * Runs one statement in a transaction of its own after {@code settings} (transaction-local {@code set_config}s):
+   * the settings, the statement and the COMMIT are sent together, one round trip.
+   */
+  private Future<RowSet<Row>> withSettings(String settings, Function<SqlConnection, Future<RowSet<Row>>> statement) {
+    return PipelinedTransaction.run(pool, tx -> {
+      Future<?> set = tx.connection().query(settings).execute();
+      Future<RowSet<Row>> result = statement.apply(tx.connection());
+      Future<Void> committed = tx.commit();
+      return Future.join(set, result, committed).map(v -> result.result());
+    });
   }
 
   /** How a destination's breaker reacts to outcomes: failures in a row that open it, and for how long. */
@@ -610,13 +619,8 @@ public final class DeliveryStore {
 
   /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */
   public Future<Duration> nextDue() {
-    return PipelinedTransaction.run(pool, tx -> {
-      // Its probes read the due index in order, as a claim's do (see CLAIM_SETTINGS), whatever the statistics say.
-      Future<?> set = tx.connection().query(PROBE_SETTINGS).execute();
-      Future<RowSet<Row>> found = tx.connection().query(NEXT_DUE).execute();
-      Future<Void> committed = tx.commit();
-      return Future.join(set, found, committed).map(v -> found.result());
-    }).map(rows -> {
+    // Its probes read the due index in order, as a claim's do (see CLAIM_SETTINGS), whatever the statistics say.
+    return withSettings(PROBE_SETTINGS, conn -> conn.query(NEXT_DUE).execute()).map(rows -> {
       Long ms = rows.size() == 0 ? null : rows.iterator().next().getLong("in_ms");
       return ms == null ? null : Duration.ofMillis(ms);
     });

@@ -17,12 +17,12 @@ final class OutcomeBatching {
 
   /**
    * @param waiting     outcomes not yet written
-   * @param urgent      how many of them must not linger ({@link WriteBack#urgent()})
+   * @param urgent      one of them must not linger ({@link WriteBack#urgent()})
    * @param lingerOver  the first of them has waited the whole linger
    * @param draining    the dispatcher is stopping: nothing waits any more
    * @param lingerMs    the linger; 0 writes at once
    */
-  static boolean writeNow(int waiting, int urgent, boolean lingerOver, boolean draining, long lingerMs) {
-    return waiting > 0 && (lingerMs <= 0 || lingerOver || draining || urgent > 0 || waiting >= WRITE_AT);
+  static boolean writeNow(int waiting, boolean urgent, boolean lingerOver, boolean draining, long lingerMs) {
+    return waiting > 0 && (lingerMs <= 0 || lingerOver || draining || urgent || waiting >= WRITE_AT);
   }
 }

@@ -41,8 +41,6 @@ final class OutcomeWriter {
   private long retryTimer = -1;
   private long lingerTimer = -1;
   private boolean lingerOver;
-  /** How many of the unwritten outcomes must not linger. */
-  private int urgent;
   private boolean runsWanted;
   private boolean runsWriting;
   private long runsTimer = -1;
@@ -74,9 +72,6 @@ final class OutcomeWriter {
       return;
     }
     outcomes.add(w);
-    if (w.urgent()) {
-      urgent++;
-    }
     flush();
   }
 
@@ -89,6 +84,7 @@ final class OutcomeWriter {
       checkDrained();
       return;
     }
+    boolean urgent = outcomes.stream().anyMatch(WriteBack::urgent);
     if (!OutcomeBatching.writeNow(outcomes.size(), urgent, lingerOver, drained != null || stopped, lingerMs)) {
       if (lingerTimer < 0) {
         lingerTimer = vertx.setTimer(lingerMs, t -> {
@@ -104,11 +100,7 @@ final class OutcomeWriter {
     lingerOver = false;
     List<WriteBack> batch = new ArrayList<>(Math.min(outcomes.size(), BATCH));
     while (batch.size() < BATCH && !outcomes.isEmpty()) {
-      WriteBack w = outcomes.poll();
-      if (w.urgent()) {
-        urgent--;
-      }
-      batch.add(w);
+      batch.add(outcomes.poll());
     }
     flushing = true;
     store.recordOutcomes(batch, dispatcher, breaker, perDestination).onComplete(ar -> {
@@ -117,9 +109,6 @@ final class OutcomeWriter {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
           outcomes.addFirst(batch.get(i));
-          if (batch.get(i).urgent()) {
-            urgent++;
-          }
         }
         if (stopped) {
           return;
