@@ -11,6 +11,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -72,23 +74,21 @@ class CallbackdConfigTest {
   }
 
   @Test
-  void ingestLingerIsABatchingWindowOfAtMostASecond() {
-    assertEquals(Duration.ofMillis(5), with("ingest_linger", "5ms").ingestLinger);
-    assertEquals(Duration.ofSeconds(1), with("ingest_linger", "1s").ingestLinger);
-    ConfigException e = refused("ingest_linger", "2s");
-    assertNamesKeyAndEnv(e, "ingest_linger");
-    assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
-    assertNamesKeyAndEnv(refused("ingest_linger", "soon"), "ingest_linger");
-  }
-
-  @Test
-  void outcomeLingerIsABatchingWindowOfAtMostASecond() {
-    assertEquals(Duration.ZERO, with("outcome_linger", "0ms").outcomeLinger);
-    assertEquals(Duration.ofSeconds(1), with("outcome_linger", "1s").outcomeLinger);
-    ConfigException e = refused("outcome_linger", "1500ms");
-    assertNamesKeyAndEnv(e, "outcome_linger");
-    assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
-    assertNamesKeyAndEnv(refused("outcome_linger", "-5ms"), "outcome_linger");
+  void lingersAreBatchingWindowsOfAtMostASecond() {
+    Map<String, Function<CallbackdConfig, Duration>> lingers = Map.of(
+      "ingest_linger", c -> c.ingestLinger, "outcome_linger", c -> c.outcomeLinger);
+    lingers.forEach((key, linger) -> {
+      assertEquals(Duration.ZERO, linger.apply(with(key, "0ms")), key);
+      assertEquals(Duration.ofMillis(5), linger.apply(with(key, "5ms")), key);
+      assertEquals(Duration.ofSeconds(1), linger.apply(with(key, "1s")), key);
+      for (String tooLong : List.of("1500ms", "2s")) {
+        ConfigException e = refused(key, tooLong);
+        assertNamesKeyAndEnv(e, key);
+        assertTrue(e.getMessage().contains("at most 1s"), e.getMessage());
+      }
+      assertNamesKeyAndEnv(refused(key, "soon"), key);
+      assertNamesKeyAndEnv(refused(key, "-5ms"), key);
+    });
   }
 
   @Test

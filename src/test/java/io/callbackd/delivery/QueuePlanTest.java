@@ -96,8 +96,7 @@ class QueuePlanTest {
   @Test
   void aClaimPlannedOnStatisticsOfAnEmptyQueueReadsFewBuffersFromAFreshBacklog(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
+    CallbackdConfig config = configFor(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
@@ -141,10 +140,15 @@ class QueuePlanTest {
     }
   }
 
+  /** callbackd's settings for a database of its own (opening it applies the migrations). */
+  private static CallbackdConfig configFor(Vertx vertx, String pgUrl) {
+    return Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
+      Duration.ofSeconds(10));
+  }
+
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
+    CallbackdConfig config = configFor(vertx, pgUrl);
     // Migrations only: no dispatcher runs, so the queue stays as written here while the plans are read.
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
