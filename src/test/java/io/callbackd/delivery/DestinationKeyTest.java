@@ -8,6 +8,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 
 import io.callbackd.webhook.CallbackTarget;
 
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,6 +18,7 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The destination key every breaker, limit, pause and filter uses, as PostgreSQL computes it (callbackd.origin): the
@@ -60,6 +64,39 @@ class DestinationKeyTest {
         + " 'nowhere')");
       assertEquals("invalid",
         callbackd.sql.one("SELECT destination FROM callbackd.deliveries WHERE run_id = 'run-bad'").get("destination"));
+    }
+  }
+
+  /**
+   * V19 rewrote origin() without a capturing regular expression (its cost per call in a fresh backend). Its answers
+   * must be V13's for every URL: both functions key an exhaustive corpus of short hostile URLs (every sequence of up to
+   * three fragments after every prefix) and none may differ.
+   */
+  @Test
+  void theKeyWithoutCaptureGroupsAnswersAsBefore(Vertx vertx) throws IOException {
+    String v13;
+    try (InputStream in = getClass().getResourceAsStream("/db/migration/V13__trigger_rights_and_hostile_urls.sql")) {
+      v13 = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+    int start = v13.indexOf("CREATE OR REPLACE FUNCTION callbackd.origin(");
+    String before = v13.substring(start, v13.indexOf("END $$;", start) + "END $$;".length())
+      .replace("callbackd.origin(", "origin_v13.origin(");
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, null)) {
+      callbackd.sql.update("CREATE SCHEMA origin_v13");
+      callbackd.sql.update(before);
+      Map<String, Object> r = callbackd.sql.one("WITH fragment(f) AS (SELECT unnest(ARRAY['h', 'A', '1', '0', '[', ']',"
+        + " ':', '@', '/', '?', '#', '.', '-', '%25', ':80', ':65536', '[::1]', '[1.2]', '@h', 'x.example', '//', ''])),"
+        + " prefix(p) AS (SELECT unnest(ARRAY['http://', 'HTTPS://', 'ftp://', 'http:/', 'h2+x://', 'http:://', '://',"
+        + " 'http//', 'HtTp://u:p@', '', 'http://[', 'https://a@b@'])),"
+        + " corpus(u) AS (SELECT p || a.f || b.f || c.f FROM prefix, fragment a, fragment b, fragment c),"
+        + " keyed AS (SELECT u, origin_v13.origin(u) AS was, callbackd.origin(u) AS now FROM corpus)"
+        + " SELECT count(*) AS urls, count(now) AS keyed, count(*) FILTER (WHERE was IS DISTINCT FROM now) AS differ,"
+        + " string_agg(u || ' -> ' || coalesce(was, 'NULL') || ' / ' || coalesce(now, 'NULL'), '; ')"
+        + " FILTER (WHERE was IS DISTINCT FROM now) AS examples FROM keyed");
+      assertTrue(((Number) r.get("urls")).longValue() > 100_000, r.toString());
+      // The corpus reaches keys, not only refusals.
+      assertTrue(((Number) r.get("keyed")).longValue() > 5_000, r.toString());
+      assertEquals(0L, ((Number) r.get("differ")).longValue(), String.valueOf(r.get("examples")));
     }
   }
 }
