@@ -4,41 +4,50 @@ import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.CallbackTarget;
 import io.vertx.core.Future;
 import io.vertx.core.MultiMap;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClientAgent;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpClientRequest;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
+import io.vertx.core.http.RequestOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.core.tracing.TracingPolicy;
-import io.vertx.ext.web.client.HttpResponse;
-import io.vertx.ext.web.client.WebClient;
-import io.vertx.ext.web.client.WebClientOptions;
 
 import java.net.InetAddress;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
- * Makes one HTTP attempt. Owns its verticle's {@link WebClient}: kept in a field for the verticle's lifetime (a client
+ * Makes one HTTP attempt. Owns its verticle's HTTP client: kept in a field for the verticle's lifetime (a client
  * nobody references would be closed by the garbage collector), with kept-alive connections pooled per destination.
  * Every attempt ends in an {@link AttemptResult}; the returned future never fails.
+ *
+ * <p>The attempt's deadline covers everything from waiting for a pooled connection to the last byte of the answer.
+ * When it passes, the request is reset, which closes its connection: a receiver that keeps trickling bytes (or
+ * streams a gigabyte) would otherwise keep that connection, and a place in the destination's pool, for as long as it
+ * likes after callbackd recorded the timeout. The client's idle timeout alone only bounds silence between bytes.
  */
 public final class CallbackSender {
 
   public static final int RESPONSE_EXCERPT_BYTES = 4096;
   static final String USER_AGENT = "callbackd/1";
 
-  private final WebClient client;
+  private final Vertx vertx;
+  private final HttpClientAgent client;
   private final Duration timeout;
 
   public CallbackSender(Vertx vertx, Duration timeout, int maxPerDestination, int maxWaiting) {
+    this.vertx = vertx;
     this.timeout = timeout;
     int ms = (int) Math.min(Integer.MAX_VALUE, timeout.toMillis());
-    WebClientOptions options = new WebClientOptions()
-      .setUserAgent(USER_AGENT)
-      // A 3xx is an answer, not a new destination: following it could lead anywhere, so it counts as a failure.
-      .setFollowRedirects(false)
+    HttpClientOptions options = new HttpClientOptions()
       .setKeepAlive(true)
       .setKeepAliveTimeout(60)
       .setConnectTimeout(ms)
@@ -51,7 +60,7 @@ public final class CallbackSender {
       .setTracingPolicy(TracingPolicy.IGNORE);
     // The pool's wait queue is unbounded unless bounded here; the dispatcher never has more attempts than this.
     PoolOptions pool = new PoolOptions().setHttp1MaxSize(maxPerDestination).setMaxWaitQueueSize(maxWaiting);
-    this.client = WebClient.create(vertx, options, pool);
+    this.client = vertx.createHttpClient(options, pool);
   }
 
   /**
@@ -61,24 +70,75 @@ public final class CallbackSender {
   public Future<AttemptResult> post(CallbackTarget target, InetAddress address, MultiMap headers, Buffer body,
                                     Instant startedAt, long t0, Duration deadline) {
     long ms = Math.max(1, deadline.toMillis() - elapsedMs(t0));
-    Future<HttpResponse<String>> response;
+    Future<Answer> answer;
     try {
-      SocketAddress server = SocketAddress.inetSocketAddress(target.port(), address.getHostAddress());
-      response = client.request(HttpMethod.POST, server, target.port(), target.host(), target.requestUri())
-        .ssl(target.ssl())
-        .followRedirects(false)
-        .putHeaders(headers)
-        .putHeader("content-type", "application/json")
-        // The client's own timeout only bounds silence between bytes; the Future deadline bounds the whole attempt.
-        .idleTimeout(ms)
-        .as(new ResponseExcerptCodec(RESPONSE_EXCERPT_BYTES))
-        .sendBuffer(body)
-        .timeout(ms, TimeUnit.MILLISECONDS);
+      MultiMap sentHeaders = HttpHeaders.headers().addAll(headers)
+        .set(HttpHeaders.CONTENT_TYPE, "application/json")
+        .set(HttpHeaders.USER_AGENT, USER_AGENT);
+      RequestOptions request = new RequestOptions()
+        .setMethod(HttpMethod.POST)
+        .setServer(SocketAddress.inetSocketAddress(target.port(), address.getHostAddress()))
+        .setHost(target.host())
+        .setPort(target.port())
+        .setURI(target.requestUri())
+        .setSsl(target.ssl())
+        // A 3xx is an answer, not a new destination: following it could lead anywhere, so it counts as a failure.
+        .setFollowRedirects(false)
+        .setHeaders(sentHeaders)
+        // Waiting for a pooled connection counts against the deadline too.
+        .setConnectTimeout(ms)
+        .setIdleTimeout(ms);
+      answer = exchange(request, body, ms);
     } catch (RuntimeException e) {
-      response = Future.failedFuture(e);
+      answer = Future.failedFuture(e);
     }
     String sent = SentHeaders.json(target, headers, body.length());
-    return outcome(response, startedAt, t0, deadline).map(r -> r.withRequestHeaders(sent));
+    return outcome(answer, startedAt, t0, deadline).map(r -> r.withRequestHeaders(sent));
+  }
+
+  /** The status, Retry-After and the body's first bytes, or a failure; at the deadline the request is reset. */
+  private Future<Answer> exchange(RequestOptions options, Buffer body, long ms) {
+    Promise<Answer> answer = Promise.promise();
+    TimeoutException late = new TimeoutException("no answer within " + ms + " ms");
+    HttpClientRequest[] started = new HttpClientRequest[1];
+    long timer = vertx.setTimer(ms, t -> {
+      if (answer.tryFail(late) && started[0] != null) {
+        started[0].reset(0, late);
+      }
+    });
+    client.request(options).onComplete(got -> {
+      if (got.failed()) {
+        answer.tryFail(got.cause());
+        return;
+      }
+      HttpClientRequest request = got.result();
+      if (answer.future().isComplete()) {
+        // The deadline passed while this request waited for a connection: it is never sent.
+        request.reset(0, late);
+        return;
+      }
+      started[0] = request;
+      request.send(body).onComplete(sent -> {
+        if (sent.failed()) {
+          answer.tryFail(sent.cause());
+          return;
+        }
+        HttpClientResponse response = sent.result();
+        ResponseExcerpt excerpt = new ResponseExcerpt(RESPONSE_EXCERPT_BYTES);
+        response.handler(excerpt::append);
+        response.end().onComplete(ended -> {
+          if (ended.failed()) {
+            answer.tryFail(ended.cause());
+          } else {
+            answer.tryComplete(new Answer(response.statusCode(), response.getHeader("retry-after"), excerpt.text()));
+          }
+        });
+      });
+    });
+    return answer.future().onComplete(done -> vertx.cancelTimer(timer));
+  }
+
+  private record Answer(int status, String retryAfter, String excerpt) {
   }
 
   /** An attempt that ended before any connection: resolution failed or took too long. */
@@ -86,13 +146,11 @@ public final class CallbackSender {
     return AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err), AttemptErrors.describe(err, deadline));
   }
 
-  private Future<AttemptResult> outcome(Future<HttpResponse<String>> response, Instant startedAt, long t0,
-                                        Duration deadline) {
-    return response.map(resp -> {
-      int status = resp.statusCode();
-      Duration retryAfter = status == 429 || status == 503
-        ? RetryAfter.parse(resp.getHeader("retry-after"), Instant.now()).orElse(null) : null;
-      return AttemptResult.response(startedAt, elapsedMs(t0), status, resp.body(), retryAfter);
+  private Future<AttemptResult> outcome(Future<Answer> answer, Instant startedAt, long t0, Duration deadline) {
+    return answer.map(a -> {
+      Duration retryAfter = a.status() == 429 || a.status() == 503
+        ? RetryAfter.parse(a.retryAfter(), Instant.now()).orElse(null) : null;
+      return AttemptResult.response(startedAt, elapsedMs(t0), a.status(), a.excerpt(), retryAfter);
     }).recover(err -> Future.succeededFuture(AttemptResult.failure(startedAt, elapsedMs(t0), AttemptErrors.kind(err),
       AttemptErrors.describe(err, deadline))));
   }

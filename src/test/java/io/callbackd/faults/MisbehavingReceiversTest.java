@@ -145,6 +145,32 @@ class MisbehavingReceiversTest {
   }
 
   @Test
+  void tricklesItsAnswerPastTheDeadline() {
+    // Headers, then one byte of a long body every 100 ms: never silent for as long as the idle timeout, never done.
+    AtomicInteger open = new AtomicInteger();
+    AtomicInteger closed = new AtomicInteger();
+    int port = tcp(socket -> {
+      open.incrementAndGet();
+      long[] drip = {-1};
+      socket.closeHandler(v -> {
+        closed.incrementAndGet();
+        vertx.cancelTimer(drip[0]);
+      });
+      socket.handler(data -> {
+        if (drip[0] < 0) {
+          socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n");
+          drip[0] = vertx.setPeriodic(100, t -> socket.write("x"));
+        }
+      });
+    });
+    JsonObject a = onlyAttempt("http://127.0.0.1:" + port + "/drip");
+    assertEquals("timeout after 1s", a.getString("error"));
+    assertTrue(a.getInteger("duration_ms") < 5000, "the deadline holds: " + a.getInteger("duration_ms"));
+    // The deadline closed the connection: the receiver does not keep it, or a place in the pool, by trickling.
+    Await.until("the trickling connection is closed", WAIT, () -> open.get() == 1 && closed.get() == 1);
+  }
+
+  @Test
   void redirectsInALoop() {
     AtomicInteger hits = new AtomicInteger();
     int[] port = new int[1];
