@@ -37,6 +37,9 @@ public final class ClusterMode {
     hz.setProperty("hazelcast.phone.home.enabled", "false");
     hz.setProperty("hazelcast.logging.type", "slf4j");
     hz.setProperty("hazelcast.shutdownhook.enabled", "false");
+    // Hazelcast's own metrics (collected every few seconds, published over JMX) are read by nothing callbackd ships,
+    // and cost every replica CPU while it is idle; callbackd's metrics are its Prometheus endpoint.
+    hz.getMetricsConfig().setEnabled(false);
     NetworkConfig net = hz.getNetworkConfig();
     net.setPort(c.clusterPort).setPortAutoIncrement(false);
     if (!c.clusterHost.isEmpty()) {
