@@ -14,7 +14,7 @@ public record CallbackTarget(boolean ssl, String host, int port, String requestU
   /** The longest DNS name (RFC 1035: 255 octets on the wire, 253 characters written out). */
   public static final int MAX_HOST_LENGTH = 253;
 
-  // The same rules as callbackd.origin() in the database (migration V13), which keys a callback by its destination
+  // The same rules as callbackd.origin() in the database (migration V13, V19), which keys a callback by its destination
   // when the platform writes the runs table directly: a URL refused here is filed there under 'invalid'.
   private static final Pattern SHAPE = Pattern.compile(
     "^([A-Za-z][A-Za-z0-9+.-]*)://([^@/?#]*@)?(\\[[^\\]/?#]*\\]|[^:/?#]*)(:[^/?#]*)?(?:[/?#].*)?$", Pattern.DOTALL);
