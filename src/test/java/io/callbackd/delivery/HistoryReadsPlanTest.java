@@ -31,7 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Operators' reads never aggregate history: the destinations page reads the destination rows, pages of callbacks
  * (by state, by destination and state, by run) read a page from an index each, the overview reads the last minute
- * of the time index, and a bulk redelivery of 1,000 failed callbacks walks the failed index from its oldest entry.
+ * of the time index, a run's attempts are read through the run's entries, and a bulk redelivery of 1,000 failed
+ * callbacks walks the failed index from its oldest entry.
  * Each reads no more at 120,000 finished callbacks than at 30,000 (give or take an index level), never scans a
  * history partition, and answers what it should. EXPLAIN (ANALYZE, BUFFERS) of the statements as callbackd prepares
  * them, planned with and without their parameters' values.
@@ -78,6 +79,7 @@ class HistoryReadsPlanTest {
         st.execute("PREPARE redeliver_all(varchar, varchar, timestamptz, timestamptz, int, float8) AS "
           + runs.of(DeliveryStore.REDELIVER_MANY_ALL));
         st.execute("PREPARE overview(int) AS " + DeliveryStore.OVERVIEW);
+        st.execute("PREPARE attempts_run(varchar) AS " + DeliveryStore.ATTEMPTS_FOR_RUN);
         st.execute("SET plan_cache_mode = " + planMode);
       }
       List<String> problems = new ArrayList<>();
@@ -140,7 +142,12 @@ class HistoryReadsPlanTest {
       + " 'https://d1.example.com/cb', 'https://d1.example.com:443', '{}', 'delivered', 1, now(),"
       + " now() - g * interval '100 milliseconds' FROM generate_series(1, 100) g");
     }
-    st.execute("VACUUM ANALYZE callbackd.history, callbackd.queue, callbackd.destinations");
+    // One attempt for each of them (in the attempts' default partition).
+    st.execute("INSERT INTO callbackd.attempts (delivery_id, run_id, attempt, started_at, status_code, error)"
+      + " SELECT id, run_id, 1, finished_at - interval '1 second', last_status_code, last_error FROM callbackd.history"
+      + " WHERE id BETWEEN " + from + " AND " + to + " OR id BETWEEN " + (from + 10_000_000) + " AND "
+      + (to + 10_000_000));
+    st.execute("VACUUM ANALYZE callbackd.history, callbackd.attempts, callbackd.queue, callbackd.destinations");
   }
 
   private static Map<String, Long> measure(Connection c, String when, List<String> problems) throws SQLException {
@@ -154,6 +161,7 @@ class HistoryReadsPlanTest {
     statements.put("one run", "EXECUTE list_run('{pending,delivering,delivered,failed,cancelled}', NULL, NULL, 100,"
       + " 'run-13')");
     statements.put("overview", "EXECUTE overview(60)");
+    statements.put("attempts of one run", "EXECUTE attempts_run('run-13')");
     statements.put("redeliver 1,000 failed", "EXECUTE redeliver_all(NULL, 'failed', NULL, NULL, 1000, 1000)");
     // One destination's failed callbacks (a tenth of its history): all of them, read from its index.
     statements.put("redeliver one destination's failed", "EXECUTE redeliver_to('" + TARGET + "', 'failed', NULL,"
@@ -177,6 +185,12 @@ class HistoryReadsPlanTest {
         c.rollback();
       }
       assertEquals(100, count(st, "EXECUTE list_to('{failed}', '" + TARGET + "', NULL, 100)"), when);
+      // Its two callbacks' attempts (run-13 was redelivered), read through its entries of the indexes by run: a few
+      // pages per partition, where a join by id alone read a whole index of history.
+      assertEquals(2, count(st, "EXECUTE attempts_run('run-13')"), when);
+      if (reads.get("attempts of one run") > 60) {
+        problems.add("attempts of one run, " + when + ": " + reads.get("attempts of one run") + " buffers");
+      }
       assertEquals(2, count(st, "EXECUTE list_run('{pending,delivering,delivered,failed,cancelled}', NULL, NULL, 100,"
         + " 'run-13')"), when);
       try (ResultSet rs = st.executeQuery("EXECUTE redeliver_all(NULL, 'failed', NULL, NULL, 1000, 1000)")) {
