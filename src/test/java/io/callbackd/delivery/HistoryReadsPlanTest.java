@@ -54,6 +54,40 @@ class HistoryReadsPlanTest {
     check(vertx, "force_custom_plan");
   }
 
+  /**
+   * Every outcome inserts an attempt, and every index of the attempts is one more insertion in the outcome's
+   * statement: they keep only those that reads use, by run (a run's attempts) and by start time (retention's batches),
+   * on every partition (migration V20 dropped the one by callback id, which nothing read through).
+   */
+  @Test
+  void attemptsKeepOnlyTheIndexesThatReadsUse(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
+      Duration.ofSeconds(10));
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
+         Statement st = c.createStatement()) {
+      st.execute("SELECT callbackd.ensure_partitions('callbackd.attempts', 'started_at', interval '1 day',"
+        + " interval '3 days')");
+      List<String> onParent = new ArrayList<>();
+      try (ResultSet rs = st.executeQuery("SELECT indexrelid::regclass::text FROM pg_index"
+        + " WHERE indrelid = 'callbackd.attempts'::regclass ORDER BY 1")) {
+        while (rs.next()) {
+          onParent.add(rs.getString(1));
+        }
+      }
+      assertEquals(List.of("callbackd.attempts_by_run", "callbackd.attempts_by_start"), onParent);
+      try (ResultSet rs = st.executeQuery("SELECT count(*) AS partitions, min(n) AS fewest, max(n) AS most FROM"
+        + " (SELECT i.inhrelid, (SELECT count(*) FROM pg_index x WHERE x.indrelid = i.inhrelid) AS n"
+        + " FROM pg_inherits i WHERE i.inhparent = 'callbackd.attempts'::regclass) p")) {
+        rs.next();
+        assertTrue(rs.getInt("partitions") >= 4, "partitions: " + rs.getInt("partitions"));
+        assertEquals(2, rs.getInt("fewest"), "indexes of a partition");
+        assertEquals(2, rs.getInt("most"), "indexes of a partition");
+      }
+    }
+  }
+
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),

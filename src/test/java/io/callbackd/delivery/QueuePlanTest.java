@@ -2,6 +2,9 @@ package io.callbackd.delivery;
 
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
+import io.callbackd.database.RunsTable;
+import io.callbackd.database.RunsTableStatements;
+import io.callbackd.database.RunsTimestamps;
 import io.callbackd.support.Await;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
@@ -9,6 +12,10 @@ import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
+import io.vertx.pgclient.PgBuilder;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import io.vertx.sqlclient.Row;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -25,6 +32,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -136,6 +144,51 @@ class QueuePlanTest {
       } finally {
         c.rollback();
         c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
+   * A claim runs on one generic plan per connection: PostgreSQL does not plan it again for each claim's parameters
+   * (which it would do for at least the first five claims, and for every claim where it judges a custom plan cheaper).
+   * Read from PostgreSQL's own count of the plans of the connection's prepared statements, on a pool of one
+   * connection that caches its statements as callbackd's pool does.
+   */
+  @Test
+  void claimsRunOnOneGenericPlanPerConnection(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    int claims = 8;
+    try (Database db = Database.open(config)) {
+      Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
+        .connectingTo(db.connectOptions().setCachePreparedStatements(true).setPreparedStatementCacheSqlLimit(16 * 1024))
+        .using(vertx).build();
+      try {
+        Map<String, String> types = new java.util.HashMap<>();
+        RunsTimestamps.COLUMNS.forEach(column -> types.put(column, "timestamp without time zone"));
+        DeliveryStore store = new DeliveryStore(pool, new RunsTableStatements(RunsTable.qualified("runs"),
+          RunsTimestamps.of(types, "runs")));
+        Await.result(pool.query("INSERT INTO callbackd.destinations (destination) VALUES ('" + OTHER + "')").execute(),
+          Duration.ofSeconds(10));
+        int claimed = 0;
+        for (int i = 0; i < claims; i++) {
+          // One due callback before each claim, so that every claim takes something and writes.
+          Await.result(pool.query("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+            + " next_attempt_at, expires_at) VALUES ('plan-" + i + "', 1, 'msg_plan" + i + "', '" + OTHER + "/cb', '"
+            + OTHER + "', '{}', now() - interval '1 second', now() + interval '1 hour')").execute(),
+            Duration.ofSeconds(10));
+          claimed += Await.result(store.claim("plan-test", 8, 60_000, LIMIT, Duration.ofSeconds(10),
+            Duration.ofSeconds(1)), Duration.ofSeconds(10)).size();
+        }
+        assertEquals(claims, claimed, "every claim took its callback");
+        Row plans = Await.result(pool.query("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+          + " WHERE statement LIKE 'WITH eligible AS%'").execute(), Duration.ofSeconds(10)).iterator().next();
+        System.out.println("claim plans on one connection after " + claims + " claims: generic "
+          + plans.getLong("generic_plans") + ", custom " + plans.getLong("custom_plans"));
+        assertEquals(0L, plans.getLong("custom_plans"), "claims planned for their parameters' values");
+        assertEquals((long) claims, plans.getLong("generic_plans"), "claims not run on the generic plan");
+      } finally {
+        Await.result(pool.close(), Duration.ofSeconds(10));
       }
     }
   }
