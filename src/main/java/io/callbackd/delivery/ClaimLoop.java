@@ -5,7 +5,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
-import java.util.function.Consumer;
+import java.util.function.BiConsumer;
 import java.util.function.IntSupplier;
 
 /**
@@ -30,7 +30,7 @@ final class ClaimLoop {
   private final java.time.Duration requestTimeout;
   private final java.time.Duration pollInterval;
   private final IntSupplier room;
-  private final Consumer<List<ClaimedDelivery>> claimedHandler;
+  private final BiConsumer<List<ClaimedDelivery>, Boolean> claimedHandler;
   private final Runnable moreWaiting;
 
   private boolean claiming;
@@ -41,11 +41,12 @@ final class ClaimLoop {
 
   /**
    * @param room        how many more callbacks the dispatcher can hold now (0: none until something is reported)
+   * @param claimedHandler given each claim's callbacks, and whether the claim was an outcome batch's refill
    * @param moreWaiting told when a claim came back full: more is waiting than this dispatcher took
    */
   ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
             java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room,
-            Consumer<List<ClaimedDelivery>> claimedHandler, Runnable moreWaiting) {
+            BiConsumer<List<ClaimedDelivery>, Boolean> claimedHandler, Runnable moreWaiting) {
     this.vertx = vertx;
     this.store = store;
     this.owner = owner;
@@ -85,29 +86,56 @@ final class ClaimLoop {
     }
     claiming = true;
     wanted = false;
-    store.claim(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval).onComplete(ar -> {
-      claiming = false;
-      if (ar.failed()) {
-        LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());
-        // PostgreSQL is away (or a claim met a conflict): try again shortly rather than spin.
-        if (retryTimer < 0 && !stopped) {
-          retryTimer = vertx.setTimer(RETRY_MS, t -> {
-            retryTimer = -1;
-            wake();
-          });
-        }
-        return;
+    store.claim(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval)
+      .onComplete(ar -> claimDone(ar.succeeded() ? ar.result() : null, ar.cause(), limit, false));
+  }
+
+  /**
+   * A claim for an outcome batch to run in its own transaction, among the destinations it gives room back to; null
+   * when none may run now (a claim is running, or this dispatcher has no room). Until {@link #refillDone} it counts
+   * as this loop's claim: one claim at a time. A wake-up waiting for a claim keeps waiting (it may concern other
+   * destinations), and is served by a claim of the usual kind right after.
+   */
+  DeliveryStore.Refill refill(List<String> destinations) {
+    if (stopped || claiming) {
+      return null;
+    }
+    int limit = Math.min(batch, room.getAsInt());
+    if (limit <= 0) {
+      return null;
+    }
+    claiming = true;
+    return new DeliveryStore.Refill(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval,
+      destinations);
+  }
+
+  /** The refill's claim ended with the batch's transaction: {@code claimed} or {@code failure}. */
+  void refillDone(DeliveryStore.Refill refill, List<ClaimedDelivery> claimed, Throwable failure) {
+    claimDone(claimed, failure, refill.limit(), true);
+  }
+
+  private void claimDone(List<ClaimedDelivery> claimed, Throwable failure, int limit, boolean refill) {
+    claiming = false;
+    if (failure != null) {
+      LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, failure.getMessage());
+      // PostgreSQL is away (or a claim met a conflict): try again shortly rather than spin.
+      if (retryTimer < 0 && !stopped) {
+        retryTimer = vertx.setTimer(RETRY_MS, t -> {
+          retryTimer = -1;
+          wake();
+        });
       }
-      List<ClaimedDelivery> claimed = ar.result();
-      claimedHandler.accept(claimed);
-      if (claimed.size() == limit) {
-        wanted = true;
-        moreWaiting.run();
-      } else if (!claimed.isEmpty()) {
-        lookAgainSoon();
-      }
-      maybeClaim();
-    });
+      return;
+    }
+    claimedHandler.accept(claimed, refill);
+    if (claimed.size() == limit) {
+      wanted = true;
+      moreWaiting.run();
+    } else if (!claimed.isEmpty() && !refill) {
+      // A refill answers no wake-up: no NOTIFY it could have come before.
+      lookAgainSoon();
+    }
+    maybeClaim();
   }
 
   /*

@@ -14,13 +14,16 @@ public interface DeliveryEvents {
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */
   void finished(String outcome, Duration sinceTerminalUpdate);
 
-  /** A dispatcher's claim came back with this many callbacks (0: it found nothing to take). */
-  void claimed(int callbacks);
+  /**
+   * A dispatcher's claim came back with this many callbacks (0: it found nothing to take); {@code refill}: it ran in
+   * an outcome batch's transaction, among the destinations the batch gave room back to.
+   */
+  void claimed(int callbacks, boolean refill);
 
   /** Reports nothing (tools and tests that need no metrics). */
   DeliveryEvents NONE = new DeliveryEvents() {
     @Override
-    public void claimed(int callbacks) {
+    public void claimed(int callbacks, boolean refill) {
     }
 
     @Override

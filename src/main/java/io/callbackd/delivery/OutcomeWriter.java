@@ -34,6 +34,17 @@ final class OutcomeWriter {
   private final int perDestination;
   private final long lingerMs;
   private final Consumer<Boolean> written;
+  private final Refills refills;
+
+  /**
+   * Claims that run in an outcome batch's transaction ({@link ClaimLoop#refill}): asked for one when the batch gives
+   * room back to a destination that was at its limit (or decides a breaker's trial), told how it ended.
+   */
+  interface Refills {
+    DeliveryStore.Refill refill(List<String> destinations);
+
+    void done(DeliveryStore.Refill refill, List<ClaimedDelivery> claimed, Throwable failure);
+  }
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
@@ -51,10 +62,11 @@ final class OutcomeWriter {
    * @param linger         how long the first unwritten outcome may wait for others (zero: written at once)
    * @param written        called after each batch is committed: the dispatcher has room again; true when the batch
    *                       may have made callbacks claimable (it left callbacks in the queue, or gave room back to a
-   *                       destination that claims passed over)
+   *                       destination that claims passed over) and did not claim for them itself
+   * @param refills        the claims a batch runs in its own transaction
    */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                int perDestination, Duration linger, Consumer<Boolean> written) {
+                int perDestination, Duration linger, Consumer<Boolean> written, Refills refills) {
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
@@ -62,6 +74,7 @@ final class OutcomeWriter {
     this.perDestination = perDestination;
     this.lingerMs = linger.toMillis();
     this.written = written;
+    this.refills = refills;
   }
 
   void add(WriteBack w) {
@@ -103,8 +116,12 @@ final class OutcomeWriter {
       batch.add(outcomes.poll());
     }
     flushing = true;
-    store.recordOutcomes(batch, dispatcher, breaker, perDestination).onComplete(ar -> {
+    DeliveryStore.Refill refill = refillFor(batch);
+    store.recordOutcomes(batch, dispatcher, breaker, perDestination, refill).onComplete(ar -> {
       flushing = false;
+      if (refill != null) {
+        refills.done(refill, ar.succeeded() ? ar.result().refilled() : null, ar.cause());
+      }
       if (ar.failed()) {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
@@ -129,14 +146,37 @@ final class OutcomeWriter {
         // Runs rows the platform held locked: written by a later pass.
         laterRuns(LOCKED_RUNS_RETRY_MS);
       }
-      boolean claimable = ar.result().reopenedDestinations() > 0;
-      for (int i = 0; i < batch.size() && !claimable; i++) {
+      // With a refill, the batch claimed for every destination it touched, after its own changes: what it made
+      // claimable there was taken (or is left for a claim that comes back full, which asks for more itself).
+      boolean claimable = refill == null && ar.result().reopenedDestinations() > 0;
+      for (int i = 0; i < batch.size() && !claimable && refill == null; i++) {
         // A retry or a callback handed back stays in the queue, perhaps due at once.
         claimable = batch.get(i).finalState() == null;
       }
       flush();
       written.accept(claimable);
     });
+  }
+
+  /*
+   * A batch that gives room back to a destination waiting for it (a claim took its last room, or its breaker's trial)
+   * claims in its own transaction, among every destination it touches: the room goes back to work without a claim of
+   * its own, which would wait for this batch's lock on the destination's row and then commit separately. Not while
+   * the dispatcher stops, nor when a claim is running or the dispatcher has no room (then the usual claim follows).
+   */
+  private DeliveryStore.Refill refillFor(List<WriteBack> batch) {
+    if (stopped || drained != null) {
+      return null;
+    }
+    boolean wanted = false;
+    for (WriteBack w : batch) {
+      wanted |= w.roomWanted();
+    }
+    if (!wanted) {
+      return null;
+    }
+    List<String> destinations = batch.stream().map(WriteBack::destination).distinct().toList();
+    return refills.refill(destinations);
   }
 
   /** Copies queued outcomes into the runs rows, pass after pass while there is more. */

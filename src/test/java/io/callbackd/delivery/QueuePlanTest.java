@@ -210,6 +210,8 @@ class QueuePlanTest {
           + " ('" + OTHER + "', now())");
         queue(st, OTHER, 1, OTHER_DUE);
         st.execute("PREPARE claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
+        st.execute("PREPARE refill(varchar, int, bigint, int, bigint, bigint, varchar[]) AS "
+          + DeliveryStore.CLAIM_AMONG);
         st.execute("PREPARE next_due AS " + DeliveryStore.NEXT_DUE);
         st.execute("SET plan_cache_mode = " + planMode);
       }
@@ -295,6 +297,27 @@ class QueuePlanTest {
           }
           if (taken.size() != OTHER_DUE || !Set.of(OTHER).equals(new HashSet<>(taken))) {
             problems.add("claim, " + where + ": took " + taken + ", not the " + OTHER_DUE + " of " + OTHER);
+          }
+          st.execute("ROLLBACK TO SAVEPOINT before_claim");
+
+          // An outcome batch's refill among both destinations: the same few reads, the same callbacks.
+          String refill = "EXECUTE refill('plan-test', 128, 60000, " + LIMIT + ", 10000, 1000, ARRAY['" + BACKLOG
+            + "', '" + OTHER + "'])";
+          plan = Plans.explain(st, refill);
+          nodes = Plans.nodes(plan);
+          reads.put("refill, " + held.getKey(), new Reads(Plans.totalBuffers(plan), nodes));
+          if (nodes.contains("Seq Scan on queue") || nodes.contains("Bitmap Heap Scan on queue")) {
+            problems.add("refill, " + where + ": scans the queue:\n" + nodes);
+          }
+          st.execute("ROLLBACK TO SAVEPOINT before_claim");
+          taken.clear();
+          try (ResultSet rs = st.executeQuery(refill)) {
+            while (rs.next()) {
+              taken.add(rs.getString("destination"));
+            }
+          }
+          if (taken.size() != OTHER_DUE || !Set.of(OTHER).equals(new HashSet<>(taken))) {
+            problems.add("refill, " + where + ": took " + taken + ", not the " + OTHER_DUE + " of " + OTHER);
           }
           st.execute("ROLLBACK TO SAVEPOINT before_claim");
 
