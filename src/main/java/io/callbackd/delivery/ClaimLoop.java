@@ -92,12 +92,14 @@ final class ClaimLoop {
 
   /**
    * A claim for an outcome batch to run in its own transaction, among the destinations it gives room back to; null
-   * when none may run now (a claim is running, or this dispatcher has no room). Until {@link #refillDone} it counts
-   * as this loop's claim: one claim at a time. A wake-up waiting for a claim keeps waiting (it may concern other
-   * destinations), and is served by a claim of the usual kind right after.
+   * when none may run now: a claim is running, this dispatcher has no room, or a claim of the usual kind is wanted
+   * (a wake-up came, or the last claim came back full). The usual claim serves every destination, least recently
+   * served first: when this dispatcher's own room is what callbacks wait for, it goes round, rather than back to the
+   * destinations that just gave it up. Until {@link #refillDone} a refill counts as this loop's claim: one claim at
+   * a time.
    */
   DeliveryStore.Refill refill(List<String> destinations) {
-    if (stopped || claiming) {
+    if (stopped || claiming || wanted) {
       return null;
     }
     int limit = Math.min(batch, room.getAsInt());

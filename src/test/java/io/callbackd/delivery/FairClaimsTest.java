@@ -62,4 +62,40 @@ class FairClaimsTest {
       assertTrue(waiting > 100, "A's backlog had only " + waiting + " left just after B's callbacks were delivered");
     }
   }
+
+  /**
+   * The same when the dispatcher's own room is what callbacks wait for: the room A's outcomes give back goes round
+   * to B (least recently served first), not back to A through the outcome batches' refills.
+   */
+  @Test
+  void aDispatcherWithoutRoomServesTheOtherDestinationInTurn(Vertx vertx) {
+    int backlog = 100;
+    try (TestReceiver slow = new TestReceiver(vertx);
+         TestReceiver fast = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject()
+           .put("max_in_flight", 2)
+           .put("max_in_flight_per_destination", 2)
+           .put("breaker_failures", 100_000)
+           .put("retry_delays", "0s,1s,60s"))) {
+      // Two at a time, 100 ms each: the backlog alone fills the dispatcher for about 5 s.
+      slow.otherwise("/a", Answer.after(Duration.ofMillis(100), Answer.status(204)));
+      String a = slow.url("/a");
+      String b = fast.url("/b");
+      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'a-' || g, 'completed', 'x', ?"
+        + " FROM generate_series(1, ?) g", a, backlog);
+      Await.until("A's backlog under way", Duration.ofSeconds(20), () -> slow.count("/a") >= 4);
+      for (int i = 1; i <= LATER; i++) {
+        callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES (?, 'completed', 'x', ?)",
+          "b-" + i, b);
+      }
+      Await.until("the later destination's callbacks delivered", Duration.ofSeconds(30), () -> callbackd.sql.count(
+        "SELECT count(*) FROM callbackd.history WHERE destination = callbackd.origin(?) AND state = 'delivered'",
+        b) == LATER);
+      long waiting = callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE destination = callbackd.origin(?)"
+        + " AND lease_token IS NULL", a);
+      System.out.printf("B's %d callbacks delivered with %d of A's still waiting%n", LATER, waiting);
+      assertEquals(LATER, fast.count("/b"));
+      assertTrue(waiting > backlog / 2, "A's backlog had only " + waiting + " left when B's callbacks were delivered");
+    }
+  }
 }
