@@ -25,6 +25,12 @@ class FairClaimsTest {
   private static final int BACKLOG = 200;
   private static final int LATER = 10;
 
+  /** Runs {@code prefix1..prefixN}, completed in one statement as a platform's batch would be. */
+  private static void completed(RunningCallbackd callbackd, String prefix, String callbackUrl, int n) {
+    callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT ? || g, 'completed', 'x', ?"
+      + " FROM generate_series(1, ?) g", prefix, callbackUrl, n);
+  }
+
   @Test
   void aDestinationWithABacklogDoesNotStarveAnother(Vertx vertx) {
     try (TestReceiver slow = new TestReceiver(vertx);
@@ -38,11 +44,9 @@ class FairClaimsTest {
       slow.otherwise("/a", Answer.after(Duration.ofMillis(200), Answer.status(204)));
       String a = slow.url("/a");
       String b = fast.url("/b");
-      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'a-' || g, 'completed', 'x', ?"
-        + " FROM generate_series(1, ?) g", a, BACKLOG);
+      completed(callbackd, "a-", a, BACKLOG);
       long t0 = System.nanoTime();
-      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'b-' || g, 'completed', 'x', ?"
-        + " FROM generate_series(1, ?) g", b, LATER);
+      completed(callbackd, "b-", b, LATER);
 
       Await.until("the later destination's callbacks delivered", Duration.ofSeconds(30), () -> callbackd.sql.count(
         "SELECT count(*) FROM callbackd.history WHERE destination = callbackd.origin(?) AND state = 'delivered'",
@@ -81,8 +85,7 @@ class FairClaimsTest {
       slow.otherwise("/a", Answer.after(Duration.ofMillis(100), Answer.status(204)));
       String a = slow.url("/a");
       String b = fast.url("/b");
-      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'a-' || g, 'completed', 'x', ?"
-        + " FROM generate_series(1, ?) g", a, backlog);
+      completed(callbackd, "a-", a, backlog);
       Await.until("A's backlog under way", Duration.ofSeconds(20), () -> slow.count("/a") >= 4);
       for (int i = 1; i <= LATER; i++) {
         callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES (?, 'completed', 'x', ?)",
