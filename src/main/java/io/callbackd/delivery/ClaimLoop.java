@@ -100,8 +100,8 @@ final class ClaimLoop {
 
   /**
    * A claim for an outcome batch to run in its own transaction, among the destinations it gives room back to; null
-   * when none may run now: a claim is running, this dispatcher has no room, or a claim of the usual kind is wanted
-   * (a wake-up came, or the last claim came back full). The usual claim serves every destination, least recently
+   * when none may run now: another refill is running, this dispatcher has no room, or a claim of the usual kind is
+   * wanted (a wake-up came, or the last claim came back full). The usual claim serves every destination, least recently
    * served first: when this dispatcher's own room is what callbacks wait for, it goes round, rather than back to the
    * destinations that just gave it up. One refill at a time; a claim of the usual kind may run beside it (a wake-up
    * for new work does not wait for an outcome batch's transaction), each keeping its share of the dispatcher's room

@@ -162,7 +162,8 @@ final class OutcomeWriter {
    * A batch that gives room back to a destination waiting for it (a claim took its last room, or its breaker's trial)
    * claims in its own transaction, among every destination it touches: the room goes back to work without a claim of
    * its own, which would wait for this batch's lock on the destination's row and then commit separately. Not while
-   * the dispatcher stops, nor when a claim is running or the dispatcher has no room (then the usual claim follows).
+   * the dispatcher stops, nor when another refill is running, the dispatcher has no room or a claim of the usual kind
+   * is wanted (then the usual claim follows: ClaimLoop.refill).
    */
   private DeliveryStore.Refill refillFor(List<WriteBack> batch) {
     if (stopped || drained != null) {
