@@ -5,16 +5,15 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
-import java.util.function.BiConsumer;
+import java.util.function.Consumer;
 import java.util.function.IntSupplier;
 
 /**
  * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes may have
  * made callbacks claimable (a retry, a callback handed back, room at a destination that was at its limit, a breaker
  * that moved) or gave room back while a wake-up waited for it, and right again while claims come back full. One
- * claim at a time, beside at most one outcome batch's refill ({@link #refill}); a wake-up during a claim makes
- * another follow it. Claims take only what destinations can take right now, so an empty claim means there is nothing
- * to do until the next wake-up.
+ * claim at a time; a wake-up during a claim makes another follow it. Claims take only what destinations can take
+ * right now, so an empty claim means there is nothing to do until the next wake-up.
  */
 final class ClaimLoop {
 
@@ -31,14 +30,10 @@ final class ClaimLoop {
   private final java.time.Duration requestTimeout;
   private final java.time.Duration pollInterval;
   private final IntSupplier room;
-  private final BiConsumer<List<ClaimedDelivery>, Boolean> claimedHandler;
+  private final Consumer<List<ClaimedDelivery>> claimedHandler;
   private final Runnable moreWaiting;
 
   private boolean claiming;
-  /** The most callbacks the claim running now may bring (0: none is running). */
-  private int claimingLimit;
-  /** The most callbacks an outcome batch's refill running now may bring (0: none is running). */
-  private int refillLimit;
   private boolean wanted;
   private boolean stopped;
   private long followUpTimer = -1;
@@ -46,12 +41,11 @@ final class ClaimLoop {
 
   /**
    * @param room        how many more callbacks the dispatcher can hold now (0: none until something is reported)
-   * @param claimedHandler given each claim's callbacks, and whether the claim was an outcome batch's refill
    * @param moreWaiting told when a claim came back full: more is waiting than this dispatcher took
    */
   ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
             java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room,
-            BiConsumer<List<ClaimedDelivery>, Boolean> claimedHandler, Runnable moreWaiting) {
+            Consumer<List<ClaimedDelivery>> claimedHandler, Runnable moreWaiting) {
     this.vertx = vertx;
     this.store = store;
     this.owner = owner;
@@ -76,81 +70,44 @@ final class ClaimLoop {
     maybeClaim();
   }
 
-  /** A claim or a refill is running: callbacks may still come. */
   boolean claiming() {
-    return claiming || refillLimit > 0;
+    return claiming;
   }
 
   private void maybeClaim() {
     if (stopped || claiming || !wanted) {
       return;
     }
-    // A refill running now may bring callbacks too: its share of the room is kept for it.
-    int limit = Math.min(batch, room.getAsInt() - refillLimit);
+    int limit = Math.min(batch, room.getAsInt());
     if (limit <= 0) {
       // Full: reporting an outcome gives room back and wakes the loop.
       return;
     }
     claiming = true;
-    claimingLimit = limit;
     wanted = false;
-    store.claim(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval)
-      .onComplete(ar -> claimDone(ar.succeeded() ? ar.result() : null, ar.cause(), limit, false));
-  }
-
-  /**
-   * A claim for an outcome batch to run in its own transaction, among the destinations it gives room back to; null
-   * when none may run now: another refill is running, this dispatcher has no room, or a claim of the usual kind is
-   * wanted (a wake-up came, or the last claim came back full). The usual claim serves every destination, least recently
-   * served first: when this dispatcher's own room is what callbacks wait for, it goes round, rather than back to the
-   * destinations that just gave it up. One refill at a time; a claim of the usual kind may run beside it (a wake-up
-   * for new work does not wait for an outcome batch's transaction), each keeping its share of the dispatcher's room
-   * until it ends ({@link #refillDone}).
-   */
-  DeliveryStore.Refill refill(List<String> destinations) {
-    if (stopped || refillLimit > 0 || wanted) {
-      return null;
-    }
-    int limit = Math.min(batch, room.getAsInt() - claimingLimit);
-    if (limit <= 0) {
-      return null;
-    }
-    refillLimit = limit;
-    return new DeliveryStore.Refill(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval,
-      destinations);
-  }
-
-  /** The refill's claim ended with the batch's transaction: {@code claimed} or {@code failure}. */
-  void refillDone(DeliveryStore.Refill refill, List<ClaimedDelivery> claimed, Throwable failure) {
-    refillLimit = 0;
-    claimDone(claimed, failure, refill.limit(), true);
-  }
-
-  private void claimDone(List<ClaimedDelivery> claimed, Throwable failure, int limit, boolean refill) {
-    if (!refill) {
+    store.claim(owner, limit, leaseMs, perDestination, requestTimeout, pollInterval).onComplete(ar -> {
       claiming = false;
-      claimingLimit = 0;
-    }
-    if (failure != null) {
-      LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, failure.getMessage());
-      // PostgreSQL is away (or a claim met a conflict): try again shortly rather than spin.
-      if (retryTimer < 0 && !stopped) {
-        retryTimer = vertx.setTimer(RETRY_MS, t -> {
-          retryTimer = -1;
-          wake();
-        });
+      if (ar.failed()) {
+        LOG.warn("Dispatcher {} could not claim callbacks: {}", owner, ar.cause().getMessage());
+        // PostgreSQL is away (or a claim met a conflict): try again shortly rather than spin.
+        if (retryTimer < 0 && !stopped) {
+          retryTimer = vertx.setTimer(RETRY_MS, t -> {
+            retryTimer = -1;
+            wake();
+          });
+        }
+        return;
       }
-      return;
-    }
-    claimedHandler.accept(claimed, refill);
-    if (claimed.size() == limit) {
-      wanted = true;
-      moreWaiting.run();
-    } else if (!claimed.isEmpty() && !refill) {
-      // A refill answers no wake-up: no NOTIFY it could have come before.
-      lookAgainSoon();
-    }
-    maybeClaim();
+      List<ClaimedDelivery> claimed = ar.result();
+      claimedHandler.accept(claimed);
+      if (claimed.size() == limit) {
+        wanted = true;
+        moreWaiting.run();
+      } else if (!claimed.isEmpty()) {
+        lookAgainSoon();
+      }
+      maybeClaim();
+    });
   }
 
   /*

@@ -14,16 +14,13 @@ public interface DeliveryEvents {
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */
   void finished(String outcome, Duration sinceTerminalUpdate);
 
-  /**
-   * A dispatcher's claim came back with this many callbacks (0: it found nothing to take); {@code refill}: it ran in
-   * an outcome batch's transaction, among the destinations the batch gave room back to.
-   */
-  void claimed(int callbacks, boolean refill);
+  /** A dispatcher's claim came back with this many callbacks (0: it found nothing to take). */
+  void claimed(int callbacks);
 
   /** Reports nothing (tools and tests that need no metrics). */
   DeliveryEvents NONE = new DeliveryEvents() {
     @Override
-    public void claimed(int callbacks, boolean refill) {
+    public void claimed(int callbacks) {
     }
 
     @Override

@@ -96,16 +96,6 @@ public final class DeliveryStore {
     + " LEFT JOIN served s ON s.destination = c.destination";
 
   /*
-   * A claim among the destinations an outcome batch has just given room back to, run in that batch's transaction
-   * right after it (see recordOutcomes): those destinations' rows are locked by the batch already, so it waits on
-   * nobody, and the room goes straight back to work without a transaction of its own. $7 the destinations.
-   */
-  static final String CLAIM_AMONG = CLAIM.replaceFirst(
-    java.util.regex.Pattern.quote(" WHERE d.paused_at IS NULL AND d.in_flight < $4"),
-    java.util.regex.Matcher.quoteReplacement(" WHERE d.destination = ANY ($7::varchar[]) AND d.paused_at IS NULL"
-      + " AND d.in_flight < $4"));
-
-  /*
    * The settings a claim is planned and run with, in its own transaction before it. Statistics lag behind a queue that
    * grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty, they make a
    * destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of them and a
@@ -498,24 +488,13 @@ public final class DeliveryStore {
                                              Duration requestTimeout, Duration pollInterval) {
     return withSettings(CLAIM_SETTINGS, conn -> conn.preparedQuery(CLAIM)
       .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis())))
-      .map(DeliveryStore::claimedFrom);
-  }
-
-  private static List<ClaimedDelivery> claimedFrom(RowSet<Row> rows) {
-    List<ClaimedDelivery> out = new ArrayList<>(rows.size());
-    for (Row row : rows) {
-      out.add(ClaimedDelivery.fromRow(row));
-    }
-    return out;
-  }
-
-  /**
-   * A claim to run in an outcome batch's transaction, among the destinations the batch gives room back to.
-   *
-   * @param limit the most callbacks it may take
-   */
-  public record Refill(String owner, int limit, long leaseMillis, int perDestination, Duration requestTimeout,
-                       Duration pollInterval, List<String> destinations) {
+      .map(rows -> {
+        List<ClaimedDelivery> out = new ArrayList<>(rows.size());
+        for (Row row : rows) {
+          out.add(ClaimedDelivery.fromRow(row));
+        }
+        return out;
+      });
   }
 
   /**
@@ -540,17 +519,12 @@ public final class DeliveryStore {
    * many of its destinations claims had passed over before it (at their limit of callbacks in flight, open or
    * half-open), whose waiting callbacks its outcomes may have made claimable.
    */
-  public record Recorded(int held, long deferredRuns, long reopenedDestinations, List<ClaimedDelivery> refilled) {
+  public record Recorded(int held, long deferredRuns, long reopenedDestinations) {
   }
 
-  /**
-   * Applies the batch; {@code perDestination} is the limit of callbacks in flight per destination. With a
-   * {@code refill}, the same transaction then claims among the refill's destinations (CLAIM_AMONG), after the batch
-   * gave their room back: one transaction and one commit instead of two, and no claim waiting for the batch's lock
-   * on the destination's row. Its callbacks come back in {@link Recorded#refilled()} (null without a refill).
-   */
+  /** Applies the batch; {@code perDestination} is the limit of callbacks in flight per destination. */
   public Future<Recorded> recordOutcomes(List<WriteBack> batch, String dispatcher, BreakerRule breaker,
-                                         int perDestination, Refill refill) {
+                                         int perDestination) {
     int n = batch.size();
     Long[] ids = new Long[n];
     UUID[] tokens = new UUID[n];
@@ -589,24 +563,10 @@ public final class DeliveryStore {
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
       .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents).addValue(perDestination);
-    if (refill == null) {
-      return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> recorded(rows, null));
-    }
-    Tuple claim = Tuple.of(refill.owner(), refill.limit(), refill.leaseMillis(), refill.perDestination(),
-      refill.requestTimeout().toMillis(), refill.pollInterval().toMillis(), refill.destinations().toArray(new String[0]));
-    return PipelinedTransaction.run(pool, tx -> {
-      Future<RowSet<Row>> outcomes = tx.connection().preparedQuery(q(RECORD_OUTCOMES)).execute(params);
-      Future<?> set = tx.connection().query(CLAIM_SETTINGS).execute();
-      Future<RowSet<Row>> claimed = tx.connection().preparedQuery(CLAIM_AMONG).execute(claim);
-      Future<Void> committed = tx.commit();
-      return Future.join(outcomes, set, claimed, committed)
-        .map(v -> recorded(outcomes.result(), claimedFrom(claimed.result())));
+    return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
+      Row r = rows.iterator().next();
+      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
     });
-  }
-
-  private static Recorded recorded(RowSet<Row> rows, List<ClaimedDelivery> refilled) {
-    Row r = rows.iterator().next();
-    return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"), refilled);
   }
 
   /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */

@@ -118,17 +118,7 @@ public class DispatchVerticle extends VerticleBase {
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), config.maxInFlightPerDestination,
-      config.outcomeLinger, this::roomGiven, new OutcomeWriter.Refills() {
-        @Override
-        public DeliveryStore.Refill refill(List<String> destinations) {
-          return claims.refill(destinations);
-        }
-
-        @Override
-        public void done(DeliveryStore.Refill refill, List<ClaimedDelivery> claimed, Throwable failure) {
-          claims.refillDone(refill, claimed, failure);
-        }
-      });
+      config.outcomeLinger, this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
       config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed,
       () -> wakeAll(vertx));
@@ -181,8 +171,8 @@ public class DispatchVerticle extends VerticleBase {
     }
   }
 
-  private void claimed(List<ClaimedDelivery> claimed, boolean refill) {
-    events.claimed(claimed.size(), refill);
+  private void claimed(List<ClaimedDelivery> claimed) {
+    events.claimed(claimed.size());
     for (ClaimedDelivery d : claimed) {
       lanes.add(d);
       if (stopping) {

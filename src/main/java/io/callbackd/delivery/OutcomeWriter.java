@@ -34,17 +34,6 @@ final class OutcomeWriter {
   private final int perDestination;
   private final long lingerMs;
   private final Consumer<Boolean> written;
-  private final Refills refills;
-
-  /**
-   * Claims that run in an outcome batch's transaction ({@link ClaimLoop#refill}): asked for one when the batch gives
-   * room back to a destination that was at its limit (or decides a breaker's trial), told how it ended.
-   */
-  interface Refills {
-    DeliveryStore.Refill refill(List<String> destinations);
-
-    void done(DeliveryStore.Refill refill, List<ClaimedDelivery> claimed, Throwable failure);
-  }
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   private boolean flushing;
@@ -62,11 +51,10 @@ final class OutcomeWriter {
    * @param linger         how long the first unwritten outcome may wait for others (zero: written at once)
    * @param written        called after each batch is committed: the dispatcher has room again; true when the batch
    *                       may have made callbacks claimable (it left callbacks in the queue, or gave room back to a
-   *                       destination that claims passed over) and did not claim for them itself
-   * @param refills        the claims a batch runs in its own transaction
+   *                       destination that claims passed over)
    */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                int perDestination, Duration linger, Consumer<Boolean> written, Refills refills) {
+                int perDestination, Duration linger, Consumer<Boolean> written) {
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
@@ -74,7 +62,6 @@ final class OutcomeWriter {
     this.perDestination = perDestination;
     this.lingerMs = linger.toMillis();
     this.written = written;
-    this.refills = refills;
   }
 
   void add(WriteBack w) {
@@ -116,12 +103,8 @@ final class OutcomeWriter {
       batch.add(outcomes.poll());
     }
     flushing = true;
-    DeliveryStore.Refill refill = refillFor(batch);
-    store.recordOutcomes(batch, dispatcher, breaker, perDestination, refill).onComplete(ar -> {
+    store.recordOutcomes(batch, dispatcher, breaker, perDestination).onComplete(ar -> {
       flushing = false;
-      if (refill != null) {
-        refills.done(refill, ar.succeeded() ? ar.result().refilled() : null, ar.cause());
-      }
       if (ar.failed()) {
         // Keep every outcome: an answered POST must not be forgotten because PostgreSQL blinked.
         for (int i = batch.size() - 1; i >= 0; i--) {
@@ -146,38 +129,14 @@ final class OutcomeWriter {
         // Runs rows the platform held locked: written by a later pass.
         laterRuns(LOCKED_RUNS_RETRY_MS);
       }
-      // With a refill, the batch claimed for every destination it touched, after its own changes: what it made
-      // claimable there was taken (or is left for a claim that comes back full, which asks for more itself).
-      boolean claimable = refill == null && ar.result().reopenedDestinations() > 0;
-      for (int i = 0; i < batch.size() && !claimable && refill == null; i++) {
+      boolean claimable = ar.result().reopenedDestinations() > 0;
+      for (int i = 0; i < batch.size() && !claimable; i++) {
         // A retry or a callback handed back stays in the queue, perhaps due at once.
         claimable = batch.get(i).finalState() == null;
       }
       flush();
       written.accept(claimable);
     });
-  }
-
-  /*
-   * A batch that gives room back to a destination waiting for it (a claim took its last room, or its breaker's trial)
-   * claims in its own transaction, among every destination it touches: the room goes back to work without a claim of
-   * its own, which would wait for this batch's lock on the destination's row and then commit separately. Not while
-   * the dispatcher stops, nor when another refill is running, the dispatcher has no room or a claim of the usual kind
-   * is wanted (then the usual claim follows: ClaimLoop.refill).
-   */
-  private DeliveryStore.Refill refillFor(List<WriteBack> batch) {
-    if (stopped || drained != null) {
-      return null;
-    }
-    boolean wanted = false;
-    for (WriteBack w : batch) {
-      wanted |= w.roomWanted();
-    }
-    if (!wanted) {
-      return null;
-    }
-    List<String> destinations = batch.stream().map(WriteBack::destination).distinct().toList();
-    return refills.refill(destinations);
   }
 
   /** Copies queued outcomes into the runs rows, pass after pass while there is more. */

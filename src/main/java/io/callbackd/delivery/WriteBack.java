@@ -18,10 +18,6 @@ import java.util.UUID;
  *                       the room it gives back ({@link ClaimedDelivery#roomWanted()}), or it is not a delivery (a
  *                       failure, a retry or a release moves the breaker or the callback's life, which must show at
  *                       once)
- * @param destination    the callback's destination
- * @param roomWanted     its claim took the last of the destination's room, or its breaker's trial
- *                       ({@link ClaimedDelivery#roomWanted()}): the batch that writes it claims for the destination
- *                       in its own transaction
  */
 public record WriteBack(
   long deliveryId,
@@ -39,9 +35,7 @@ public record WriteBack(
   String health,
   String requestHeaders,
   String newTraceparent,
-  boolean urgent,
-  String destination,
-  boolean roomWanted) {
+  boolean urgent) {
 
   /** @param newTraceparent the trace this attempt started for a callback that had none, kept for its next ones */
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision,
@@ -51,14 +45,13 @@ public record WriteBack(
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
       decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
       r.requestHeaders(), newTraceparent,
-      d.roomWanted() || !DeliveryDecision.DELIVERED.equals(decision.finished() ? decision.state() : null),
-      d.destination(), d.roomWanted());
+      d.roomWanted() || !DeliveryDecision.DELIVERED.equals(decision.finished() ? decision.state() : null));
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null, null, null, true, d.destination(), d.roomWanted());
+      null, null, null, null, true);
   }
 
   static OffsetDateTime utc(Instant t) {

@@ -43,8 +43,6 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
   private final Counter gone;
   private final Counter claimsFound;
   private final Counter claimsEmpty;
-  private final Counter refillsFound;
-  private final Counter refillsEmpty;
   private final Map<String, Counter> purged;
   private final Map<String, Counter> partitionsDropped;
   private final Map<AttemptResult.Kind, Counter> attemptsByKind = new EnumMap<>(AttemptResult.Kind.class);
@@ -62,10 +60,8 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
     delivered = deliveries("delivered");
     failed = deliveries("failed");
     gone = deliveries("gone");
-    claimsFound = claims("found", "standalone");
-    claimsEmpty = claims("empty", "standalone");
-    refillsFound = claims("found", "refill");
-    refillsEmpty = claims("empty", "refill");
+    claimsFound = claims("found");
+    claimsEmpty = claims("empty");
     purged = Map.of("history", purgedCounter("history"), "attempts", purgedCounter("attempts"));
     partitionsDropped = Map.of("history", droppedCounter("history"), "attempts", droppedCounter("attempts"));
     attemptsByKind.put(AttemptResult.Kind.SUCCESS, attempts("2xx"));
@@ -122,11 +118,11 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
       .register(registry);
   }
 
-  private Counter claims(String result, String kind) {
+  private Counter claims(String result) {
     return Counter.builder(CLAIMS)
       .description("Dispatchers' claims on the queue, by whether they found callbacks to take (each is a statement "
-        + "on PostgreSQL) and whether they ran in a transaction of their own or in an outcome batch's (refill)")
-      .tag("result", result).tag("kind", kind).register(registry);
+        + "on PostgreSQL)")
+      .tag("result", result).register(registry);
   }
 
   public MeterRegistry registry() {
@@ -143,8 +139,8 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
   }
 
   @Override
-  public void claimed(int callbacks, boolean refill) {
-    (refill ? callbacks > 0 ? refillsFound : refillsEmpty : callbacks > 0 ? claimsFound : claimsEmpty).increment();
+  public void claimed(int callbacks) {
+    (callbacks > 0 ? claimsFound : claimsEmpty).increment();
   }
 
   /** A callback reached its final outcome: {@code delivered}, {@code gone} (410) or {@code failed}. */

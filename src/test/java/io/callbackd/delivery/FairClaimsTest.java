@@ -69,7 +69,7 @@ class FairClaimsTest {
 
   /**
    * The same when the dispatcher's own room is what callbacks wait for: the room A's outcomes give back goes round
-   * to B (least recently served first), not back to A through the outcome batches' refills.
+   * to B (least recently served first), not straight back to A.
    */
   @Test
   void aDispatcherWithoutRoomServesTheOtherDestinationInTurn(Vertx vertx) {

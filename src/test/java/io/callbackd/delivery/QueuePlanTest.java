@@ -210,8 +210,6 @@ class QueuePlanTest {
           + " ('" + OTHER + "', now())");
         queue(st, OTHER, 1, OTHER_DUE);
         st.execute("PREPARE claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
-        st.execute("PREPARE refill(varchar, int, bigint, int, bigint, bigint, varchar[]) AS "
-          + DeliveryStore.CLAIM_AMONG);
         st.execute("PREPARE next_due AS " + DeliveryStore.NEXT_DUE);
         st.execute("SET plan_cache_mode = " + planMode);
       }
@@ -264,33 +262,6 @@ class QueuePlanTest {
    * read, noting on the way a claim that did not take exactly the other destination's due callbacks and a plan that
    * scans or sorts the queue.
    */
-  /**
-   * The reads of one claim statement (planned as the session plans it), which must probe the queue's indexes only and
-   * take exactly the other destination's due callbacks; rolled back to the savepoint {@code before_claim} after each
-   * use.
-   */
-  private static Reads claimChecked(Statement st, String what, String sql, String where, List<String> problems)
-    throws SQLException {
-    JsonObject plan = Plans.explain(st, sql);
-    String nodes = Plans.nodes(plan);
-    // It sorts what it picked (a batch at most), never the queue: every read of the queue is an index probe.
-    if (nodes.contains("Seq Scan on queue") || nodes.contains("Bitmap Heap Scan on queue")) {
-      problems.add(what + ", " + where + ": scans the queue:\n" + nodes);
-    }
-    st.execute("ROLLBACK TO SAVEPOINT before_claim");
-    List<String> taken = new ArrayList<>();
-    try (ResultSet rs = st.executeQuery(sql)) {
-      while (rs.next()) {
-        taken.add(rs.getString("destination"));
-      }
-    }
-    if (taken.size() != OTHER_DUE || !Set.of(OTHER).equals(new HashSet<>(taken))) {
-      problems.add(what + ", " + where + ": took " + taken + ", not the " + OTHER_DUE + " of " + OTHER);
-    }
-    st.execute("ROLLBACK TO SAVEPOINT before_claim");
-    return new Reads(Plans.totalBuffers(plan), nodes);
-  }
-
   private static Map<String, Reads> measure(Connection c, String when, List<String> problems) throws SQLException {
     Map<String, Reads> reads = new LinkedHashMap<>();
     String claim = "EXECUTE claim('plan-test', 128, 60000, " + LIMIT + ", 10000, 1000)";
@@ -307,10 +278,25 @@ class QueuePlanTest {
             st.execute(s);
           }
           st.execute("SAVEPOINT before_claim");
-          reads.put("claim, " + held.getKey(), claimChecked(st, "claim", claim, where, problems));
-          // An outcome batch's refill among both destinations: the same few reads, the same callbacks.
-          reads.put("refill, " + held.getKey(), claimChecked(st, "refill", "EXECUTE refill('plan-test', 128, 60000, "
-            + LIMIT + ", 10000, 1000, ARRAY['" + BACKLOG + "', '" + OTHER + "'])", where, problems));
+          JsonObject plan = Plans.explain(st, claim);
+          String nodes = Plans.nodes(plan);
+          reads.put("claim, " + held.getKey(), new Reads(Plans.totalBuffers(plan), nodes));
+          // It sorts what it picked (a batch at most), never the queue: every read of the queue is an index probe.
+          if (nodes.contains("Seq Scan on queue") || nodes.contains("Bitmap Heap Scan on queue")) {
+            problems.add("claim, " + where + ": scans the queue:\n" + nodes);
+          }
+          st.execute("ROLLBACK TO SAVEPOINT before_claim");
+
+          List<String> taken = new ArrayList<>();
+          try (ResultSet rs = st.executeQuery(claim)) {
+            while (rs.next()) {
+              taken.add(rs.getString("destination"));
+            }
+          }
+          if (taken.size() != OTHER_DUE || !Set.of(OTHER).equals(new HashSet<>(taken))) {
+            problems.add("claim, " + where + ": took " + taken + ", not the " + OTHER_DUE + " of " + OTHER);
+          }
+          st.execute("ROLLBACK TO SAVEPOINT before_claim");
 
           // Alone in the queue, a backlog held back on purpose (paused, breaker open) does not look late in the
           // oldest-due gauge; one held back only by its limit does (due an hour ago).
@@ -325,8 +311,8 @@ class QueuePlanTest {
           }
           st.execute("ROLLBACK TO SAVEPOINT before_claim");
 
-          JsonObject plan = Plans.explain(st, "EXECUTE next_due");
-          String nodes = Plans.nodes(plan);
+          plan = Plans.explain(st, "EXECUTE next_due");
+          nodes = Plans.nodes(plan);
           reads.put("next due, " + held.getKey(), new Reads(Plans.totalBuffers(plan), nodes));
           if (!nodes.contains("Index Scan on queue using queue_due") || nodes.contains("Sort")
             || nodes.contains("Seq Scan on queue")) {
