@@ -100,16 +100,9 @@ public final class Callbackd {
     }
     // Starting PostgreSQL and migrating over JDBC block: both run on a worker thread, once.
     return vertx.executeBlocking(() -> Database.open(config)).compose(db -> {
-      PgConnectOptions connect = db.connectOptions()
-        .setCachePreparedStatements(true)
-        // Claims and outcome batches are long statements run all the time: cached like the others (the default
-        // leaves out statements over 2 KiB), they are parsed once per connection, not at every claim.
-        .setPreparedStatementCacheSqlLimit(16 * 1024)
-        .setPipeliningLimit(256)
-        .setReconnectAttempts(0);
       Pool pool = PgBuilder.pool()
         .with(new PoolOptions().setMaxSize(config.pgPoolSize).setMaxWaitQueueSize(10_000))
-        .connectingTo(connect)
+        .connectingTo(poolConnectOptions(db))
         .using(vertx)
         .build();
       Callbackd app = new Callbackd(vertx, config, db, pool, registry, tracing);
@@ -196,6 +189,17 @@ public final class Callbackd {
 
   public CallbackdConfig config() {
     return config;
+  }
+
+  /** How the run-time pool's connections reach {@code db}: the statements they cache, how many they pipeline. */
+  public static PgConnectOptions poolConnectOptions(Database db) {
+    return db.connectOptions()
+      .setCachePreparedStatements(true)
+      // Claims and outcome batches are long statements run all the time: cached like the others (the default
+      // leaves out statements over 2 KiB), they are parsed once per connection, not at every claim.
+      .setPreparedStatementCacheSqlLimit(16 * 1024)
+      .setPipeliningLimit(256)
+      .setReconnectAttempts(0);
   }
 
   /** Undeploys in reverse order (the dispatchers drain within the grace period), then closes the pool and database. */

@@ -87,10 +87,7 @@ class FairClaimsTest {
       String b = fast.url("/b");
       completed(callbackd, "a-", a, backlog);
       Await.until("A's backlog under way", Duration.ofSeconds(20), () -> slow.count("/a") >= 4);
-      for (int i = 1; i <= LATER; i++) {
-        callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES (?, 'completed', 'x', ?)",
-          "b-" + i, b);
-      }
+      completed(callbackd, "b-", b, LATER);
       Await.until("the later destination's callbacks delivered", Duration.ofSeconds(30), () -> callbackd.sql.count(
         "SELECT count(*) FROM callbackd.history WHERE destination = callbackd.origin(?) AND state = 'delivered'",
         b) == LATER);

@@ -2,10 +2,9 @@ package io.callbackd.delivery;
 
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
-import io.callbackd.database.RunsTable;
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.database.RunsTimestamps;
 import io.callbackd.support.Await;
+import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
@@ -92,10 +91,7 @@ class HistoryReadsPlanTest {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
       Duration.ofSeconds(10));
-    // callbackd's own runs table: timestamps without time zone, as Letta's.
-    Map<String, String> types = new java.util.HashMap<>();
-    RunsTimestamps.COLUMNS.forEach(column -> types.put(column, "timestamp without time zone"));
-    RunsTableStatements runs = new RunsTableStatements(RunsTable.qualified("runs"), RunsTimestamps.of(types, "runs"));
+    RunsTableStatements runs = OwnRunsTable.statements();
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {

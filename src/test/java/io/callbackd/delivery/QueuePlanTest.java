@@ -1,11 +1,10 @@
 package io.callbackd.delivery;
 
+import io.callbackd.Callbackd;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
-import io.callbackd.database.RunsTable;
-import io.callbackd.database.RunsTableStatements;
-import io.callbackd.database.RunsTimestamps;
 import io.callbackd.support.Await;
+import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
@@ -152,7 +151,7 @@ class QueuePlanTest {
    * A claim runs on one generic plan per connection: PostgreSQL does not plan it again for each claim's parameters
    * (which it would do for at least the first five claims, and for every claim where it judges a custom plan cheaper).
    * Read from PostgreSQL's own count of the plans of the connection's prepared statements, on a pool of one
-   * connection that caches its statements as callbackd's pool does.
+   * connection with callbackd's pool's connection options.
    */
   @Test
   void claimsRunOnOneGenericPlanPerConnection(Vertx vertx) {
@@ -161,13 +160,9 @@ class QueuePlanTest {
     int claims = 8;
     try (Database db = Database.open(config)) {
       Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
-        .connectingTo(db.connectOptions().setCachePreparedStatements(true).setPreparedStatementCacheSqlLimit(16 * 1024))
-        .using(vertx).build();
+        .connectingTo(Callbackd.poolConnectOptions(db)).using(vertx).build();
       try {
-        Map<String, String> types = new java.util.HashMap<>();
-        RunsTimestamps.COLUMNS.forEach(column -> types.put(column, "timestamp without time zone"));
-        DeliveryStore store = new DeliveryStore(pool, new RunsTableStatements(RunsTable.qualified("runs"),
-          RunsTimestamps.of(types, "runs")));
+        DeliveryStore store = new DeliveryStore(pool, OwnRunsTable.statements());
         Await.result(pool.query("INSERT INTO callbackd.destinations (destination) VALUES ('" + OTHER + "')").execute(),
           Duration.ofSeconds(10));
         int claimed = 0;

@@ -1,11 +1,11 @@
 package io.callbackd.runs;
 
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.database.RunsTimestamps;
 import io.callbackd.support.Plans;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.support.Await;
+import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonArray;
@@ -102,10 +102,7 @@ class RunListingPlanTest {
         + " timestamptz '2026-01-01 00:00:00+00' + g * interval '1 second'"
         + " FROM generate_series(1, " + RUNS + ") g");
       st.execute("VACUUM ANALYZE runs");
-      // callbackd's own runs table: timestamps without time zone, as Letta's.
-      Map<String, String> types = new java.util.HashMap<>();
-      RunsTimestamps.COLUMNS.forEach(column -> types.put(column, "timestamp without time zone"));
-      RunsTableStatements statements = new RunsTableStatements("public.runs", RunsTimestamps.of(types, "runs"));
+      RunsTableStatements statements = OwnRunsTable.statements();
       for (String mode : List.of("force_custom_plan", "force_generic_plan")) {
         st.execute("SET plan_cache_mode = " + mode);
         int n = 0;
