@@ -57,7 +57,7 @@ public final class Main {
     LogFormat.apply(config.logFormat);
 
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    VertxOptions options = new VertxOptions().setMetricsOptions(metricsOptions());
+    VertxOptions options = vertxOptions();
     MicrometerMetricsFactory metrics = new MicrometerMetricsFactory(registry);
     // OpenTelemetry from the standard OTEL_* settings; without an exporter named there, no SDK is started.
     Tracing tracing;
@@ -78,6 +78,14 @@ public final class Main {
       log.info("Cluster mode: joining the clustered event bus");
     }
     vertxStarted
+      .onSuccess(vertx -> {
+        if (vertx.isNativeTransportEnabled()) {
+          log.info("Network transport: Netty's native epoll");
+        } else {
+          log.info("Network transport: Java NIO (the native one is not available here: {})",
+            String.valueOf(vertx.unavailableNativeTransportCause()));
+        }
+      })
       .compose(vertx -> Callbackd.start(vertx, config, registry, tracing)
         .onSuccess(app -> Runtime.getRuntime().addShutdownHook(new Thread(() -> shutdown(vertx, app, config,
           tracing, log), "callbackd-shutdown")))
@@ -98,6 +106,14 @@ public final class Main {
       builder.withTracer(tracing.vertxTracerFactory());
     }
     return builder.build();
+  }
+
+  /**
+   * The Vert.x options callbackd runs with: its metrics, and Netty's native transport where the platform has it
+   * (epoll on Linux: fewer system calls and wake-ups per request and per PostgreSQL round trip than Java's NIO).
+   */
+  public static VertxOptions vertxOptions() {
+    return new VertxOptions().setMetricsOptions(metricsOptions()).setPreferNativeTransport(true);
   }
 
   /** Vert.x's own HTTP server, HTTP client, pool and JVM metrics, with bounded labels only (no remote address). */

@@ -9,6 +9,7 @@ import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.runs.InvalidInputException;
+import io.callbackd.runs.JsonSize;
 import io.callbackd.runs.NewRun;
 import io.callbackd.runs.PayloadTooLargeException;
 import io.callbackd.runs.StorableJson;
@@ -401,7 +402,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private JsonObject asJson(Object body) {
     if (body instanceof JsonObject) {
       JsonObject json = (JsonObject) body;
-      if (json.toBuffer().length() > maxBody) {
+      // Encoded to measure only when its size may be over the limit.
+      if (!JsonSize.surelyWithin(json, maxBody) && json.toBuffer().length() > maxBody) {
         throw new InvalidInputException("body", "the event is larger than " + maxBody + " bytes");
       }
       return json;

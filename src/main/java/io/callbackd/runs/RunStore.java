@@ -304,8 +304,12 @@ public final class RunStore {
     if (run.callbackUrl() == null) {
       return null;
     }
-    int size = CallbackPayload.body(run.id(), run.status(), run.completedAt() == null ? LocalDateTime.of(2000, 1, 1, 0, 0)
-      : run.completedAt(), run.metadata(), run.agentId(), run.stopReason()).length();
+    JsonObject payload = CallbackPayload.json(run.id(), run.status(), run.completedAt() == null
+      ? LocalDateTime.of(2000, 1, 1, 0, 0) : run.completedAt(), run.metadata(), run.agentId(), run.stopReason());
+    if (JsonSize.surelyWithin(payload, maxPayload)) {
+      return null;
+    }
+    int size = payload.toBuffer().length();
     return size > maxPayload ? new PayloadTooLargeException("the callback payload of this run would be " + size
       + " bytes, more than max_body (" + maxPayload + ")") : null;
   }

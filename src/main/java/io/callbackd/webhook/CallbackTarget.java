@@ -3,6 +3,7 @@ package io.callbackd.webhook;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.Locale;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -23,11 +24,44 @@ public record CallbackTarget(boolean ssl, String host, int port, String requestU
   private static final Pattern PORT = Pattern.compile("^[0-9]{1,5}$");
   private static final String PREFIX = "invalid callback_url: ";
 
+  /*
+   * URLs repeat: a platform sends most of its callbacks to a few receivers. Checking and splitting a URL (two regular
+   * expressions and a java.net.URI) is done once while it is remembered here, bounded so that many distinct URLs cost
+   * nothing but a fresh start.
+   */
+  private static final int REMEMBERED_URLS = 1024;
+  private static final ConcurrentHashMap<String, Checked> CHECKED = new ConcurrentHashMap<>();
+
+  /** A URL's check: why it cannot be a destination, or where it goes. */
+  private record Checked(String problem, CallbackTarget target) {
+  }
+
+  private static Checked checked(String url) {
+    if (url == null || url.length() > MAX_URL_LENGTH) {
+      return check(url);
+    }
+    Checked known = CHECKED.get(url);
+    if (known == null) {
+      known = check(url);
+      if (CHECKED.size() >= REMEMBERED_URLS) {
+        CHECKED.clear();
+      }
+      CHECKED.put(url, known);
+    }
+    return known;
+  }
+
+  private static Checked check(String url) {
+    String problem = problemOf(url);
+    return new Checked(problem, problem == null ? split(url) : null);
+  }
+
   /** Parses an absolute http(s) URL; null when it cannot be a destination (a platform may write anything). */
   public static CallbackTarget parse(String url) {
-    if (problem(url) != null) {
-      return null;
-    }
+    return checked(url).target();
+  }
+
+  private static CallbackTarget split(String url) {
     try {
       URI u = new URI(url);
       boolean ssl = u.getScheme().toLowerCase(Locale.ROOT).equals("https");
@@ -50,6 +84,10 @@ public record CallbackTarget(boolean ssl, String host, int port, String requestU
    * never repeats the URL, which may be long or hold secrets.
    */
   public static String problem(String url) {
+    return checked(url).problem();
+  }
+
+  private static String problemOf(String url) {
     if (url == null || url.isEmpty()) {
       return PREFIX + "empty";
     }
