@@ -57,18 +57,20 @@ public final class Callbackd {
   private final CallbackdConfig config;
   private final Database database;
   private final Pool pool;
+  private final Pool claims;
   private final List<String> deployments = new ArrayList<>();
   private final DeliveryMetrics metrics;
   private volatile boolean dispatchersDeployed;
   private ApiVerticle api;
 
-  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool,
+  private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool, Pool claims,
                     PrometheusMeterRegistry registry, Tracing tracing) {
     this.vertx = vertx;
     this.tracing = tracing;
     this.config = config;
     this.database = database;
     this.pool = pool;
+    this.claims = claims;
     this.metrics = new DeliveryMetrics(registry);
   }
 
@@ -105,7 +107,13 @@ public final class Callbackd {
         .connectingTo(poolConnectOptions(db))
         .using(vertx)
         .build();
-      Callbackd app = new Callbackd(vertx, config, db, pool, registry, tracing);
+      // The claims' own connections, one per dispatcher (each makes one claim at a time).
+      Pool claims = PgBuilder.pool()
+        .with(new PoolOptions().setMaxSize(config.dispatcherInstances).setMaxWaitQueueSize(10_000))
+        .connectingTo(claimConnectOptions(db))
+        .using(vertx)
+        .build();
+      Callbackd app = new Callbackd(vertx, config, db, pool, claims, registry, tracing);
       return app.deploy().map(app).recover(err -> app.stop().transform(v -> Future.failedFuture(err)));
     });
   }
@@ -119,7 +127,7 @@ public final class Callbackd {
     RunsTableStatements runsTable = new RunsTableStatements(RunsTable.qualified(config.runsTable),
       database.runsTimestamps());
     RunStore runs = new RunStore(pool, config.maxBody, runsTable);
-    DeliveryStore deliveries = new DeliveryStore(pool, runsTable);
+    DeliveryStore deliveries = new DeliveryStore(pool, claims, runsTable);
     int instances = config.dispatcherInstances;
     WorkListener workListener = new WorkListener();
     api = new ApiVerticle(config, guard, runs, deliveries, secrets, cipher, tracing, workListener, router -> {
@@ -202,6 +210,16 @@ public final class Callbackd {
       .setReconnectAttempts(0);
   }
 
+  /**
+   * How the claims' connections reach {@code db}: as the run-time pool's, with the claims' settings sent when each
+   * connection starts ({@link DeliveryStore#CLAIM_SESSION}), so that a claim needs no statement around it.
+   */
+  public static PgConnectOptions claimConnectOptions(Database db) {
+    PgConnectOptions options = poolConnectOptions(db);
+    DeliveryStore.CLAIM_SESSION.forEach(options::addProperty);
+    return options;
+  }
+
   /** Undeploys in reverse order (the dispatchers drain within the grace period), then closes the pool and database. */
   public Future<Void> stop() {
     dispatchersDeployed = false;
@@ -217,6 +235,7 @@ public final class Callbackd {
     }
     return chain
       .compose(v -> pool.close())
+      .compose(v -> claims.close())
       .compose(v -> vertx.executeBlocking(() -> {
         database.close();
         return null;

@@ -45,7 +45,7 @@ public final class DeliveryStore {
    * ms.
    */
   static final String CLAIM = "WITH"
-    // Run after CLAIM_SETTINGS, in its transaction.
+    // Run with CLAIM_SESSION's settings (on the claims' own connections, or after CLAIM_SETTINGS in a transaction).
     // Whether a destination has a due callback: the first entry of its part of the due index, one probe per
     // destination row (a LATERAL with a LIMIT: PostgreSQL cannot turn it into a join that reads the whole queue, as
     // it may an EXISTS with few destinations and a long queue).
@@ -96,7 +96,7 @@ public final class DeliveryStore {
     + " LEFT JOIN served s ON s.destination = c.destination";
 
   /*
-   * The settings a claim is planned and run with, in its own transaction before it. Statistics lag behind a queue that
+   * The settings a claim is planned and run with. Statistics lag behind a queue that
    * grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty, they make a
    * destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of them and a
    * sort to the first entries of the due index, so that each claim reads the whole backlog of the destination it
@@ -108,8 +108,18 @@ public final class DeliveryStore {
    * (in a drain, at every claim: about 0.2 ms of its CPU each, a fifth of the claim's cost), and the plan it makes
    * without them reads the same few pages (QueuePlanTest).
    */
-  static final String CLAIM_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
-    + " set_config('synchronous_commit', 'off', true), set_config('plan_cache_mode', 'force_generic_plan', true)";
+  public static final Map<String, String> CLAIM_SESSION = Map.of("enable_bitmapscan", "off", "synchronous_commit",
+    "off", "plan_cache_mode", "force_generic_plan");
+
+  /*
+   * The same settings for one transaction (as tests read a claim's plan over JDBC). callbackd itself sets them once per
+   * connection of its claims' own pool ({@link #CLAIM_SESSION}, sent when the connection starts), so that a claim is
+   * one statement on its own: no BEGIN, no settings and no COMMIT around it, each a message that PostgreSQL answers
+   * and that wakes callbackd and a backend.
+   */
+  static final String CLAIM_SETTINGS = "SELECT " + CLAIM_SESSION.entrySet().stream().sorted(Map.Entry.comparingByKey())
+    .map(e -> "set_config('" + e.getKey() + "', '" + e.getValue() + "', true)")
+    .collect(java.util.stream.Collectors.joining(", "));
 
   /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
   static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
@@ -471,11 +481,17 @@ public final class DeliveryStore {
     + " WHERE a.run_id = $1 ORDER BY d.generation, a.attempt, a.id";
 
   private final Pool pool;
+  private final Pool claims;
   private final RunsTableStatements statements;
 
   /** @param runsTable the statements' view of the platform's runs table */
-  public DeliveryStore(Pool pool, RunsTableStatements runsTable) {
+  /**
+   * @param claims the claims' own pool, whose connections run with {@link #CLAIM_SESSION} (one connection per
+   *               dispatcher: each makes one claim at a time)
+   */
+  public DeliveryStore(Pool pool, Pool claims, RunsTableStatements runsTable) {
     this.pool = pool;
+    this.claims = claims;
     this.statements = runsTable;
   }
 
@@ -486,8 +502,9 @@ public final class DeliveryStore {
 
   public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
                                              Duration requestTimeout, Duration pollInterval) {
-    return withSettings(CLAIM_SETTINGS, conn -> conn.preparedQuery(CLAIM)
-      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis())))
+    // One statement in a transaction of its own, on a connection that runs with CLAIM_SESSION.
+    return claims.preparedQuery(CLAIM)
+      .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()))
       .map(rows -> {
         List<ClaimedDelivery> out = new ArrayList<>(rows.size());
         for (Row row : rows) {

@@ -161,8 +161,10 @@ class QueuePlanTest {
     try (Database db = Database.open(config)) {
       Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
         .connectingTo(Callbackd.poolConnectOptions(db)).using(vertx).build();
+      Pool claimsPool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
+        .connectingTo(Callbackd.claimConnectOptions(db)).using(vertx).build();
       try {
-        DeliveryStore store = new DeliveryStore(pool, OwnRunsTable.statements());
+        DeliveryStore store = new DeliveryStore(pool, claimsPool, OwnRunsTable.statements());
         Await.result(pool.query("INSERT INTO callbackd.destinations (destination) VALUES ('" + OTHER + "')").execute(),
           Duration.ofSeconds(10));
         int claimed = 0;
@@ -176,14 +178,25 @@ class QueuePlanTest {
             Duration.ofSeconds(1)), Duration.ofSeconds(10)).size();
         }
         assertEquals(claims, claimed, "every claim took its callback");
-        Row plans = Await.result(pool.query("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+        Row plans = Await.result(claimsPool.query("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
           + " WHERE statement LIKE 'WITH eligible AS%'").execute(), Duration.ofSeconds(10)).iterator().next();
+        // The claims' connection runs with the claims' settings, and a claim is a statement on its own: nothing
+        // else was prepared or run on that connection.
+        Row session = Await.result(claimsPool.query("SELECT current_setting('enable_bitmapscan') AS bitmap,"
+          + " current_setting('synchronous_commit') AS sync, current_setting('plan_cache_mode') AS plans,"
+          + " (SELECT count(*) FROM pg_prepared_statements) AS prepared").execute(), Duration.ofSeconds(10))
+          .iterator().next();
+        assertEquals("off", session.getString("bitmap"));
+        assertEquals("off", session.getString("sync"));
+        assertEquals("force_generic_plan", session.getString("plans"));
+        assertEquals(1L, session.getLong("prepared"), "statements other than the claim on the claims' connection");
         System.out.println("claim plans on one connection after " + claims + " claims: generic "
           + plans.getLong("generic_plans") + ", custom " + plans.getLong("custom_plans"));
         assertEquals(0L, plans.getLong("custom_plans"), "claims planned for their parameters' values");
         assertEquals((long) claims, plans.getLong("generic_plans"), "claims not run on the generic plan");
       } finally {
         Await.result(pool.close(), Duration.ofSeconds(10));
+        Await.result(claimsPool.close(), Duration.ofSeconds(10));
       }
     }
   }
