@@ -1,9 +1,14 @@
 package io.callbackd.database;
 
 import io.vertx.core.Future;
+import io.vertx.core.Handler;
 import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.SqlClient;
 import io.vertx.sqlclient.SqlConnection;
+import io.vertx.sqlclient.impl.SqlClientInternal;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.function.Function;
 
 /**
@@ -37,6 +42,37 @@ public final class PipelinedTransaction {
       commit = conn.query("COMMIT").execute().mapEmpty();
     }
     return commit;
+  }
+
+  /**
+   * Sends the statements that {@code last} sends, and COMMIT behind them, in one write: one system call and one
+   * wake-up of PostgreSQL's backend for all of them, where each statement sent on its own is written (and flushed)
+   * alone. Completes with {@code last}'s result once COMMIT answered. {@code last} sends its statements at once, on the
+   * client it is given, and nothing after; if it throws, nothing is sent and the transaction is rolled back.
+   */
+  public <T> Future<T> commitWith(Function<SqlClient, Future<T>> last) {
+    if (commit != null) {
+      throw new IllegalStateException("the transaction's COMMIT was sent already");
+    }
+    List<Future<T>> result = new ArrayList<>(1);
+    Handler<SqlClient> block = client -> {
+      try {
+        result.add(last.apply(client));
+      } catch (RuntimeException e) {
+        result.add(Future.failedFuture(e));
+        return;
+      }
+      commit = client.query("COMMIT").execute().mapEmpty();
+    };
+    // Vert.x's grouping of commands into one write is internal to its SQL client: without it (a connection of another
+    // kind), the statements and COMMIT go out one write each, as before.
+    if (conn instanceof SqlClientInternal grouping) {
+      grouping.group(block);
+    } else {
+      block.handle(conn);
+    }
+    Future<T> done = result.get(0);
+    return commit == null ? done : Future.join(done, commit).map(v -> done.result());
   }
 
   /**

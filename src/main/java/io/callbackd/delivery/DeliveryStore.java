@@ -12,6 +12,7 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.SqlClient;
 import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 
@@ -518,13 +519,12 @@ public final class DeliveryStore {
    * Runs one statement in a transaction of its own after {@code settings} (transaction-local {@code set_config}s):
    * the settings, the statement and the COMMIT are sent together, one round trip.
    */
-  private Future<RowSet<Row>> withSettings(String settings, Function<SqlConnection, Future<RowSet<Row>>> statement) {
-    return PipelinedTransaction.run(pool, tx -> {
-      Future<?> set = tx.connection().query(settings).execute();
-      Future<RowSet<Row>> result = statement.apply(tx.connection());
-      Future<Void> committed = tx.commit();
-      return Future.join(set, result, committed).map(v -> result.result());
-    });
+  private Future<RowSet<Row>> withSettings(String settings, Function<SqlClient, Future<RowSet<Row>>> statement) {
+    return PipelinedTransaction.run(pool, tx -> tx.commitWith(client -> {
+      Future<?> set = client.query(settings).execute();
+      Future<RowSet<Row>> result = statement.apply(client);
+      return Future.join(set, result).map(v -> result.result());
+    }));
   }
 
   /** How a destination's breaker reacts to outcomes: failures in a row that open it, and for how long. */
@@ -692,7 +692,7 @@ public final class DeliveryStore {
    * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's. The
    * transaction holds the runs' live callbacks first ({@link #holdLiveCallbacks}).
    */
-  public Future<ScheduledBatch> scheduleForRuns(SqlConnection conn, List<String> ids, List<Boolean> schedule,
+  public Future<ScheduledBatch> scheduleForRuns(SqlClient conn, List<String> ids, List<Boolean> schedule,
                                                        List<TraceContext> traces) {
     int n = ids.size();
     String[] traceparent = new String[n];
@@ -724,7 +724,7 @@ public final class DeliveryStore {
    * {@link #HOLD_LIVE_CALLBACKS} on {@code conn}: sent in the transaction before {@link #scheduleForRuns}, so that
    * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
    */
-  public Future<Void> holdLiveCallbacks(SqlConnection conn, List<String> runIds) {
+  public Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
     return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
       .mapEmpty();
   }

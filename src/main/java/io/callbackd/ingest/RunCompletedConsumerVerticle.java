@@ -278,11 +278,12 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         // transaction that made the run terminal and queued its callback) and before the schedule statement's
         // snapshot: sent together with it and the COMMIT, they run in that order. New runs too: a run deleted while
         // its callback was still queued can come back under the same id.
-        Future<Void> held = deliveries.holdLiveCallbacks(conn, all);
-        Future<ScheduledBatch> scheduled = deliveries.scheduleForRuns(conn, all, schedule, traces);
-        Future<Void> committed = tx.commit();
-        return Future.join(held, scheduled, committed).map(v -> new Written(c, u, scheduled.result().runs(),
-          scheduled.result().notifies()));
+        // The hold, the schedule and COMMIT in one write.
+        return tx.commitWith(client -> {
+          Future<Void> held = deliveries.holdLiveCallbacks(client, all);
+          Future<ScheduledBatch> scheduled = deliveries.scheduleForRuns(client, all, schedule, traces);
+          return Future.join(held, scheduled).map(v -> scheduled.result());
+        }).map(s -> new Written(c, u, s.runs(), s.notifies()));
       });
     });
   }

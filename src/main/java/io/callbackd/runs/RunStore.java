@@ -300,15 +300,23 @@ public final class RunStore {
    * The refusal of {@link #create} for a run whose callback payload would be larger than max_body, or null when it
    * fits (or the run has no callback_url): checked before a batch is written, so that it refuses that run alone.
    */
+  /** A callback payload's bytes besides its five values: braces, keys, colons, commas and completed_at. */
+  static final long PAYLOAD_FRAME = 128;
+
   public PayloadTooLargeException payloadTooLarge(NewRun run) {
     if (run.callbackUrl() == null) {
       return null;
     }
-    JsonObject payload = CallbackPayload.json(run.id(), run.status(), run.completedAt() == null
-      ? LocalDateTime.of(2000, 1, 1, 0, 0) : run.completedAt(), run.metadata(), run.agentId(), run.stopReason());
-    if (JsonSize.surelyWithin(payload, maxPayload)) {
+    // A bound first, from the parts (an upper bound of the payload's JSON: its keys, quotes and timestamp included);
+    // the payload is built and encoded only when the bound is over the limit.
+    long bound = PAYLOAD_FRAME + JsonSize.atMost(run.id(), maxPayload) + JsonSize.atMost(run.status(), maxPayload)
+      + JsonSize.atMost(run.agentId(), maxPayload) + JsonSize.atMost(run.stopReason(), maxPayload)
+      + JsonSize.atMost(run.metadata(), maxPayload);
+    if (bound <= maxPayload) {
       return null;
     }
+    JsonObject payload = CallbackPayload.json(run.id(), run.status(), run.completedAt() == null
+      ? LocalDateTime.of(2000, 1, 1, 0, 0) : run.completedAt(), run.metadata(), run.agentId(), run.stopReason());
     int size = payload.toBuffer().length();
     return size > maxPayload ? new PayloadTooLargeException("the callback payload of this run would be " + size
       + " bytes, more than max_body (" + maxPayload + ")") : null;

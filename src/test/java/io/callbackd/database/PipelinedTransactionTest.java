@@ -104,4 +104,32 @@ class PipelinedTransactionTest {
       .execute(), WAIT).iterator().next().getBoolean(0);
     assertTrue(ownTransaction, "no transaction was left open on the pool's connection");
   }
+  @Test
+  void statementsSentWithTheirCommitInOneWriteCommitTogether() {
+    long seen = Await.result(PipelinedTransaction.run(pool, tx -> {
+      // Vert.x's SQL client groups commands into one write on this kind of connection: the path callbackd takes.
+      assertTrue(tx.connection() instanceof io.vertx.sqlclient.impl.SqlClientInternal);
+      return insert(tx, 1, "a").compose(r -> tx.commitWith(client -> {
+        Future<RowSet<Row>> b = client.preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)").execute(Tuple.of(2, "b"));
+        Future<RowSet<Row>> count = client.query("SELECT count(*) FROM t").execute();
+        return Future.join(b, count).map(v -> count.result().iterator().next().getLong(0));
+      }));
+    }), WAIT);
+    assertEquals(2, seen, "the grouped statements ran after the first, in one transaction");
+    assertEquals(2, rows());
+  }
+
+  @Test
+  void aGroupThatFailsOrThrowsCommitsNothing() {
+    Throwable refused = failure(PipelinedTransaction.run(pool, tx -> insert(tx, 1, "a").compose(r -> tx.commitWith(
+      client -> client.preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)").execute(Tuple.of(2, (String) null))))));
+    assertTrue(refused.getMessage().contains("null value in column \"v\""), refused.getMessage());
+    assertEquals("cannot build it", failure(PipelinedTransaction.run(pool, tx -> insert(tx, 3, "c")
+      .compose(r -> tx.commitWith(client -> {
+        throw new IllegalStateException("cannot build it");
+      })))).getMessage());
+    assertEquals(0, rows(), "nothing of either committed");
+    Await.result(pool.query("INSERT INTO t (id, v) VALUES (9, 'z')").execute(), WAIT);
+    assertEquals(1, rows());
+  }
 }

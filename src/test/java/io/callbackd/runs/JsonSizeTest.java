@@ -65,6 +65,15 @@ class JsonSizeTest {
   }
 
   @Test
+  void thePayloadsFrameBoundsEverythingButItsValues() {
+    // The longest completed_at, empty values: what is left is the frame, which the bound must cover.
+    long frame = io.callbackd.webhook.CallbackPayload.body("", "", java.time.LocalDateTime.of(99999, 12, 31, 23, 59,
+      59, 999_999_000), new JsonObject(), "", "").length();
+    assertTrue(frame <= RunStore.PAYLOAD_FRAME + 4 * JsonSize.atMost("", 0) + JsonSize.atMost(new JsonObject(), 0),
+      "payload frame of " + frame + " bytes");
+  }
+
+  @Test
   void typesTheWalkDoesNotKnowAreMeasuredByEncoding() {
     assertFalse(JsonSize.surelyWithin(new JsonObject().put("at", Instant.EPOCH), 1_000_000));
     assertFalse(JsonSize.surelyWithin(new JsonObject().put("bytes", new byte[] {1, 2}), 1_000_000));
