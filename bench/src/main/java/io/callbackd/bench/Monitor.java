@@ -420,11 +420,14 @@ final class Monitor implements AutoCloseable {
     JsonArray out = new JsonArray();
     try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(
       "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, round(mean_exec_time::numeric, 3) AS mean_ms, "
-        + "rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS q FROM pg_stat_statements "
+        + "rows, left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS q, plans, "
+        + "round(total_plan_time::numeric, 1) AS plan_ms FROM pg_stat_statements "
         + "ORDER BY total_exec_time DESC LIMIT " + limit)) {
       while (rs.next()) {
+        // plans and plan_ms stay 0 unless pg_stat_statements.track_planning is on (BENCH_PG_CONF).
         out.add(new JsonObject().put("calls", rs.getLong(1)).put("total_ms", rs.getDouble(2))
-          .put("mean_ms", rs.getDouble(3)).put("rows", rs.getLong(4)).put("query", rs.getString(5)));
+          .put("mean_ms", rs.getDouble(3)).put("rows", rs.getLong(4)).put("query", rs.getString(5))
+          .put("plans", rs.getLong(6)).put("plan_ms", rs.getDouble(7)));
       }
     } catch (Exception e) {
       out.add(new JsonObject().put("error", e.getMessage()));
