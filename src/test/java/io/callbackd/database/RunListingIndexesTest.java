@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Migration V14 gives callbackd's own runs table the listing's indexes, on an upgrade too, and skips one an operator
  * built beforehand under the same name (CREATE INDEX CONCURRENTLY). A platform's table is left alone
- * (AttachToPlatformTableTest).
+ * (AttachToPlatformTableTest). V21 gives the same table room in its pages for its rows' updates.
  */
 class RunListingIndexesTest {
 
@@ -74,5 +74,18 @@ class RunListingIndexesTest {
     String pgUrl = TestPostgres.newDatabase();
     flyway(pgUrl, null).migrate();
     assertTrue(indexes(new Sql(pgUrl)).keySet().containsAll(LISTING_INDEXES));
+  }
+
+  /** V21: callbackd's own runs table keeps room in its pages for the updates of its rows, on an upgrade too. */
+  @Test
+  void callbackdsOwnRunsTableKeepsRoomForUpdates() {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    flyway(pgUrl, "20").migrate();
+    assertEquals(null, sql.one("SELECT reloptions::text AS o FROM pg_class WHERE oid = 'public.runs'::regclass")
+      .get("o"));
+    flyway(pgUrl, null).migrate();
+    assertEquals("{fillfactor=70}", sql.one("SELECT reloptions::text AS o FROM pg_class"
+      + " WHERE oid = 'public.runs'::regclass").get("o"));
   }
 }

@@ -23,6 +23,7 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
@@ -156,6 +157,42 @@ class RunWriteBackTest {
       Await.until("the batch's rows written once the platform let go", WAIT, () -> callbackd.sql.count(
         "SELECT count(*) FROM runs WHERE id LIKE 'run-batch-%' AND callback_status_code = 204"
           + " AND total_duration_ns = 7") == locked);
+    }
+  }
+  /**
+   * The write-back to callbackd's own runs table is a heap-only update even where later rows filled the run's page:
+   * its pages keep room (V21), and the write-back changes no indexed column, so the row's new version stays in its
+   * page and no index gets an entry. (With every page filled to the brim, the new version would move to another page,
+   * with an entry in each of the table's indexes.)
+   */
+  @Test
+  void theWriteBackStaysInTheRowsPage(Vertx vertx) throws Exception {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject())) {
+      List<Runnable> heldAnswers = new CopyOnWriteArrayList<>();
+      receiver.script("/hot", (HttpServerRequest req) -> {
+        Context ctx = Vertx.currentContext();
+        heldAnswers.add(() -> ctx.runOnContext(v -> req.response().setStatusCode(204).end()));
+      });
+      // Created terminal, as a platform that writes a finished run at once does.
+      String run = "hot-run";
+      assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("id", run).put("agent_id", "agent-hot")
+        .put("status", "completed").put("callback_url", receiver.url("/hot"))).status());
+      Await.until("the callback is being sent", WAIT, () -> heldAnswers.size() == 1);
+      // Later runs fill the rest of the run's page (and more) before the outcome comes back.
+      callbackd.sql.update("INSERT INTO runs (id, status, agent_id, metadata_) SELECT 'hot-after-' || g, 'completed',"
+        + " 'agent-hot', json_build_object('note', repeat('x', 100)) FROM generate_series(1, 500) g");
+      Map<String, Object> before = callbackd.sql.one("SELECT (ctid::text::point)[0]::int AS page, xmin::text AS x"
+        + " FROM runs WHERE id = '" + run + "'");
+      assertNotEquals(before.get("page"), callbackd.sql.one("SELECT max((ctid::text::point)[0]::int) AS page"
+        + " FROM runs").get("page"), "later runs filled pages beyond the run's");
+      heldAnswers.get(0).run();
+      Await.until("the outcome is written back", WAIT, () -> callbackd.sql.count("SELECT count(*) FROM runs"
+        + " WHERE id = '" + run + "' AND callback_status_code = 204") == 1);
+      Map<String, Object> after = callbackd.sql.one("SELECT (ctid::text::point)[0]::int AS page, xmin::text AS x"
+        + " FROM runs WHERE id = '" + run + "'");
+      assertNotEquals(before.get("x"), after.get("x"), "the write-back made a new version of the row");
+      assertEquals(before.get("page"), after.get("page"), "the new version stayed in the row's page");
     }
   }
 }

@@ -59,6 +59,8 @@ class AttachToPlatformTableTest {
          RunningCallbackd callbackd = new RunningCallbackd(vertx, pgUrl, new JsonObject().put("runs_table", "letta.runs"))) {
       assertEquals(before, columns(sql), "the platform's columns are untouched");
       assertEquals(indexesBefore, indexes(sql), "the platform's indexes are untouched (no listing index added)");
+      assertEquals(null, sql.one("SELECT reloptions::text AS o FROM pg_class WHERE oid = 'letta.runs'::regclass")
+        .get("o"), "the platform's table settings are untouched (no fillfactor set)");
       assertEquals(0L, sql.count("SELECT count(*) FROM information_schema.tables WHERE table_name = 'runs'"
         + " AND table_schema <> 'letta'"), "no table of callbackd's own beside the platform's");
       // Letta's own writes, with a role of its own that may only read and write its runs table: create the run,
