@@ -48,7 +48,7 @@ public final class PipelinedTransaction {
    * Sends the statements that {@code last} sends, and COMMIT behind them, in one write: one system call and one
    * wake-up of PostgreSQL's backend for all of them, where each statement sent on its own is written (and flushed)
    * alone. Completes with {@code last}'s result once COMMIT answered. {@code last} sends its statements at once, on the
-   * client it is given, and nothing after; if it throws, nothing is sent and the transaction is rolled back.
+   * client it is given, and nothing after; if it throws, no COMMIT is sent and the transaction is rolled back.
    */
   public <T> Future<T> commitWith(Function<SqlClient, Future<T>> last) {
     if (commit != null) {

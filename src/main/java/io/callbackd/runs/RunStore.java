@@ -296,22 +296,24 @@ public final class RunStore {
     });
   }
 
+  /** A callback payload's bytes besides its five values: braces, keys, colons, commas and completed_at. */
+  static final long PAYLOAD_FRAME = 128;
+
   /**
    * The refusal of {@link #create} for a run whose callback payload would be larger than max_body, or null when it
    * fits (or the run has no callback_url): checked before a batch is written, so that it refuses that run alone.
    */
-  /** A callback payload's bytes besides its five values: braces, keys, colons, commas and completed_at. */
-  static final long PAYLOAD_FRAME = 128;
-
   public PayloadTooLargeException payloadTooLarge(NewRun run) {
     if (run.callbackUrl() == null) {
       return null;
     }
     // A bound first, from the parts (an upper bound of the payload's JSON: its keys, quotes and timestamp included);
     // the payload is built and encoded only when the bound is over the limit.
-    long bound = PAYLOAD_FRAME + JsonSize.atMost(run.id(), maxPayload) + JsonSize.atMost(run.status(), maxPayload)
-      + JsonSize.atMost(run.agentId(), maxPayload) + JsonSize.atMost(run.stopReason(), maxPayload)
-      + JsonSize.atMost(run.metadata(), maxPayload);
+    long bound = PAYLOAD_FRAME;
+    for (Object part : new Object[] {run.id(), run.status(), run.agentId(), run.stopReason(), run.metadata()}) {
+      // Each part at most just over the limit, so that the sum cannot overflow.
+      bound += Math.min(JsonSize.atMost(part, maxPayload), maxPayload + 1L);
+    }
     if (bound <= maxPayload) {
       return null;
     }
