@@ -485,10 +485,10 @@ public final class DeliveryStore {
   private final Pool claims;
   private final RunsTableStatements statements;
 
-  /** @param runsTable the statements' view of the platform's runs table */
   /**
-   * @param claims the claims' own pool, whose connections run with {@link #CLAIM_SESSION} (one connection per
-   *               dispatcher: each makes one claim at a time)
+   * @param claims    the claims' own pool, whose connections run with {@link #CLAIM_SESSION} (one connection per
+   *                  dispatcher: each makes one claim at a time)
+   * @param runsTable the statements' view of the platform's runs table
    */
   public DeliveryStore(Pool pool, Pool claims, RunsTableStatements runsTable) {
     this.pool = pool;

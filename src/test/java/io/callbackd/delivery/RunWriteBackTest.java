@@ -37,16 +37,22 @@ class RunWriteBackTest {
   private static final Duration WAIT = Duration.ofSeconds(30);
   private static final int OTHERS = 100;
 
+  /** Requests to {@code path} are answered 204 only when the test runs their entry of the returned list. */
+  private static List<Runnable> holdAnswers(TestReceiver receiver, String path) {
+    List<Runnable> heldAnswers = new CopyOnWriteArrayList<>();
+    receiver.script(path, (HttpServerRequest req) -> {
+      Context ctx = Vertx.currentContext();
+      heldAnswers.add(() -> ctx.runOnContext(v -> req.response().setStatusCode(204).end()));
+    });
+    return heldAnswers;
+  }
+
   @Test
   void aRunRowThePlatformHoldsLockedHoldsUpNothingButItself(Vertx vertx) throws Exception {
     try (TestReceiver receiver = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("breaker_failures", 100000))) {
       // X's request is held open until the platform has its row locked, so its outcome certainly meets the lock.
-      List<Runnable> heldAnswers = new CopyOnWriteArrayList<>();
-      receiver.script("/x", (HttpServerRequest req) -> {
-        Context ctx = Vertx.currentContext();
-        heldAnswers.add(() -> ctx.runOnContext(v -> req.response().setStatusCode(204).end()));
-      });
+      List<Runnable> heldAnswers = holdAnswers(receiver, "/x");
       String x = callbackd.completeRun(receiver.url("/x"), null);
       Await.until("X's callback is being sent", WAIT, () -> heldAnswers.size() == 1);
 
@@ -169,11 +175,7 @@ class RunWriteBackTest {
   void theWriteBackStaysInTheRowsPage(Vertx vertx) throws Exception {
     try (TestReceiver receiver = new TestReceiver(vertx);
          RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject())) {
-      List<Runnable> heldAnswers = new CopyOnWriteArrayList<>();
-      receiver.script("/hot", (HttpServerRequest req) -> {
-        Context ctx = Vertx.currentContext();
-        heldAnswers.add(() -> ctx.runOnContext(v -> req.response().setStatusCode(204).end()));
-      });
+      List<Runnable> heldAnswers = holdAnswers(receiver, "/hot");
       // Created terminal, as a platform that writes a finished run at once does.
       String run = "hot-run";
       assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("id", run).put("agent_id", "agent-hot")
