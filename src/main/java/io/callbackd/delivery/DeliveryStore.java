@@ -107,10 +107,13 @@ public final class DeliveryStore {
    * was), at least once either way. The claim runs on its generic plan, made once per connection: PostgreSQL would
    * otherwise plan it again for its parameters' values at its first claims and wherever it judges that plan cheaper
    * (in a drain, at every claim: about 0.2 ms of its CPU each, a fifth of the claim's cost), and the plan it makes
-   * without them reads the same few pages (QueuePlanTest).
+   * without them reads the same few pages (QueuePlanTest). That plan is made at a connection's first claim, often
+   * while the queue is nearly empty, when reading the whole queue looks cheaper than its indexes; it would stay while
+   * a backlog grows, each claim reading every row. Without sequential scans it reads the indexes whatever the queue
+   * held when it was planned (every table a claim reads has the index it needs).
    */
-  public static final Map<String, String> CLAIM_SESSION = Map.of("enable_bitmapscan", "off", "synchronous_commit",
-    "off", "plan_cache_mode", "force_generic_plan");
+  public static final Map<String, String> CLAIM_SESSION = Map.of("enable_bitmapscan", "off", "enable_seqscan", "off",
+    "synchronous_commit", "off", "plan_cache_mode", "force_generic_plan");
 
   /*
    * The same settings for one transaction (as tests read a claim's plan over JDBC). callbackd itself sets them once per

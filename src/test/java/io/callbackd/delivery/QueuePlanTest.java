@@ -148,6 +148,58 @@ class QueuePlanTest {
   }
 
   /**
+   * A claim's generic plan is made once per connection, at its first claim, often while the queue is nearly empty
+   * (a fresh start, the first seconds of a burst). Planned then, a scan of the whole queue looks cheapest for finding
+   * the chosen callbacks by their keys, and that plan stays while the backlog grows: each claim then read every row of
+   * the queue, and at 1,000 terminal updates a second the claims fell further behind with every claim. Planned on a
+   * queue of one callback and run on the same connection once 20,000 more are due, a claim still reads only a few
+   * pages.
+   */
+  @Test
+  void aClaimPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+        queue(st, BACKLOG, 1, 1);
+        // The claims' connections' own settings, as callbackd opens them.
+        for (Map.Entry<String, String> setting : DeliveryStore.CLAIM_SESSION.entrySet()) {
+          st.execute("SET " + setting.getKey() + " = " + setting.getValue());
+        }
+        st.execute("PREPARE early_claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
+      }
+      String claim = "EXECUTE early_claim('plan-test', 16, 60000, " + LIMIT + ", 10000, 1000)";
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        // The first claim makes the connection's plan.
+        try (ResultSet rs = st.executeQuery(claim)) {
+          assertTrue(rs.next(), "the first claim took the one due callback");
+        }
+        c.rollback();
+        c.setAutoCommit(true);
+        // A burst after it, without fresh statistics (and so without a new plan).
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) SELECT 'burst-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
+          + BACKLOG + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
+          + " now() + interval '1 day' FROM generate_series(1, 20000) g");
+        c.setAutoCommit(false);
+        JsonObject plan = Plans.explain(st, claim);
+        String nodes = Plans.nodes(plan);
+        long read = Plans.totalBuffers(plan);
+        System.out.println("buffers read by a claim planned on a queue of one, then run with 20,001 due: " + read);
+        assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
+          "the claim scans the queue:\n" + nodes);
+        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * A claim runs on one generic plan per connection: PostgreSQL does not plan it again for each claim's parameters
    * (which it would do for at least the first five claims, and for every claim where it judges a custom plan cheaper).
    * Read from PostgreSQL's own count of the plans of the connection's prepared statements, on a pool of one
@@ -183,10 +235,12 @@ class QueuePlanTest {
         // The claims' connection runs with the claims' settings, and a claim is a statement on its own: nothing
         // else was prepared or run on that connection.
         Row session = Await.result(claimsPool.query("SELECT current_setting('enable_bitmapscan') AS bitmap,"
+          + " current_setting('enable_seqscan') AS seq,"
           + " current_setting('synchronous_commit') AS sync, current_setting('plan_cache_mode') AS plans,"
           + " (SELECT count(*) FROM pg_prepared_statements) AS prepared").execute(), Duration.ofSeconds(10))
           .iterator().next();
         assertEquals("off", session.getString("bitmap"));
+        assertEquals("off", session.getString("seq"));
         assertEquals("off", session.getString("sync"));
         assertEquals("force_generic_plan", session.getString("plans"));
         assertEquals(1L, session.getLong("prepared"), "statements other than the claim on the claims' connection");
