@@ -110,10 +110,13 @@ public final class DeliveryStore {
    * without them reads the same few pages (QueuePlanTest). That plan is made at a connection's first claim, often
    * while the queue is nearly empty, when reading the whole queue looks cheaper than its indexes; it would stay while
    * a backlog grows, each claim reading every row. Without sequential scans it reads the indexes whatever the queue
-   * held when it was planned (every table a claim reads has the index it needs).
+   * held when it was planned (every table a claim reads has the index it needs). A plan that must still scan a
+   * table (the destinations, in served order) then carries the huge cost PostgreSQL gives what is switched off, far
+   * above the threshold where it compiles a statement with LLVM (hundreds of milliseconds per claim on a server
+   * built with JIT), so the claims' connections do without JIT too: a claim has nothing worth compiling.
    */
   public static final Map<String, String> CLAIM_SESSION = Map.of("enable_bitmapscan", "off", "enable_seqscan", "off",
-    "synchronous_commit", "off", "plan_cache_mode", "force_generic_plan");
+    "jit", "off", "synchronous_commit", "off", "plan_cache_mode", "force_generic_plan");
 
   /*
    * The same settings for one transaction (as tests read a claim's plan over JDBC). callbackd itself sets them once per

@@ -235,12 +235,13 @@ class QueuePlanTest {
         // The claims' connection runs with the claims' settings, and a claim is a statement on its own: nothing
         // else was prepared or run on that connection.
         Row session = Await.result(claimsPool.query("SELECT current_setting('enable_bitmapscan') AS bitmap,"
-          + " current_setting('enable_seqscan') AS seq,"
+          + " current_setting('enable_seqscan') AS seq, current_setting('jit') AS jit,"
           + " current_setting('synchronous_commit') AS sync, current_setting('plan_cache_mode') AS plans,"
           + " (SELECT count(*) FROM pg_prepared_statements) AS prepared").execute(), Duration.ofSeconds(10))
           .iterator().next();
         assertEquals("off", session.getString("bitmap"));
         assertEquals("off", session.getString("seq"));
+        assertEquals("off", session.getString("jit"), "a claim's cost without sequential scans would compile it");
         assertEquals("off", session.getString("sync"));
         assertEquals("force_generic_plan", session.getString("plans"));
         assertEquals(1L, session.getLong("prepared"), "statements other than the claim on the claims' connection");
