@@ -128,6 +128,17 @@ public final class DeliveryStore {
     .map(e -> "set_config('" + e.getKey() + "', '" + e.getValue() + "', true)")
     .collect(java.util.stream.Collectors.joining(", "));
 
+  /*
+   * The settings of the transactions that schedule callbacks (sent before HOLD_LIVE_CALLBACKS, which the schedule
+   * statement always follows). Both find a run's live callbacks by its key; planned while the queue was nearly empty
+   * (a fresh start, a quiet hour), a scan of the whole queue looks cheaper, and PostgreSQL keeps that plan until it
+   * analyzes the queue again, up to a minute later: while a dead destination's backlog grew, every transaction that
+   * scheduled a callback read all of it. Without sequential scans (and so without the JIT compilation their disabling
+   * cost would call for) they read the run's index entries only (QueuePlanTest).
+   */
+  static final String SCHEDULE_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true),"
+    + " set_config('jit', 'off', true)";
+
   /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
   static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
 
@@ -472,7 +483,7 @@ public final class DeliveryStore {
    * such an outcome's history row, or the callback still in the queue.
    */
   static final String HOLD_LIVE_CALLBACKS = "SELECT 1 FROM callbackd.queue WHERE run_id = ANY ($1::varchar[])"
-    + " ORDER BY id FOR UPDATE";
+    + " ORDER BY run_id, generation FOR UPDATE";
 
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
@@ -728,11 +739,15 @@ public final class DeliveryStore {
 
   /**
    * {@link #HOLD_LIVE_CALLBACKS} on {@code conn}: sent in the transaction before {@link #scheduleForRuns}, so that
-   * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
+   * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile; with
+   * {@link #SCHEDULE_SETTINGS} before it, which the schedule statement runs with too.
    */
   public Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
-    return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
-      .mapEmpty();
+    // Sent together: the settings apply to this transaction's hold and schedule statements (SCHEDULE_SETTINGS).
+    Future<?> settings = conn.preparedQuery(SCHEDULE_SETTINGS).execute();
+    Future<?> held = conn.preparedQuery(HOLD_LIVE_CALLBACKS)
+      .execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])));
+    return Future.join(settings, held).mapEmpty();
   }
 
   /** Every attempt for the run, oldest first. */

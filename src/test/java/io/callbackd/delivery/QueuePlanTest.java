@@ -200,6 +200,71 @@ class QueuePlanTest {
   }
 
   /**
+   * The transactions that schedule callbacks find a run's live callbacks by its key: the hold of its live callbacks,
+   * then the schedule statement (which also reads its latest callback). Prepared and run on a queue of one callback
+   * (as a fresh start or a quiet hour leaves it, the plans PostgreSQL then keeps), then run again on the same
+   * connection once 25,000 callbacks wait (a destination went down), they read a few pages, not the queue.
+   */
+  @Test
+  void schedulingPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    String schedule = OwnRunsTable.statements().of(DeliveryStore.SCHEDULE_FOR_RUNS);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-' || g, 'running', 'agent-1', '"
+          + BACKLOG + "/cb' FROM generate_series(1, 30000) g");
+        // One callback queued, for the first run.
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) VALUES ('run-1', 1, 'msg_1', '" + BACKLOG + "/cb', '" + BACKLOG + "', '{}',"
+          + " now(), now() + interval '1 day')");
+        st.execute("VACUUM ANALYZE runs");
+        st.execute("VACUUM ANALYZE callbackd.queue");
+        // A history as young as the queue (a fresh installation).
+        st.execute("VACUUM ANALYZE callbackd.history");
+        st.execute("PREPARE hold(varchar[]) AS " + DeliveryStore.HOLD_LIVE_CALLBACKS);
+        st.execute("PREPARE schedule(varchar[], boolean[], varchar[], varchar[]) AS " + schedule);
+      }
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        // More than the five runs after which PostgreSQL settles on a generic plan, each transaction as callbackd
+        // sends it.
+        for (int i = 0; i < 8; i++) {
+          st.execute(DeliveryStore.SCHEDULE_SETTINGS);
+          st.execute("EXECUTE hold(ARRAY['run-" + (i + 2) + "', 'run-" + (i + 100) + "'])");
+          st.execute("EXECUTE schedule(ARRAY['run-" + (i + 2) + "'], ARRAY[false], ARRAY[NULL]::varchar[],"
+            + " ARRAY[NULL]::varchar[])");
+          c.rollback();
+        }
+        c.setAutoCommit(true);
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) SELECT 'run-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG
+          + "/cb', '" + BACKLOG + "', '{}', now(), now() + interval '1 day' FROM generate_series(2, 25001) g");
+        c.setAutoCommit(false);
+        List<String> problems = new ArrayList<>();
+        for (String execute : List.of("EXECUTE hold(ARRAY['run-29000', 'run-29001'])",
+          "EXECUTE schedule(ARRAY['run-29000'], ARRAY[false], ARRAY[NULL]::varchar[], ARRAY[NULL]::varchar[])")) {
+          st.execute(DeliveryStore.SCHEDULE_SETTINGS);
+          JsonObject plan = Plans.explain(st, execute);
+          String nodes = Plans.nodes(plan);
+          long read = Plans.totalBuffers(plan);
+          System.out.println("buffers read by " + execute + " planned on a queue of one, run with 25,001: " + read);
+          if (nodes.contains("Seq Scan on queue") || nodes.contains("Bitmap Heap Scan on queue")
+            || read > BUFFER_BOUND) {
+            problems.add(execute + " read " + read + " buffers:\n" + nodes);
+          }
+          c.rollback();
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * A claim runs on one generic plan per connection: PostgreSQL does not plan it again for each claim's parameters
    * (which it would do for at least the first five claims, and for every claim where it judges a custom plan cheaper).
    * Read from PostgreSQL's own count of the plans of the connection's prepared statements, on a pool of one
