@@ -139,8 +139,13 @@ public final class DeliveryStore {
   static final String SCHEDULE_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true),"
     + " set_config('jit', 'off', true)";
 
-  /* The settings of the scheduler's look for the next due time: its probes read the due index in order too. */
-  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true)";
+  /*
+   * The settings of the scheduler's look for the next due time: its probes read the due index in order too, and
+   * its plan, made once per connection while the queue may be nearly empty, must not be a scan of the queue
+   * (QueuePlanTest), as a claim's.
+   */
+  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
+    + " set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)";
 
   /*
    * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,

@@ -200,6 +200,52 @@ class QueuePlanTest {
   }
 
   /**
+   * The scheduler's look for the next due time is planned once per connection too, with its own settings: planned
+   * on a queue of one callback, it still reads only the first entry of each destination in the due index once
+   * 20,000 more wait, rather than scan and sort the queue.
+   */
+  @Test
+  void theNextDueLookPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+        queue(st, BACKLOG, 1, 1);
+        st.execute("PREPARE early_next_due AS " + DeliveryStore.NEXT_DUE);
+      }
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        // As the scheduler runs it: its settings first, in its transaction; more than five times, after which
+        // PostgreSQL keeps a generic plan.
+        for (int i = 0; i < 8; i++) {
+          st.execute(DeliveryStore.PROBE_SETTINGS);
+          st.execute("EXECUTE early_next_due");
+          c.rollback();
+        }
+        c.setAutoCommit(true);
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) SELECT 'burst-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
+          + BACKLOG + "', '{}', now() + interval '1 hour' - g * interval '1 millisecond', now() + interval '1 day'"
+          + " FROM generate_series(1, 20000) g");
+        c.setAutoCommit(false);
+        st.execute(DeliveryStore.PROBE_SETTINGS);
+        JsonObject plan = Plans.explain(st, "EXECUTE early_next_due");
+        String nodes = Plans.nodes(plan);
+        long read = Plans.totalBuffers(plan);
+        System.out.println("buffers read by the next-due look planned on a queue of one, run with 20,001: " + read);
+        assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
+          "the next-due look scans the queue:\n" + nodes);
+        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * The transactions that schedule callbacks find a run's live callbacks by its key: the hold of its live callbacks,
    * then the schedule statement (which also reads its latest callback). Prepared and run on a queue of one callback
    * (as a fresh start or a quiet hour leaves it, the plans PostgreSQL then keeps), then run again on the same
