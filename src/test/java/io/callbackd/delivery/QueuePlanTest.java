@@ -246,6 +246,78 @@ class QueuePlanTest {
   }
 
   /**
+   * An outcome batch finds its callbacks by their keys whatever the queue held when its plan was made: prepared and
+   * run more than five times on a queue of one callback (PostgreSQL then keeps a generic plan), then run on the same
+   * connection once 25,000 callbacks wait, it reads a few pages, not the queue.
+   */
+  @Test
+  void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-' || g, 'running', 'agent-1', '"
+          + BACKLOG + "/cb' FROM generate_series(1, 30000) g");
+        st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) VALUES ('run-1', 1, 'msg_1', '" + BACKLOG + "/cb', '" + BACKLOG + "', '{}',"
+          + " now(), now() + interval '1 day')");
+        for (String table : List.of("runs", "callbackd.queue", "callbackd.history", "callbackd.attempts",
+          "callbackd.destinations", "callbackd.run_writebacks")) {
+          st.execute("VACUUM ANALYZE " + table);
+        }
+        st.execute("PREPARE outcomes AS " + OwnRunsTable.statements().of(DeliveryStore.RECORD_OUTCOMES));
+      }
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        for (int i = 0; i < 8; i++) {
+          st.execute("UPDATE callbackd.queue SET lease_token = '00000000-0000-0000-0000-000000000001',"
+            + " lease_owner = 'plan-test', lease_expires_at = now() + interval '1 minute' WHERE run_id = 'run-1'");
+          st.execute("UPDATE callbackd.destinations SET in_flight = 1");
+          // As callbackd sends a batch: its settings first, in its transaction.
+          st.execute(DeliveryStore.KEYED_SETTINGS);
+          st.execute(outcome(st, "run-1"));
+          c.rollback();
+        }
+        c.setAutoCommit(true);
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at, lease_token, lease_owner, lease_expires_at) SELECT 'run-' || g, 1,"
+          + " 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '" + BACKLOG + "', '{}', now(), now() + interval '1 day',"
+          + " '00000000-0000-0000-0000-000000000001', 'plan-test', now() + interval '1 minute'"
+          + " FROM generate_series(2, 25001) g");
+        st.execute("UPDATE callbackd.destinations SET in_flight = 25001");
+        c.setAutoCommit(false);
+        st.execute(DeliveryStore.KEYED_SETTINGS);
+        JsonObject plan = Plans.explain(st, outcome(st, "run-20000"));
+        String nodes = Plans.nodes(plan);
+        long read = Plans.totalBuffers(plan);
+        System.out.println("buffers read by an outcome planned on a queue of one, run with 25,001: " + read);
+        assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
+          "the outcome batch scans the queue:\n" + nodes);
+        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /** The outcome batch of one delivered callback, the run's, under the claim token the test gives it. */
+  private static String outcome(Statement st, String runId) throws SQLException {
+    long id;
+    try (ResultSet rs = st.executeQuery("SELECT id FROM callbackd.queue WHERE run_id = '" + runId + "'")) {
+      rs.next();
+      id = rs.getLong(1);
+    }
+    return "EXECUTE outcomes(ARRAY[" + id + "]::bigint[],"
+      + " ARRAY['00000000-0000-0000-0000-000000000001']::uuid[], ARRAY[true], ARRAY[1], ARRAY[now()]::timestamptz[],"
+      + " ARRAY[12], ARRAY[200], ARRAY[NULL]::varchar[], ARRAY['ok']::varchar[], ARRAY[NULL]::bigint[],"
+      + " ARRAY['delivered']::varchar[], ARRAY[NULL]::varchar[], ARRAY['healthy']::varchar[], 'plan-test', 5, 30000,"
+      + " ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[], 32)";
+  }
+
+  /**
    * The transactions that schedule callbacks find a run's live callbacks by its key: the hold of its live callbacks,
    * then the schedule statement (which also reads its latest callback). Prepared and run on a queue of one callback
    * (as a fresh start or a quiet hour leaves it, the plans PostgreSQL then keeps), then run again on the same
@@ -277,7 +349,7 @@ class QueuePlanTest {
         // More than the five runs after which PostgreSQL settles on a generic plan, each transaction as callbackd
         // sends it.
         for (int i = 0; i < 8; i++) {
-          st.execute(DeliveryStore.SCHEDULE_SETTINGS);
+          st.execute(DeliveryStore.KEYED_SETTINGS);
           st.execute("EXECUTE hold(ARRAY['run-" + (i + 2) + "', 'run-" + (i + 100) + "'])");
           st.execute("EXECUTE schedule(ARRAY['run-" + (i + 2) + "'], ARRAY[false], ARRAY[NULL]::varchar[],"
             + " ARRAY[NULL]::varchar[])");
@@ -291,7 +363,7 @@ class QueuePlanTest {
         List<String> problems = new ArrayList<>();
         for (String execute : List.of("EXECUTE hold(ARRAY['run-29000', 'run-29001'])",
           "EXECUTE schedule(ARRAY['run-29000'], ARRAY[false], ARRAY[NULL]::varchar[], ARRAY[NULL]::varchar[])")) {
-          st.execute(DeliveryStore.SCHEDULE_SETTINGS);
+          st.execute(DeliveryStore.KEYED_SETTINGS);
           JsonObject plan = Plans.explain(st, execute);
           String nodes = Plans.nodes(plan);
           long read = Plans.totalBuffers(plan);
