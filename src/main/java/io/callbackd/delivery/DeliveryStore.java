@@ -487,7 +487,9 @@ public final class DeliveryStore {
    * queue as it is when the row is inserted: an outcome that moved the run's callback from the queue to history in
    * between would leave neither a conflict nor a history row in sight, and the run would get a second first
    * callback under another webhook-id. Run as its own statement before the schedule, whose fresh snapshot then sees
-   * such an outcome's history row, or the callback still in the queue.
+   * such an outcome's history row, or the callback still in the queue. Locked in the order of the unique index by
+   * run, which the lookup reads: two such transactions lock in one order, and no plan reads the queue in another
+   * index's order to save a sort.
    */
   static final String HOLD_LIVE_CALLBACKS = "SELECT 1 FROM callbackd.queue WHERE run_id = ANY ($1::varchar[])"
     + " ORDER BY run_id, generation FOR UPDATE";
