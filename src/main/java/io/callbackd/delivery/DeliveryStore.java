@@ -129,13 +129,12 @@ public final class DeliveryStore {
     .collect(java.util.stream.Collectors.joining(", "));
 
   /*
-   * The settings of the transactions that find live callbacks by their keys: those that schedule callbacks (sent
-   * before HOLD_LIVE_CALLBACKS, which the schedule statement always follows) and outcome batches. Their statements
-   * are planned once per connection; planned while the queue was nearly empty (a fresh start, a quiet hour), a scan of
-   * the whole queue looks cheaper, and PostgreSQL keeps that plan until it analyzes the queue again, up to a minute
-   * later: while a backlog grew, every transaction that scheduled a callback read all of it, and every outcome batch
-   * three times. Without sequential scans (and so without the JIT compilation their disabling cost would call for)
-   * they read the callbacks' index entries only (QueuePlanTest).
+   * The settings of the transactions that schedule callbacks (sent before HOLD_LIVE_CALLBACKS, which the schedule
+   * statement always follows). Both find a run's live callbacks by its key; planned while the queue was nearly empty
+   * (a fresh start, a quiet hour), a scan of the whole queue looks cheaper, and PostgreSQL keeps that plan until it
+   * analyzes the queue again, up to a minute later: while a backlog grew, every transaction that scheduled a callback
+   * read all of it. Without sequential scans (and so without the JIT compilation their disabling cost would call for)
+   * they read the run's index entries only (QueuePlanTest).
    */
   static final String KEYED_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true),"
     + " set_config('jit', 'off', true)";
@@ -177,9 +176,8 @@ public final class DeliveryStore {
     + " attempt,"
     + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
     + " request_headers, new_traceparent, ord)),"
-    // The batch's callbacks by their keys ($1 again: a join alone may read the whole queue by its key's order).
     + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
-    + " ON q.id = o.id AND q.lease_token = o.token WHERE q.id = ANY ($1::bigint[]) FOR UPDATE OF q),"
+    + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
     + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
     + " WHEN h.counts AND now() >= h.expires_at THEN 'failed' END AS end_state,"
     + " CASE WHEN h.final_state IS NULL AND h.counts AND now() >= h.expires_at"
@@ -606,12 +604,13 @@ public final class DeliveryStore {
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
       .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents).addValue(perDestination);
-    // In a transaction of its own after KEYED_SETTINGS: the settings, the batch and COMMIT in one write.
-    return withSettings(KEYED_SETTINGS, client -> client.preparedQuery(q(RECORD_OUTCOMES)).execute(params))
-      .map(rows -> {
-        Row r = rows.iterator().next();
-        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
-      });
+    // Without KEYED_SETTINGS on purpose: a batch planned on a nearly empty queue reads the queue while a backlog
+    // grows, until PostgreSQL analyzes it again, but both ways tried of giving it those settings (a transaction
+    // around each batch, or the claims' connections) cost about a tenth of a backlog's drain.
+    return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
+      Row r = rows.iterator().next();
+      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
+    });
   }
 
   /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */
