@@ -129,17 +129,6 @@ public final class DeliveryStore {
     .collect(java.util.stream.Collectors.joining(", "));
 
   /*
-   * The settings of the transactions that schedule callbacks (sent before HOLD_LIVE_CALLBACKS, which the schedule
-   * statement always follows). Both find a run's live callbacks by its key; planned while the queue was nearly empty
-   * (a fresh start, a quiet hour), a scan of the whole queue looks cheaper, and PostgreSQL keeps that plan until it
-   * analyzes the queue again, up to a minute later: while a backlog grew, every transaction that scheduled a callback
-   * read all of it. Without sequential scans (and so without the JIT compilation their disabling cost would call for)
-   * they read the run's index entries only (QueuePlanTest).
-   */
-  static final String KEYED_SETTINGS = "SELECT set_config('enable_seqscan', 'off', true),"
-    + " set_config('jit', 'off', true)";
-
-  /*
    * The settings of the scheduler's look for the next due time: its probes read the due index in order too, and
    * its plan, made once per connection while the queue may be nearly empty, must not be a scan of the queue
    * (QueuePlanTest), as a claim's.
@@ -485,12 +474,10 @@ public final class DeliveryStore {
    * queue as it is when the row is inserted: an outcome that moved the run's callback from the queue to history in
    * between would leave neither a conflict nor a history row in sight, and the run would get a second first
    * callback under another webhook-id. Run as its own statement before the schedule, whose fresh snapshot then sees
-   * such an outcome's history row, or the callback still in the queue. Locked in the order of the unique index by
-   * run, which the lookup reads: two such transactions lock in one order, and no plan reads the queue in another
-   * index's order to save a sort.
+   * such an outcome's history row, or the callback still in the queue.
    */
   static final String HOLD_LIVE_CALLBACKS = "SELECT 1 FROM callbackd.queue WHERE run_id = ANY ($1::varchar[])"
-    + " ORDER BY run_id, generation FOR UPDATE";
+    + " ORDER BY id FOR UPDATE";
 
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
@@ -604,9 +591,10 @@ public final class DeliveryStore {
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
       .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents).addValue(perDestination);
-    // Without KEYED_SETTINGS on purpose: a batch planned on a nearly empty queue reads the queue while a backlog
-    // grows, until PostgreSQL analyzes it again, but both ways tried of giving it those settings (a transaction
-    // around each batch, or the claims' connections) cost about a tenth of a backlog's drain.
+    // With the server's planner settings on purpose. Planned on a nearly empty queue, a batch (like the schedule
+    // transactions' statements) may read the queue while a backlog grows, until PostgreSQL analyzes it again; but
+    // keeping them off sequential scans (as claims are) cost about a tenth of a backlog's drain, and of the event
+    // bus's maximum rate, in the ways tried (settings in each transaction, or the claims' connections).
     return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
       Row r = rows.iterator().next();
       return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
@@ -749,15 +737,12 @@ public final class DeliveryStore {
 
   /**
    * {@link #HOLD_LIVE_CALLBACKS} on {@code conn}: sent in the transaction before {@link #scheduleForRuns}, so that
-   * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile; with
-   * {@link #KEYED_SETTINGS} before it, which the schedule statement runs with too.
+   * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
    */
   public Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
-    // Sent together: the settings apply to this transaction's hold and schedule statements (KEYED_SETTINGS).
-    Future<?> settings = conn.preparedQuery(KEYED_SETTINGS).execute();
-    Future<?> held = conn.preparedQuery(HOLD_LIVE_CALLBACKS)
-      .execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])));
-    return Future.join(settings, held).mapEmpty();
+    // With the server's planner settings on purpose: see recordOutcomes.
+    return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
+      .mapEmpty();
   }
 
   /** Every attempt for the run, oldest first. */
