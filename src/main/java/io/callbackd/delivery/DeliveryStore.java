@@ -97,26 +97,34 @@ public final class DeliveryStore {
     + " LEFT JOIN served s ON s.destination = c.destination";
 
   /*
-   * The settings a claim is planned and run with. Statistics lag behind a queue that
-   * grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty, they make a
-   * destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of them and a
-   * sort to the first entries of the due index, so that each claim reads the whole backlog of the destination it
-   * takes from. Without bitmap scans the probes read the due index in order and stop at what they take. The claim's
+   * The planner settings of the statements that must read the queue through its indexes whatever its statistics
+   * and size were when they were planned: claims and the scheduler's look for the next due time. Statistics lag
+   * behind a queue that grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty,
+   * they make a destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of
+   * them and a sort to the first entries of the due index, so that each claim reads the whole backlog of the
+   * destination it takes from. Without bitmap scans the probes read the due index in order and stop at what they
+   * take. A plan made once per connection, often while the queue is nearly empty, finds reading the whole queue
+   * cheaper than its indexes, and it would stay while a backlog grows, each claim reading every row; without
+   * sequential scans it reads the indexes whatever the queue held when it was planned (every table these statements
+   * read has the index they need). A plan that must still scan a table (the destinations, in served order) then
+   * carries the huge cost PostgreSQL gives what is switched off, far above the threshold where it compiles a
+   * statement with LLVM (hundreds of milliseconds per claim on a server built with JIT), so they do without JIT too:
+   * they have nothing worth compiling (QueuePlanTest).
+   */
+  private static final Map<String, String> INDEXED_PLANS = Map.of("enable_bitmapscan", "off", "enable_seqscan", "off",
+    "jit", "off");
+
+  /*
+   * The settings a claim is planned and run with: INDEXED_PLANS, and two more. The claim's
    * commit does not wait for its WAL flush, which would sit between a run's terminal update and its POST: a claim
    * lost in a database crash leaves the callback pending as if never claimed (and the destination's count as it
    * was), at least once either way. The claim runs on its generic plan, made once per connection: PostgreSQL would
    * otherwise plan it again for its parameters' values at its first claims and wherever it judges that plan cheaper
    * (in a drain, at every claim: about 0.2 ms of its CPU each, a fifth of the claim's cost), and the plan it makes
-   * without them reads the same few pages (QueuePlanTest). That plan is made at a connection's first claim, often
-   * while the queue is nearly empty, when reading the whole queue looks cheaper than its indexes; it would stay while
-   * a backlog grows, each claim reading every row. Without sequential scans it reads the indexes whatever the queue
-   * held when it was planned (every table a claim reads has the index it needs). A plan that must still scan a
-   * table (the destinations, in served order) then carries the huge cost PostgreSQL gives what is switched off, far
-   * above the threshold where it compiles a statement with LLVM (hundreds of milliseconds per claim on a server
-   * built with JIT), so the claims' connections do without JIT too: a claim has nothing worth compiling.
+   * without them reads the same few pages (QueuePlanTest).
    */
-  public static final Map<String, String> CLAIM_SESSION = Map.of("enable_bitmapscan", "off", "enable_seqscan", "off",
-    "jit", "off", "synchronous_commit", "off", "plan_cache_mode", "force_generic_plan");
+  public static final Map<String, String> CLAIM_SESSION = merged(INDEXED_PLANS, Map.of("synchronous_commit", "off",
+    "plan_cache_mode", "force_generic_plan"));
 
   /*
    * The same settings for one transaction (as tests read a claim's plan over JDBC). callbackd itself sets them once per
@@ -124,17 +132,23 @@ public final class DeliveryStore {
    * one statement on its own: no BEGIN, no settings and no COMMIT around it, each a message that PostgreSQL answers
    * and that wakes callbackd and a backend.
    */
-  static final String CLAIM_SETTINGS = "SELECT " + CLAIM_SESSION.entrySet().stream().sorted(Map.Entry.comparingByKey())
-    .map(e -> "set_config('" + e.getKey() + "', '" + e.getValue() + "', true)")
-    .collect(java.util.stream.Collectors.joining(", "));
+  static final String CLAIM_SETTINGS = setConfigs(CLAIM_SESSION);
 
-  /*
-   * The settings of the scheduler's look for the next due time: its probes read the due index in order too, and
-   * its plan, made once per connection while the queue may be nearly empty, must not be a scan of the queue
-   * (QueuePlanTest), as a claim's.
-   */
-  static final String PROBE_SETTINGS = "SELECT set_config('enable_bitmapscan', 'off', true),"
-    + " set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true)";
+  /* The settings of the scheduler's look for the next due time, in its transaction: its probes are a claim's. */
+  static final String PROBE_SETTINGS = setConfigs(INDEXED_PLANS);
+
+  private static Map<String, String> merged(Map<String, String> settings, Map<String, String> more) {
+    Map<String, String> all = new HashMap<>(settings);
+    all.putAll(more);
+    return Map.copyOf(all);
+  }
+
+  /* A statement that applies the settings for the rest of its transaction. */
+  private static String setConfigs(Map<String, String> settings) {
+    return "SELECT " + settings.entrySet().stream().sorted(Map.Entry.comparingByKey())
+      .map(e -> "set_config('" + e.getKey() + "', '" + e.getValue() + "', true)")
+      .collect(java.util.stream.Collectors.joining(", "));
+  }
 
   /*
    * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,
@@ -659,7 +673,7 @@ public final class DeliveryStore {
 
   /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */
   public Future<Duration> nextDue() {
-    // Its probes read the due index in order, as a claim's do (see CLAIM_SETTINGS), whatever the statistics say.
+    // Its probes read the due index in order, as a claim's do (INDEXED_PLANS), whatever the statistics say.
     return withSettings(PROBE_SETTINGS, conn -> conn.preparedQuery(NEXT_DUE).execute()).map(rows -> {
       Long ms = rows.size() == 0 ? null : rows.iterator().next().getLong("in_ms");
       return ms == null ? null : Duration.ofMillis(ms);

@@ -110,36 +110,21 @@ class QueuePlanTest {
         st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
         st.execute("VACUUM ANALYZE callbackd.queue");
         st.execute("VACUUM ANALYZE callbackd.destinations");
-        // Written after the statistics, as a burst is.
-        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
-          + " next_attempt_at, expires_at) SELECT 'fresh-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
-          + BACKLOG + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
-          + " now() + interval '1 day' FROM generate_series(1, 20000) g");
+        burst(st, BACKLOG, "fresh-", 1, 20000);
         st.execute("SET plan_cache_mode = force_generic_plan");
       }
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
         st.execute(DeliveryStore.CLAIM_SETTINGS);
         st.execute("PREPARE fresh_claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
-        JsonObject plan = Plans.explain(st, "EXECUTE fresh_claim('plan-test', 8, 60000, " + LIMIT + ", 10000, 1000)");
-        String nodes = Plans.nodes(plan);
-        long read = Plans.totalBuffers(plan);
-        System.out.println("buffers read by a claim from a fresh backlog of 20,000: " + read);
-        assertTrue(!nodes.contains("Bitmap Heap Scan on queue") && !nodes.contains("Seq Scan on queue"),
-          "the claim scans the destination's due callbacks:\n" + nodes);
-        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+        assertReadsFewBuffers(st, "EXECUTE fresh_claim('plan-test', 8, 60000, " + LIMIT + ", 10000, 1000)",
+          "a claim from a fresh backlog of 20,000");
         c.rollback();
 
         // The scheduler's look for the next due time, planned the same way, with its own settings.
         st.execute(DeliveryStore.PROBE_SETTINGS);
         st.execute("PREPARE fresh_next_due AS " + DeliveryStore.NEXT_DUE);
-        plan = Plans.explain(st, "EXECUTE fresh_next_due");
-        nodes = Plans.nodes(plan);
-        read = Plans.totalBuffers(plan);
-        System.out.println("buffers read by the next-due look at a fresh backlog of 20,000: " + read);
-        assertTrue(!nodes.contains("Bitmap Heap Scan on queue") && !nodes.contains("Seq Scan on queue"),
-          "the next-due look scans the destination's callbacks:\n" + nodes);
-        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+        assertReadsFewBuffers(st, "EXECUTE fresh_next_due", "the next-due look at a fresh backlog of 20,000");
       } finally {
         c.rollback();
         c.setAutoCommit(true);
@@ -180,18 +165,9 @@ class QueuePlanTest {
         c.rollback();
         c.setAutoCommit(true);
         // A burst after it, without fresh statistics (and so without a new plan).
-        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
-          + " next_attempt_at, expires_at) SELECT 'burst-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
-          + BACKLOG + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
-          + " now() + interval '1 day' FROM generate_series(1, 20000) g");
+        burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
-        JsonObject plan = Plans.explain(st, claim);
-        String nodes = Plans.nodes(plan);
-        long read = Plans.totalBuffers(plan);
-        System.out.println("buffers read by a claim planned on a queue of one, then run with 20,001 due: " + read);
-        assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
-          "the claim scans the queue:\n" + nodes);
-        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+        assertReadsFewBuffers(st, claim, "a claim planned on a queue of one, then run with 20,001 due");
       } finally {
         c.rollback();
         c.setAutoCommit(true);
@@ -225,19 +201,11 @@ class QueuePlanTest {
           c.rollback();
         }
         c.setAutoCommit(true);
-        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
-          + " next_attempt_at, expires_at) SELECT 'burst-' || g, 1, 'msg_' || md5(g::text), '" + BACKLOG + "/cb', '"
-          + BACKLOG + "', '{}', now() + interval '1 hour' - g * interval '1 millisecond', now() + interval '1 day'"
-          + " FROM generate_series(1, 20000) g");
+        burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
         st.execute(DeliveryStore.PROBE_SETTINGS);
-        JsonObject plan = Plans.explain(st, "EXECUTE early_next_due");
-        String nodes = Plans.nodes(plan);
-        long read = Plans.totalBuffers(plan);
-        System.out.println("buffers read by the next-due look planned on a queue of one, run with 20,001: " + read);
-        assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
-          "the next-due look scans the queue:\n" + nodes);
-        assertTrue(read <= BUFFER_BOUND, read + " buffers:\n" + nodes);
+        assertReadsFewBuffers(st, "EXECUTE early_next_due",
+          "the next-due look planned on a queue of one, run with 20,001");
       } finally {
         c.rollback();
         c.setAutoCommit(true);
@@ -358,12 +326,35 @@ class QueuePlanTest {
 
   /** Callbacks {@code from..to} for {@code destination}, all due, then a vacuum and fresh statistics. */
   private static void queue(Statement st, String destination, int from, int to) throws SQLException {
-    st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
-      + " expires_at) SELECT '" + destination + "-' || g, 1, 'msg_' || md5(g::text), '" + destination + "/cb', '"
-      + destination + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
-      + " now() + interval '1 day' FROM generate_series(" + from + ", " + to + ") g");
+    burst(st, destination, destination + "-", from, to);
     st.execute("VACUUM ANALYZE callbackd.queue");
     st.execute("VACUUM ANALYZE callbackd.destinations");
+  }
+
+  /**
+   * Callbacks {@code from..to} for {@code destination}, all due, their run ids {@code runPrefix} and the number,
+   * written after the statistics, as a burst is.
+   */
+  private static void burst(Statement st, String destination, String runPrefix, int from, int to)
+    throws SQLException {
+    st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body, next_attempt_at,"
+      + " expires_at) SELECT '" + runPrefix + "' || g, 1, 'msg_' || md5(g::text), '" + destination + "/cb', '"
+      + destination + "', '{\"status\":\"completed\"}', now() - interval '1 hour' + g * interval '1 millisecond',"
+      + " now() + interval '1 day' FROM generate_series(" + from + ", " + to + ") g");
+  }
+
+  /**
+   * Runs {@code execute} under EXPLAIN (ANALYZE, BUFFERS) and asserts that it read the queue through its indexes
+   * only (no sequential or bitmap scan of it) and at most {@link #BUFFER_BOUND} buffers.
+   */
+  private static void assertReadsFewBuffers(Statement st, String execute, String what) throws SQLException {
+    JsonObject plan = Plans.explain(st, execute);
+    String nodes = Plans.nodes(plan);
+    long read = Plans.totalBuffers(plan);
+    System.out.println("buffers read by " + what + ": " + read);
+    assertTrue(!nodes.contains("Seq Scan on queue") && !nodes.contains("Bitmap Heap Scan on queue"),
+      what + " scans the queue:\n" + nodes);
+    assertTrue(read <= BUFFER_BOUND, what + ": " + read + " buffers:\n" + nodes);
   }
 
   /**
