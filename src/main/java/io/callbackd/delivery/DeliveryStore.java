@@ -151,21 +151,25 @@ public final class DeliveryStore {
   }
 
   /*
-   * Applies a batch of outcomes in one transaction, only for callbacks whose claim token still matches (a cancel,
-   * or an outage longer than the lease, makes a late outcome void). A retry stays in the live queue with its next
-   * attempt computed here, at the latest at the callback's expiry (a callback whose attempt started after its expiry
-   * is not retried: it fails, saying so); a final
-   * outcome moves the callback to history. The destinations' rows get their in-flight counts back and their breaker
-   * advanced; the runs' columns are written at once unless the platform holds a run's row locked (then they are
-   * queued for a later pass): the write never waits on the platform's row locks.
+   * Applies a batch of outcomes in one transaction of two statements, RECORD_OUTCOMES then DESTINATION_OUTCOMES, sent
+   * together with BEGIN and COMMIT. Only callbacks whose claim token still matches are touched (a cancel, or an
+   * outage longer than the lease, makes a late outcome void). A retry stays in the live queue with its next attempt
+   * computed here, at the latest at the callback's expiry (a callback whose attempt started after its expiry is not
+   * retried: it fails, saying so); a final outcome moves the callback to history. The runs' columns are written at
+   * once unless the platform holds a run's row locked (then they are queued for a later pass): the write never waits
+   * on the platform's row locks. The destinations' rows (in-flight counts, breakers, counters) come last, in the
+   * second statement, right before the COMMIT: claims lock those rows too, and a destination row locked early would
+   * hold every claim for it through all of the batch's writes (in a drain to one destination, claims and outcome
+   * batches then took turns, one statement at a time). Locked last, a claim waits at most for that short statement
+   * and the commit. What the second statement needs of the first (what the batch says of each destination) is
+   * handed over in a transaction-local setting, so that both go out in one write.
    *
    * Per outcome: $1 id, $2 claim token, $3 counts as an attempt (false: handed back unattempted), $4 attempt number,
    * $5 started at, $6 duration ms, $7 status code, $8 error, $9 response excerpt, $10 delay before the next attempt
    * in ms (null: final), $11 final state (null: retry), $12 the run's callback_error, $13 what it says of the
-   * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 failures that open a breaker,
-   * $16 how long a breaker stays open in ms, $17 per outcome: the request headers sent (JSON, signatures left out),
-   * $18 per outcome: the trace context the attempt started for a callback that had none (null: keep what it has),
-   * $19 the limit of callbacks in flight per destination.
+   * destination's health (healthy, unwell, or null). Then $14 the dispatcher, $15 per outcome: the request headers
+   * sent (JSON, signatures left out), $16 per outcome: the trace context the attempt started for a callback that had
+   * none (null: keep what it has).
    */
   static final String RECORD_OUTCOMES = "WITH"
     // The batch's commit does not wait for its WAL flush either: the flush would hold the destination's row (and so
@@ -175,7 +179,7 @@ public final class DeliveryStore {
     + " no_flush_wait AS (SELECT set_config('synchronous_commit', 'off', true) AS setting),"
     + " o AS (SELECT o.* FROM no_flush_wait, unnest($1::bigint[], $2::uuid[], $3::boolean[],"
     + " $4::int[], $5::timestamptz[], $6::int[], $7::int[], $8::varchar[], $9::varchar[], $10::bigint[],"
-    + " $11::varchar[], $12::varchar[], $13::varchar[], $17::varchar[], $18::varchar[]) WITH ORDINALITY AS o(id, token, counts,"
+    + " $11::varchar[], $12::varchar[], $13::varchar[], $15::varchar[], $16::varchar[]) WITH ORDINALITY AS o(id, token, counts,"
     + " attempt,"
     + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
     + " request_headers, new_traceparent, ord)),"
@@ -217,7 +221,8 @@ public final class DeliveryStore {
     + " FROM cur WHERE counts),"
     + " marks AS (SELECT c.*, max(c.ord) FILTER (WHERE c.health = 'healthy') OVER (PARTITION BY c.destination)"
     + " AS last_healthy FROM cur c),"
-    + " per_dest AS (SELECT m.destination, array_agg(m.id) AS ids,"
+    + " per_dest AS (SELECT m.destination, count(*) AS outcomes,"
+    + " array_agg(m.id ORDER BY m.ord) AS ids, array_agg(m.health ORDER BY m.ord) AS healths,"
     + " bool_or(m.health = 'healthy') AS any_healthy,"
     + " count(*) FILTER (WHERE m.health = 'unwell' AND m.ord > coalesce(m.last_healthy, 0)) AS trailing_unwell,"
     + " (array_agg(m.started_at ORDER BY m.ord DESC) FILTER (WHERE m.counts))[1] AS last_at,"
@@ -234,36 +239,12 @@ public final class DeliveryStore {
     + " RETURNING v.destination),"
     + " released AS (SELECT destination, count(*) AS done FROM (SELECT destination FROM cur"
     + " UNION ALL SELECT destination FROM unvoided) x GROUP BY destination),"
-    // Destination rows are locked in one order, so that two writers never wait on each other in a cycle.
-    + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"
-    + " WHERE d.destination IN (SELECT destination FROM released) ORDER BY d.destination FOR UPDATE),"
-    + " nxt AS (SELECT l.destination, r.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
-    + " coalesce(p.n_delivered, 0) AS n_delivered, coalesce(p.n_failed, 0) AS n_failed, coalesce(p.n_gone, 0) AS n_gone,"
-    + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN released r ON r.destination = l.destination"
-    + " LEFT JOIN per_dest p ON p.destination = l.destination"
-    + " CROSS JOIN LATERAL (SELECT CASE WHEN p.destination IS NULL THEN l.consecutive_failures"
-    + " WHEN p.any_healthy THEN p.trailing_unwell ELSE l.consecutive_failures + p.trailing_unwell END AS failures,"
-    + " coalesce(l.breaker = 'half_open' AND l.trial_id = ANY (p.ids), false) AS trial_done,"
-    + " (SELECT m.health FROM marks m WHERE m.id = l.trial_id) AS trial_health) x"
-    + " CROSS JOIN LATERAL (SELECT CASE"
-    + " WHEN x.trial_done THEN CASE WHEN x.trial_health = 'healthy' THEN 'closed' ELSE 'open' END"
-    + " WHEN l.breaker <> 'closed' THEN CASE WHEN coalesce(p.any_healthy, false) THEN 'closed' ELSE l.breaker END"
-    + " WHEN x.failures >= $15 THEN 'open' ELSE 'closed' END AS breaker) b),"
-    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - n.done),"
-    + " consecutive_failures = n.failures, breaker = n.breaker, delivered = d.delivered + n.n_delivered,"
-    + " failed = d.failed + n.n_failed, gone = d.gone + n.n_gone,"
-    + " opened_at = CASE WHEN n.breaker = 'closed' THEN NULL WHEN d.breaker = 'closed' THEN now() ELSE d.opened_at END,"
-    + " open_until = CASE WHEN n.breaker = 'closed' THEN NULL"
-    + " WHEN n.trial_done AND n.trial_health = 'unwell' THEN now() + $16 * interval '1 millisecond'"
-    // A trial that was handed back or refused by the guard said nothing: another may go at once.
-    + " WHEN n.trial_done THEN now()"
-    + " WHEN d.breaker = 'closed' THEN now() + $16 * interval '1 millisecond' ELSE d.open_until END,"
-    + " trial_id = CASE WHEN n.trial_done OR n.breaker = 'closed' THEN NULL ELSE d.trial_id END,"
-    + " last_attempt_at = coalesce(n.last_at, d.last_attempt_at),"
-    + " last_status_code = CASE WHEN n.last_at IS NULL THEN d.last_status_code ELSE n.last_status END,"
-    + " last_error = CASE WHEN n.last_at IS NULL THEN d.last_error ELSE n.last_error END,"
-    + " last_outcome = coalesce(n.last_outcome, d.last_outcome)"
-    + " FROM nxt n WHERE d.destination = n.destination),"
+    // What the batch says of each destination, for DESTINATION_OUTCOMES in the same transaction.
+    + " handed AS (SELECT set_config('callbackd.outcome_destinations', coalesce((SELECT json_agg(x)"
+    + " FROM (SELECT r.destination, r.done, coalesce(p.outcomes, 0) AS outcomes, p.ids, p.healths, p.any_healthy,"
+    + " p.trailing_unwell, p.last_at, p.last_status, p.last_error, p.last_outcome, p.n_delivered, p.n_failed, p.n_gone"
+    + " FROM released r LEFT JOIN per_dest p ON p.destination = r.destination) x), '[]')::text, true) AS v),"
+
     // The runs' columns: written now where the platform does not hold the row locked (SKIP LOCKED: never waited
     // for), queued for a later pass where it does.
     + " fresh AS (SELECT DISTINCT ON (run_id) run_id, started_at, status_code, end_error FROM cur WHERE counts"
@@ -280,9 +261,52 @@ public final class DeliveryStore {
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = EXCLUDED.sent_at,"
     + " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
     + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred,"
-    // Destinations that claims passed over before this batch (at their limit, open or half-open): what the batch
-    // changed may have made their callbacks claimable again.
-    + " (SELECT count(*) FROM locked_dest l WHERE l.in_flight >= $19 OR l.breaker <> 'closed') AS reopened FROM cur";
+    + " (SELECT count(*) FROM handed) AS handed FROM cur";
+
+  /*
+   * The destinations' part of an outcome batch, after RECORD_OUTCOMES in its transaction (see there): each
+   * destination's row gets its in-flight count back and its counters, last outcome and breaker advanced. Rows are
+   * locked in one order, so that two writers never wait on each other in a cycle. Returns how many of the
+   * destinations claims passed over before this batch (at their limit, open or half-open): what the batch changed
+   * may have made their callbacks claimable again.
+   *
+   * $1 failures that open a breaker, $2 how long a breaker stays open in ms, $3 the limit of callbacks in flight per
+   * destination.
+   */
+  static final String DESTINATION_OUTCOMES = "WITH"
+    + " p AS (SELECT * FROM json_to_recordset(coalesce(current_setting('callbackd.outcome_destinations', true),"
+    + " '[]')::json) AS p(destination varchar, done bigint, outcomes bigint, ids bigint[], healths varchar[],"
+    + " any_healthy boolean, trailing_unwell bigint, last_at timestamptz, last_status int, last_error varchar,"
+    + " last_outcome varchar, n_delivered bigint, n_failed bigint, n_gone bigint)),"
+    + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"
+    + " WHERE d.destination IN (SELECT destination FROM p) ORDER BY d.destination FOR UPDATE),"
+    + " nxt AS (SELECT l.destination, p.done, p.last_at, p.last_status, p.last_error, p.last_outcome, x.failures,"
+    + " coalesce(p.n_delivered, 0) AS n_delivered, coalesce(p.n_failed, 0) AS n_failed, coalesce(p.n_gone, 0) AS n_gone,"
+    + " x.trial_done, x.trial_health, b.breaker FROM locked_dest l JOIN p ON p.destination = l.destination"
+    + " CROSS JOIN LATERAL (SELECT CASE WHEN p.outcomes = 0 THEN l.consecutive_failures"
+    + " WHEN p.any_healthy THEN p.trailing_unwell ELSE l.consecutive_failures + p.trailing_unwell END AS failures,"
+    + " coalesce(l.breaker = 'half_open' AND l.trial_id = ANY (p.ids), false) AS trial_done,"
+    + " p.healths[array_position(p.ids, l.trial_id)] AS trial_health) x"
+    + " CROSS JOIN LATERAL (SELECT CASE"
+    + " WHEN x.trial_done THEN CASE WHEN x.trial_health = 'healthy' THEN 'closed' ELSE 'open' END"
+    + " WHEN l.breaker <> 'closed' THEN CASE WHEN coalesce(p.any_healthy, false) THEN 'closed' ELSE l.breaker END"
+    + " WHEN x.failures >= $1 THEN 'open' ELSE 'closed' END AS breaker) b),"
+    + " dest AS (UPDATE callbackd.destinations d SET in_flight = greatest(0, d.in_flight - n.done),"
+    + " consecutive_failures = n.failures, breaker = n.breaker, delivered = d.delivered + n.n_delivered,"
+    + " failed = d.failed + n.n_failed, gone = d.gone + n.n_gone,"
+    + " opened_at = CASE WHEN n.breaker = 'closed' THEN NULL WHEN d.breaker = 'closed' THEN now() ELSE d.opened_at END,"
+    + " open_until = CASE WHEN n.breaker = 'closed' THEN NULL"
+    + " WHEN n.trial_done AND n.trial_health = 'unwell' THEN now() + $2 * interval '1 millisecond'"
+    // A trial that was handed back or refused by the guard said nothing: another may go at once.
+    + " WHEN n.trial_done THEN now()"
+    + " WHEN d.breaker = 'closed' THEN now() + $2 * interval '1 millisecond' ELSE d.open_until END,"
+    + " trial_id = CASE WHEN n.trial_done OR n.breaker = 'closed' THEN NULL ELSE d.trial_id END,"
+    + " last_attempt_at = coalesce(n.last_at, d.last_attempt_at),"
+    + " last_status_code = CASE WHEN n.last_at IS NULL THEN d.last_status_code ELSE n.last_status END,"
+    + " last_error = CASE WHEN n.last_at IS NULL THEN d.last_error ELSE n.last_error END,"
+    + " last_outcome = coalesce(n.last_outcome, d.last_outcome)"
+    + " FROM nxt n WHERE d.destination = n.destination)"
+    + " SELECT count(*) FILTER (WHERE l.in_flight >= $3 OR l.breaker <> 'closed') AS reopened FROM locked_dest l";
 
   /*
    * Copies queued outcomes into the platform's runs rows: callback_sent_at, callback_status_code, callback_error.
@@ -601,18 +625,25 @@ public final class DeliveryStore {
       headers[i] = w.requestHeaders();
       traceparents[i] = w.newTraceparent();
     }
-    Tuple params = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
+    Tuple outcomes = Tuple.tuple().addValue(ids).addValue(tokens).addValue(counts).addValue(attempts)
       .addValue(started).addValue(durations).addValue(statuses).addValue(errors).addValue(excerpts).addValue(delays)
-      .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(breaker.failures())
-      .addValue(breaker.openFor().toMillis()).addValue(headers).addValue(traceparents).addValue(perDestination);
+      .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(headers)
+      .addValue(traceparents);
+    Tuple destinations = Tuple.of(breaker.failures(), breaker.openFor().toMillis(), perDestination);
     // With the server's planner settings on purpose. Planned on a nearly empty queue, a batch (like the schedule
     // transactions' statements) may read the queue while a backlog grows, until PostgreSQL analyzes it again; but
     // keeping them off sequential scans (as claims are) cost about a tenth of a backlog's drain, and of the event
     // bus's maximum rate, in the ways tried (settings in each transaction, or the claims' connections).
-    return pool.preparedQuery(q(RECORD_OUTCOMES)).execute(params).map(rows -> {
-      Row r = rows.iterator().next();
-      return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), r.getLong("reopened"));
-    });
+    // BEGIN, both statements and COMMIT go out in one write: the second needs nothing from the first's answer.
+    return PipelinedTransaction.run(pool, tx -> tx.commitWith(client -> {
+      Future<RowSet<Row>> recorded = client.preparedQuery(q(RECORD_OUTCOMES)).execute(outcomes);
+      Future<RowSet<Row>> released = client.preparedQuery(DESTINATION_OUTCOMES).execute(destinations);
+      return Future.join(recorded, released).map(v -> {
+        Row r = recorded.result().iterator().next();
+        Row d = released.result().iterator().next();
+        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"));
+      });
+    }));
   }
 
   /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */

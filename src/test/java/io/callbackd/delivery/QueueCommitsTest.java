@@ -54,6 +54,7 @@ class QueueCommitsTest {
         + DESTINATION + "', '{\"status\":\"completed\"}', now(), now() + interval '1 day')");
       st.execute("PREPARE claim(varchar, int, bigint, int, bigint, bigint) AS " + statements.of(DeliveryStore.CLAIM));
       st.execute("PREPARE outcomes AS " + statements.of(DeliveryStore.RECORD_OUTCOMES));
+      st.execute("PREPARE destinations(int, bigint, int) AS " + DeliveryStore.DESTINATION_OUTCOMES);
       // The test server does without flushes altogether; this connection waits for them, as a production one does.
       st.execute("SET synchronous_commit = on");
 
@@ -76,10 +77,14 @@ class QueueCommitsTest {
       try (ResultSet rs = st.executeQuery("EXECUTE outcomes(ARRAY[" + id + "]::bigint[], ARRAY['" + token
         + "']::uuid[], ARRAY[true], ARRAY[1], ARRAY[now()]::timestamptz[], ARRAY[12], ARRAY[200],"
         + " ARRAY[NULL]::varchar[], ARRAY['ok']::varchar[], ARRAY[NULL]::bigint[], ARRAY['delivered']::varchar[],"
-        + " ARRAY[NULL]::varchar[], ARRAY['healthy']::varchar[], 'commits-test', 5, 30000,"
-        + " ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[], 32)")) {
+        + " ARRAY[NULL]::varchar[], ARRAY['healthy']::varchar[], 'commits-test',"
+        + " ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[])")) {
         assertTrue(rs.next());
         assertEquals(1, rs.getInt("n"), "the outcome is applied: its claim token matches");
+      }
+      try (ResultSet rs = st.executeQuery("EXECUTE destinations(5, 30000, 32)")) {
+        assertTrue(rs.next());
+        assertEquals(0, rs.getInt("reopened"), "the destination was below its limit and its breaker closed");
       }
       assertEquals("off", setting(st), "an outcome batch's transaction commits without waiting for its flush");
       c.commit();
