@@ -51,15 +51,24 @@ public final class PipelinedTransaction {
    * client it is given, and nothing after; if it throws, no COMMIT is sent and the transaction is rolled back.
    */
   public <T> Future<T> commitWith(Function<SqlClient, Future<T>> last) {
+    return commitWith(false, last);
+  }
+
+  private <T> Future<T> commitWith(boolean begin, Function<SqlClient, Future<T>> last) {
     if (commit != null) {
       throw new IllegalStateException("the transaction's COMMIT was sent already");
     }
     List<Future<T>> result = new ArrayList<>(1);
     Handler<SqlClient> block = client -> {
+      if (begin) {
+        client.query("BEGIN").execute();
+      }
       try {
         result.add(last.apply(client));
       } catch (RuntimeException e) {
-        result.add(Future.failedFuture(e));
+        // Nothing was sent but a BEGIN of our own: end it before the connection goes back.
+        result.add(begin ? client.query("ROLLBACK").execute().transform(r -> Future.<T>failedFuture(e))
+          : Future.failedFuture(e));
         return;
       }
       commit = client.query("COMMIT").execute().mapEmpty();
@@ -73,6 +82,17 @@ public final class PipelinedTransaction {
     }
     Future<T> done = result.get(0);
     return commit == null ? done : Future.join(done, commit).map(v -> done.result());
+  }
+
+  /**
+   * Runs the statements that {@code statements} sends in a transaction of their own on a connection of {@code pool}:
+   * BEGIN, the statements and COMMIT go out in one write, for work whose statements need nothing from each other's
+   * answers (a later one may read what an earlier one wrote). Completes with {@code statements}' result once COMMIT
+   * answered; a statement that fails makes the COMMIT a rollback, and the result that failure.
+   */
+  public static <T> Future<T> inOneWrite(Pool pool, Function<SqlClient, Future<T>> statements) {
+    return pool.getConnection().compose(conn -> new PipelinedTransaction(conn).commitWith(true, statements)
+      .eventually(conn::close));
   }
 
   /**

@@ -566,14 +566,14 @@ public final class DeliveryStore {
 
   /**
    * Runs one statement in a transaction of its own after {@code settings} (transaction-local {@code set_config}s):
-   * the settings, the statement and the COMMIT are sent together, one round trip.
+   * BEGIN, the settings, the statement and the COMMIT are sent together, one write and one round trip.
    */
   private Future<RowSet<Row>> withSettings(String settings, Function<SqlClient, Future<RowSet<Row>>> statement) {
-    return PipelinedTransaction.run(pool, tx -> tx.commitWith(client -> {
+    return PipelinedTransaction.inOneWrite(pool, client -> {
       Future<?> set = client.preparedQuery(settings).execute();
       Future<RowSet<Row>> result = statement.apply(client);
       return Future.join(set, result).map(v -> result.result());
-    }));
+    });
   }
 
   /** How a destination's breaker reacts to outcomes: failures in a row that open it, and for how long. */
@@ -635,7 +635,7 @@ public final class DeliveryStore {
     // keeping them off sequential scans (as claims are) cost about a tenth of a backlog's drain, and of the event
     // bus's maximum rate, in the ways tried (settings in each transaction, or the claims' connections).
     // BEGIN, both statements and COMMIT go out in one write: the second needs nothing from the first's answer.
-    return PipelinedTransaction.run(pool, tx -> tx.commitWith(client -> {
+    return PipelinedTransaction.inOneWrite(pool, client -> {
       Future<RowSet<Row>> recorded = client.preparedQuery(q(RECORD_OUTCOMES)).execute(outcomes);
       Future<RowSet<Row>> released = client.preparedQuery(DESTINATION_OUTCOMES).execute(destinations);
       return Future.join(recorded, released).map(v -> {
@@ -643,7 +643,7 @@ public final class DeliveryStore {
         Row d = released.result().iterator().next();
         return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"));
       });
-    }));
+    });
   }
 
   /** How many write-backs a pass took, and how many it wrote (or dropped, for runs that are gone). */

@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Writes a dispatcher's outcomes in batches (one statement and one commit per batch): callbackd's own tables,
+ * Writes a dispatcher's outcomes in batches (one transaction per batch, sent in one write): callbackd's own tables,
  * and the platform's runs rows that are not locked. A runs row the platform holds locked is written by a later pass,
  * so the platform's transactions never hold callbackd's commits back. Nothing answered
  * is forgotten: a batch that could not be written is kept and tried again. The first unwritten outcome may wait up

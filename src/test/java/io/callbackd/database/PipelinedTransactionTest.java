@@ -132,4 +132,46 @@ class PipelinedTransactionTest {
     Await.result(pool.query("INSERT INTO t (id, v) VALUES (9, 'z')").execute(), WAIT);
     assertEquals(1, rows());
   }
+
+  @Test
+  void statementsSentInOneWriteWithTheirBeginAndCommitFormOneTransaction() {
+    long seen = Await.result(PipelinedTransaction.inOneWrite(pool, client -> {
+      Future<RowSet<Row>> a = client.preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)").execute(Tuple.of(1, "a"));
+      // What a later statement reads of an earlier one: its rows, and its transaction-local settings.
+      Future<RowSet<Row>> set = client.query("SELECT set_config('callbackd.test_handed', 'from the first', true)")
+        .execute();
+      Future<RowSet<Row>> read = client.query("SELECT (SELECT count(*) FROM t) AS n,"
+        + " current_setting('callbackd.test_handed') AS handed, pg_current_xact_id_if_assigned() IS NOT NULL AS open")
+        .execute();
+      return Future.join(a, set, read).map(v -> {
+        Row r = read.result().iterator().next();
+        assertEquals("from the first", r.getString("handed"));
+        assertTrue(r.getBoolean("open"), "a read-only statement has the transaction id of the insert before it");
+        return r.getLong("n");
+      });
+    }), WAIT);
+    assertEquals(1, seen);
+    assertEquals(1, rows());
+    String after = Await.result(pool.query("SELECT coalesce(current_setting('callbackd.test_handed', true), '')")
+      .execute(), WAIT).iterator().next().getString(0);
+    assertEquals("", after, "the setting ended with the transaction");
+  }
+
+  @Test
+  void aWriteWithItsBeginThatFailsOrThrowsCommitsNothing() {
+    Throwable refused = failure(PipelinedTransaction.inOneWrite(pool, client -> {
+      Future<RowSet<Row>> a = client.preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)").execute(Tuple.of(1, "a"));
+      Future<RowSet<Row>> b = client.preparedQuery("INSERT INTO t (id, v) VALUES ($1, $2)")
+        .execute(Tuple.of(2, (String) null));
+      return Future.join(a, b).mapEmpty();
+    }));
+    assertTrue(refused.getMessage().contains("null value in column \"v\""), refused.getMessage());
+    assertEquals("cannot build it", failure(PipelinedTransaction.inOneWrite(pool, client -> {
+      throw new IllegalStateException("cannot build it");
+    })).getMessage());
+    assertEquals(0, rows(), "nothing of either committed");
+    boolean ownTransaction = Await.result(pool.query("SELECT transaction_timestamp() = statement_timestamp()")
+      .execute(), WAIT).iterator().next().getBoolean(0);
+    assertTrue(ownTransaction, "no transaction was left open on the pool's connection");
+  }
 }
