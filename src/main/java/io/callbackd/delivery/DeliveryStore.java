@@ -274,8 +274,9 @@ public final class DeliveryStore {
    * destination.
    */
   static final String DESTINATION_OUTCOMES = "WITH"
-    + " p AS (SELECT * FROM json_to_recordset(coalesce(current_setting('callbackd.outcome_destinations', true),"
-    + " '[]')::json) AS p(destination varchar, done bigint, outcomes bigint, ids bigint[], healths varchar[],"
+    // Empty rather than missing in a session that set it before, outside the transaction that set it.
+    + " p AS (SELECT * FROM json_to_recordset(coalesce(nullif(current_setting('callbackd.outcome_destinations', true),"
+    + " ''), '[]')::json) AS p(destination varchar, done bigint, outcomes bigint, ids bigint[], healths varchar[],"
     + " any_healthy boolean, trailing_unwell bigint, last_at timestamptz, last_status int, last_error varchar,"
     + " last_outcome varchar, n_delivered bigint, n_failed bigint, n_gone bigint)),"
     + " locked_dest AS (SELECT d.* FROM callbackd.destinations d"

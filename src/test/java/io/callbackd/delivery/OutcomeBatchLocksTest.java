@@ -3,11 +3,8 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.database.RunsTimestamps;
-import io.callbackd.support.Await;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -17,11 +14,8 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -41,13 +35,8 @@ class OutcomeBatchLocksTest {
   @Test
   void aClaimRunsWhileAnOutcomeBatchWritesAndWaitsOnlyForItsDestinationsStatement(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
-    Map<String, String> types = new LinkedHashMap<>();
-    for (String column : RunsTimestamps.COLUMNS) {
-      types.put(column, "timestamp without time zone");
-    }
-    RunsTableStatements statements = new RunsTableStatements("public.runs", RunsTimestamps.of(types, "public.runs"));
+    CallbackdConfig config = PlainRunsStatements.config(vertx, pgUrl);
+    RunsTableStatements statements = PlainRunsStatements.statements();
     // Migrations only: no dispatcher runs, so the callbacks below are claimed and reported by this test alone.
     try (Database ignored = Database.open(config);
          Connection writer = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
@@ -99,6 +88,11 @@ class OutcomeBatchLocksTest {
       writer.commit();
       writer.setAutoCommit(true);
 
+      // The hand-over ended with the batch's transaction: the destinations' statement on its own changes nothing.
+      try (ResultSet rs = w.executeQuery("EXECUTE destinations(5, 30000, 32)")) {
+        assertTrue(rs.next());
+        assertEquals(0, rs.getInt("reopened"));
+      }
       List<String[]> third = claim(claimer, c, 1, "10s");
       assertEquals("run-locks-3", third.get(0)[1], "after the commit, claims take the destination's row again");
       try (ResultSet rs = w.executeQuery("SELECT (SELECT state FROM callbackd.history WHERE run_id = 'run-locks-1')"

@@ -3,11 +3,8 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.database.RunsTimestamps;
-import io.callbackd.support.Await;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -17,9 +14,6 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -37,13 +31,8 @@ class QueueCommitsTest {
   @Test
   void claimsAndOutcomeBatchesCommitWithoutWaitingForTheirFlushAndOnlyThemselves(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
-    Map<String, String> types = new LinkedHashMap<>();
-    for (String column : RunsTimestamps.COLUMNS) {
-      types.put(column, "timestamp without time zone");
-    }
-    RunsTableStatements statements = new RunsTableStatements("public.runs", RunsTimestamps.of(types, "public.runs"));
+    CallbackdConfig config = PlainRunsStatements.config(vertx, pgUrl);
+    RunsTableStatements statements = PlainRunsStatements.statements();
     // Migrations only: no dispatcher runs, so the callback below is claimed and reported by this test alone.
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
