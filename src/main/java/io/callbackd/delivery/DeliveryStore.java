@@ -134,8 +134,11 @@ public final class DeliveryStore {
    */
   static final String CLAIM_SETTINGS = setConfigs(CLAIM_SESSION);
 
-  /* The settings of the scheduler's look for the next due time, in its transaction: its probes are a claim's. */
-  static final String PROBE_SETTINGS = setConfigs(INDEXED_PLANS);
+  /*
+   * INDEXED_PLANS for one transaction: the scheduler's look for the next due time (its probes are a claim's) and
+   * outcome batches (which find their callbacks in the queue by id) run after it.
+   */
+  static final String INDEXED_PLAN_SETTINGS = setConfigs(INDEXED_PLANS);
 
   private static Map<String, String> merged(Map<String, String> settings, Map<String, String> more) {
     Map<String, String> all = new HashMap<>(settings);
@@ -183,8 +186,9 @@ public final class DeliveryStore {
     + " attempt,"
     + " started_at, duration_ms, status_code, error, excerpt, delay_ms, final_state, run_error, health,"
     + " request_headers, new_traceparent, ord)),"
+    // The batch's ids found through the primary key, whatever the planner guesses of the queue's size.
     + " held AS (SELECT o.*, q.run_id, q.destination, q.expires_at FROM o JOIN callbackd.queue q"
-    + " ON q.id = o.id AND q.lease_token = o.token FOR UPDATE OF q),"
+    + " ON q.id = o.id AND q.lease_token = o.token WHERE q.id = ANY ($1::bigint[]) FOR UPDATE OF q),"
     + " cur AS (SELECT h.*, CASE WHEN h.final_state IS NOT NULL THEN h.final_state"
     + " WHEN h.counts AND now() >= h.expires_at THEN 'failed' END AS end_state,"
     + " CASE WHEN h.final_state IS NULL AND h.counts AND now() >= h.expires_at"
@@ -631,15 +635,15 @@ public final class DeliveryStore {
       .addValue(finals).addValue(runErrors).addValue(health).addValue(dispatcher).addValue(headers)
       .addValue(traceparents);
     Tuple destinations = Tuple.of(breaker.failures(), breaker.openFor().toMillis(), perDestination);
-    // With the server's planner settings on purpose. Planned on a nearly empty queue, a batch (like the schedule
-    // transactions' statements) may read the queue while a backlog grows, until PostgreSQL analyzes it again; but
-    // keeping them off sequential scans (as claims are) cost about a tenth of a backlog's drain, and of the event
-    // bus's maximum rate, in the ways tried (settings in each transaction, or the claims' connections).
-    // BEGIN, both statements and COMMIT go out in one write: the second needs nothing from the first's answer.
+    // Planned on a nearly empty queue, a batch would find its callbacks by reading the whole queue, and keep doing so
+    // while a backlog grows (until PostgreSQL analyzes the queue again): at 1,000 terminal updates a second, batches
+    // took 40 ms each and the backlog grew faster for it. So it runs with INDEXED_PLANS, as claims do.
+    // BEGIN, the settings, both statements and COMMIT go out in one write: none needs another's answer.
     return PipelinedTransaction.inOneWrite(pool, client -> {
+      Future<RowSet<Row>> set = client.preparedQuery(INDEXED_PLAN_SETTINGS).execute();
       Future<RowSet<Row>> recorded = client.preparedQuery(q(RECORD_OUTCOMES)).execute(outcomes);
       Future<RowSet<Row>> released = client.preparedQuery(DESTINATION_OUTCOMES).execute(destinations);
-      return Future.join(recorded, released).map(v -> {
+      return Future.join(set, recorded, released).map(v -> {
         Row r = recorded.result().iterator().next();
         Row d = released.result().iterator().next();
         return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"));
@@ -706,7 +710,7 @@ public final class DeliveryStore {
   /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */
   public Future<Duration> nextDue() {
     // Its probes read the due index in order, as a claim's do (INDEXED_PLANS), whatever the statistics say.
-    return withSettings(PROBE_SETTINGS, conn -> conn.preparedQuery(NEXT_DUE).execute()).map(rows -> {
+    return withSettings(INDEXED_PLAN_SETTINGS, conn -> conn.preparedQuery(NEXT_DUE).execute()).map(rows -> {
       Long ms = rows.size() == 0 ? null : rows.iterator().next().getLong("in_ms");
       return ms == null ? null : Duration.ofMillis(ms);
     });
@@ -786,7 +790,9 @@ public final class DeliveryStore {
    * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
    */
   public Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
-    // With the server's planner settings on purpose: see recordOutcomes.
+    // With the server's planner settings, as the schedule statement: planned on a nearly empty queue, they may read
+    // it while a backlog grows (until PostgreSQL analyzes it again), but keeping them off sequential scans measured
+    // a fifth less at the event bus's maximum rate (README, Outcomes).
     return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
       .mapEmpty();
   }

@@ -122,7 +122,7 @@ class QueuePlanTest {
         c.rollback();
 
         // The scheduler's look for the next due time, planned the same way, with its own settings.
-        st.execute(DeliveryStore.PROBE_SETTINGS);
+        st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
         st.execute("PREPARE fresh_next_due AS " + DeliveryStore.NEXT_DUE);
         assertReadsFewBuffers(st, "EXECUTE fresh_next_due", "the next-due look at a fresh backlog of 20,000");
       } finally {
@@ -176,6 +176,106 @@ class QueuePlanTest {
   }
 
   /**
+   * An outcome batch finds its callbacks in the queue by id and runs with the claims' planner settings
+   * (INDEXED_PLANS): planned on a queue of one callback (more than five times, after which PostgreSQL keeps a generic
+   * plan) and run once 20,000 more wait, a batch of one still reads only a few pages rather than the whole queue.
+   */
+  @Test
+  void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    String token = "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e";
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      long id;
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO callbackd.destinations (destination, in_flight) VALUES ('" + BACKLOG + "', 1)");
+        queue(st, BACKLOG, 1, 1);
+        try (ResultSet rs = st.executeQuery("UPDATE callbackd.queue SET lease_owner = 'plan-test', lease_token = '"
+          + token + "', lease_expires_at = now() + interval '1 minute' RETURNING id")) {
+          assertTrue(rs.next());
+          id = rs.getLong(1);
+        }
+        st.execute("PREPARE early_outcomes AS " + OwnRunsTable.statements().of(DeliveryStore.RECORD_OUTCOMES));
+      }
+      String outcome = "EXECUTE early_outcomes(ARRAY[" + id + "]::bigint[], ARRAY['" + token + "']::uuid[],"
+        + " ARRAY[true], ARRAY[1], ARRAY[now()]::timestamptz[], ARRAY[12], ARRAY[200], ARRAY[NULL]::varchar[],"
+        + " ARRAY['ok']::varchar[], ARRAY[NULL]::bigint[], ARRAY['delivered']::varchar[], ARRAY[NULL]::varchar[],"
+        + " ARRAY['healthy']::varchar[], 'plan-test', ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[])";
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        // As callbackd runs it: the settings first, in the batch's transaction.
+        for (int i = 0; i < 8; i++) {
+          st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
+          try (ResultSet rs = st.executeQuery(outcome)) {
+            assertTrue(rs.next());
+            assertEquals(1, rs.getInt("n"), "the outcome matched its claim");
+          }
+          c.rollback();
+        }
+        c.setAutoCommit(true);
+        burst(st, BACKLOG, "burst-", 1, 20000);
+        c.setAutoCommit(false);
+        st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
+        assertReadsFewBuffers(st, outcome, "an outcome batch of one planned on a queue of one, run with 20,001 waiting");
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
+   * The outbox trigger's statements are planned once per platform connection, and run without sequential scans
+   * (V22): planned while the queue holds a few callbacks, its look for a callback already queued for the run reads
+   * the queue's index once 20,000 more wait, rather than the whole queue inside the platform's transaction. Read from
+   * PostgreSQL's counts of the scans made by the platform's own transaction.
+   */
+  @Test
+  void theOutboxTriggerPlannedOnANearlyEmptyQueueKeepsToTheQueuesIndexOnceABacklogArrives(Vertx vertx)
+    throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = configFor(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection platform = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = platform.createStatement()) {
+        // An empty queue, vacuumed and analyzed, as it is between bursts in a running deployment.
+        st.execute("VACUUM ANALYZE callbackd.queue");
+        // Terminal updates, each committed, more than five: the trigger's statements get their generic plans.
+        for (int i = 0; i < 8; i++) {
+          st.execute("INSERT INTO public.runs (id, status, agent_id, callback_url) VALUES ('early-" + i
+            + "', 'running', 'agent-plan', '" + BACKLOG + "/cb')");
+          st.execute("UPDATE public.runs SET status = 'completed' WHERE id = 'early-" + i + "'");
+        }
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM callbackd.queue")) {
+          assertTrue(rs.next());
+          assertEquals(8, rs.getLong(1), "each terminal update queued its callback");
+        }
+        burst(st, BACKLOG, "burst-", 1, 20000);
+        st.execute("INSERT INTO public.runs (id, status, agent_id, callback_url) VALUES ('late', 'running',"
+          + " 'agent-plan', '" + BACKLOG + "/cb')");
+      }
+      platform.setAutoCommit(false);
+      try (Statement st = platform.createStatement()) {
+        // The trigger fires at the update rather than at the commit, so that this transaction can read its scans.
+        st.execute("SET CONSTRAINTS ALL IMMEDIATE");
+        long[] before = queueScans(st);
+        st.execute("UPDATE public.runs SET status = 'completed' WHERE id = 'late'");
+        long[] after = queueScans(st);
+        assertEquals(0, after[0] - before[0], "the trigger read the queue of 20,008 callbacks through its index");
+        assertTrue(after[1] > before[1], "the trigger looked for a queued callback by its index");
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM callbackd.queue WHERE run_id = 'late'")) {
+          assertTrue(rs.next());
+          assertEquals(1, rs.getLong(1), "the late run's callback is queued");
+        }
+      } finally {
+        platform.rollback();
+        platform.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * The scheduler's look for the next due time is planned once per connection too, with its own settings: planned
    * on a queue of one callback, it still reads only the first entry of each destination in the due index once
    * 20,000 more wait, rather than scan and sort the queue.
@@ -196,14 +296,14 @@ class QueuePlanTest {
         // As the scheduler runs it: its settings first, in its transaction; more than five times, after which
         // PostgreSQL keeps a generic plan.
         for (int i = 0; i < 8; i++) {
-          st.execute(DeliveryStore.PROBE_SETTINGS);
+          st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
           st.execute("EXECUTE early_next_due");
           c.rollback();
         }
         c.setAutoCommit(true);
         burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
-        st.execute(DeliveryStore.PROBE_SETTINGS);
+        st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
         assertReadsFewBuffers(st, "EXECUTE early_next_due",
           "the next-due look planned on a queue of one, run with 20,001");
       } finally {
@@ -321,6 +421,18 @@ class QueuePlanTest {
         System.out.println(line);
       }
       assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+  }
+
+  /**
+   * The sequential and index scans of the queue this connection has made and not yet reported (those of its open
+   * transaction included): compared before and after a statement, what that statement scanned.
+   */
+  private static long[] queueScans(Statement st) throws SQLException {
+    try (ResultSet rs = st.executeQuery("SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables"
+      + " WHERE relid = 'callbackd.queue'::regclass")) {
+      assertTrue(rs.next());
+      return new long[] {rs.getLong("seq_scan"), rs.getLong("idx_scan")};
     }
   }
 
