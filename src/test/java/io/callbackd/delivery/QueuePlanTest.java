@@ -176,9 +176,9 @@ class QueuePlanTest {
   }
 
   /**
-   * An outcome batch finds its callbacks in the queue by id and runs with the claims' planner settings
-   * (INDEXED_PLANS): planned on a queue of one callback (more than five times, after which PostgreSQL keeps a generic
-   * plan) and run once 20,000 more wait, a batch of one still reads only a few pages rather than the whole queue.
+   * An outcome batch finds its callbacks in the queue by id and runs with the claims' planner settings, on its
+   * generic plan (OUTCOME_SETTINGS): planned on a queue of one callback and run once 20,000 more wait, a batch of one
+   * still reads only a few pages rather than the whole queue.
    */
   @Test
   void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
@@ -206,7 +206,7 @@ class QueuePlanTest {
       try (Statement st = c.createStatement()) {
         // As callbackd runs it: the settings first, in the batch's transaction.
         for (int i = 0; i < 8; i++) {
-          st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
+          st.execute(DeliveryStore.OUTCOME_SETTINGS);
           try (ResultSet rs = st.executeQuery(outcome)) {
             assertTrue(rs.next());
             assertEquals(1, rs.getInt("n"), "the outcome matched its claim");
@@ -216,8 +216,14 @@ class QueuePlanTest {
         c.setAutoCommit(true);
         burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
-        st.execute(DeliveryStore.INDEXED_PLAN_SETTINGS);
+        st.execute(DeliveryStore.OUTCOME_SETTINGS);
         assertReadsFewBuffers(st, outcome, "an outcome batch of one planned on a queue of one, run with 20,001 waiting");
+        try (ResultSet rs = st.executeQuery("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+          + " WHERE name = 'early_outcomes'")) {
+          assertTrue(rs.next());
+          assertEquals(0, rs.getLong("custom_plans"), "the batch runs on its generic plan");
+          assertTrue(rs.getLong("generic_plans") > 0);
+        }
       } finally {
         c.rollback();
         c.setAutoCommit(true);
