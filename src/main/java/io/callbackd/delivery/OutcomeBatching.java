@@ -2,7 +2,7 @@ package io.callbackd.delivery;
 
 /**
  * When a dispatcher writes its outcomes: at once, or after lingering for more to share the batch. Every batch is one
- * statement and one commit however many outcomes it holds, and at a few hundred callbacks a second most would hold
+ * transaction and one commit however many outcomes it holds, and at a few hundred callbacks a second most would hold
  * two or three; a short linger makes them fewer and fuller. Only deliveries nobody waits for linger: a destination at
  * its limit of callbacks in flight gets its room back only when the outcomes are committed, a breaker's trial decides
  * the breaker, failures count toward it, and a callback's final failure must be recorded within its lifetime's bound.
