@@ -253,7 +253,6 @@ public final class DeliveryStore {
     + " FROM (SELECT r.destination, r.done, coalesce(p.outcomes, 0) AS outcomes, p.ids, p.healths, p.any_healthy,"
     + " p.trailing_unwell, p.last_at, p.last_status, p.last_error, p.last_outcome, p.n_delivered, p.n_failed, p.n_gone"
     + " FROM released r LEFT JOIN per_dest p ON p.destination = r.destination) x), '[]')::text, true) AS v),"
-
     // The runs' columns: written now where the platform does not hold the row locked (SKIP LOCKED: never waited
     // for), queued for a later pass where it does.
     + " fresh AS (SELECT DISTINCT ON (run_id) run_id, started_at, status_code, end_error FROM cur WHERE counts"
