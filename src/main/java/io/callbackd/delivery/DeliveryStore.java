@@ -98,7 +98,8 @@ public final class DeliveryStore {
 
   /*
    * The planner settings of the statements that must read the queue through its indexes whatever its statistics
-   * and size were when they were planned: claims and the scheduler's look for the next due time. Statistics lag
+   * and size were when they were planned: claims, the scheduler's look for the next due time and outcome batches
+   * (and, in migration V22, the outbox trigger). Statistics lag
    * behind a queue that grows fast (autovacuum analyzes it up to a minute later): taken while it was nearly empty,
    * they make a destination's due callbacks look like a handful, and PostgreSQL then prefers a bitmap scan of all of
    * them and a sort to the first entries of the due index, so that each claim reads the whole backlog of the
@@ -574,13 +575,14 @@ public final class DeliveryStore {
   }
 
   /**
-   * Runs one statement in a transaction of its own after {@code settings} (transaction-local {@code set_config}s):
-   * BEGIN, the settings, the statement and the COMMIT are sent together, one write and one round trip.
+   * Runs {@code statements} in a transaction of their own after {@code settings} (transaction-local
+   * {@code set_config}s): BEGIN, the settings, the statements and the COMMIT are sent together, one write and one
+   * round trip.
    */
-  private Future<RowSet<Row>> withSettings(String settings, Function<SqlClient, Future<RowSet<Row>>> statement) {
+  private <T> Future<T> withSettings(String settings, Function<SqlClient, Future<T>> statements) {
     return PipelinedTransaction.inOneWrite(pool, client -> {
       Future<?> set = client.preparedQuery(settings).execute();
-      Future<RowSet<Row>> result = statement.apply(client);
+      Future<T> result = statements.apply(client);
       return Future.join(set, result).map(v -> result.result());
     });
   }
@@ -642,12 +644,11 @@ public final class DeliveryStore {
     // Planned on a nearly empty queue, a batch would find its callbacks by reading the whole queue, and keep doing so
     // while a backlog grows (until PostgreSQL analyzes the queue again): at 1,000 terminal updates a second, batches
     // took 40 ms each and the backlog grew faster for it. So it runs with OUTCOME_SETTINGS, as claims do with theirs.
-    // BEGIN, the settings, both statements and COMMIT go out in one write: none needs another's answer.
-    return PipelinedTransaction.inOneWrite(pool, client -> {
-      Future<RowSet<Row>> set = client.preparedQuery(OUTCOME_SETTINGS).execute();
+    // Both statements go out in the settings' write: the second needs nothing from the first's answer.
+    return withSettings(OUTCOME_SETTINGS, client -> {
       Future<RowSet<Row>> recorded = client.preparedQuery(q(RECORD_OUTCOMES)).execute(outcomes);
       Future<RowSet<Row>> released = client.preparedQuery(DESTINATION_OUTCOMES).execute(destinations);
-      return Future.join(set, recorded, released).map(v -> {
+      return Future.join(recorded, released).map(v -> {
         Row r = recorded.result().iterator().next();
         Row d = released.result().iterator().next();
         return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"));
