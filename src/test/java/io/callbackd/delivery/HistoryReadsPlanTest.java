@@ -3,7 +3,6 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.support.Await;
 import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
@@ -18,7 +17,6 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -61,8 +59,7 @@ class HistoryReadsPlanTest {
   @Test
   void attemptsKeepOnlyTheIndexesThatReadsUse(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
          Statement st = c.createStatement()) {
@@ -89,8 +86,7 @@ class HistoryReadsPlanTest {
 
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     RunsTableStatements runs = OwnRunsTable.statements();
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {

@@ -3,11 +3,9 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
-import io.callbackd.support.Await;
 import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -17,7 +15,6 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.time.Duration;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -35,8 +32,7 @@ class QueueCommitsTest {
   @Test
   void claimsAndOutcomeBatchesCommitWithoutWaitingForTheirFlushAndOnlyThemselves(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     RunsTableStatements statements = OwnRunsTable.statements();
     // Migrations only: no dispatcher runs, so the callback below is claimed and reported by this test alone.
     try (Database ignored = Database.open(config);

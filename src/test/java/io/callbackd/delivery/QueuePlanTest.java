@@ -103,7 +103,7 @@ class QueuePlanTest {
   @Test
   void aClaimPlannedOnStatisticsOfAnEmptyQueueReadsFewBuffersFromAFreshBacklog(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
@@ -143,7 +143,7 @@ class QueuePlanTest {
   @Test
   void aClaimPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
@@ -183,7 +183,7 @@ class QueuePlanTest {
   @Test
   void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     String token = "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e";
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
@@ -241,7 +241,7 @@ class QueuePlanTest {
   void theOutboxTriggerPlannedOnANearlyEmptyQueueKeepsToTheQueuesIndexOnceABacklogArrives(Vertx vertx)
     throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection platform = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = platform.createStatement()) {
@@ -289,7 +289,7 @@ class QueuePlanTest {
   @Test
   void theNextDueLookPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
@@ -328,7 +328,7 @@ class QueuePlanTest {
   @Test
   void claimsRunOnOneGenericPlanPerConnection(Vertx vertx) {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     int claims = 8;
     try (Database db = Database.open(config)) {
       Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(1))
@@ -376,15 +376,9 @@ class QueuePlanTest {
     }
   }
 
-  /** callbackd's settings for a database of its own (opening it applies the migrations). */
-  private static CallbackdConfig configFor(Vertx vertx, String pgUrl) {
-    return Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      Duration.ofSeconds(10));
-  }
-
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = configFor(vertx, pgUrl);
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     // Migrations only: no dispatcher runs, so the queue stays as written here while the plans are read.
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {

@@ -4,7 +4,6 @@ import io.callbackd.database.RunsTableStatements;
 import io.callbackd.support.Plans;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
-import io.callbackd.support.Await;
 import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
@@ -85,8 +84,7 @@ class RunListingPlanTest {
   @Test
   void everyFilterReadsAPageFromAnIndexOnALargeTable(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
-      java.time.Duration.ofSeconds(10));
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     List<String> problems = new ArrayList<>();
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));

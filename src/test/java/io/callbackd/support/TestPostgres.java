@@ -1,5 +1,8 @@
 package io.callbackd.support;
 
+import io.callbackd.config.CallbackdConfig;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 
 import java.io.IOException;
@@ -8,6 +11,7 @@ import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** One embedded PostgreSQL per test JVM; every test class gets a fresh database of its own. */
@@ -28,6 +32,12 @@ public final class TestPostgres {
       }
     }
     return server;
+  }
+
+  /** callbackd's settings for the database at {@code pgUrl}, the rest its defaults (opening it migrates it). */
+  public static CallbackdConfig config(Vertx vertx, String pgUrl) {
+    return Await.result(CallbackdConfig.load(vertx, new JsonObject().put("pg_url", pgUrl), false),
+      Duration.ofSeconds(10));
   }
 
   /** Creates an empty database and returns its {@code postgresql://} URL. */
