@@ -7,7 +7,9 @@ import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
 import io.callbackd.database.RunsTable;
 import io.callbackd.database.SchemaProbe;
+import io.callbackd.delivery.DeliveryRehearsal;
 import io.callbackd.delivery.DeliveryStore;
+import io.callbackd.delivery.RetryPolicy;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.delivery.DispatchVerticle;
@@ -140,6 +142,7 @@ public final class Callbackd {
         config.purgeInterval, metrics))))
       .compose(v -> resealSigningSecrets(secrets, cipher))
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
+      .compose(v -> rehearse(signer, secrets, cipher, deliveries))
       .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard,
         deliveries, metrics, tracing, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
@@ -150,6 +153,34 @@ public final class Callbackd {
         config.maxBody, guard, tracing, workListener, config.ingestLinger))))
       .compose(v -> record(vertx.deployVerticle(api)))
       .onSuccess(v -> LOG.info("callbackd is up: API on port {}, {} dispatcher(s)", api.actualPort(), instances));
+  }
+
+  /**
+   * The delivery rehearsal ({@code warmup_attempts}), before the dispatchers start and so before callbackd is ready:
+   * the first real callbacks then find the delivery path loaded and compiled. It never stops start-up.
+   */
+  private Future<Void> rehearse(CallbackSigner signer, SigningSecretStore secrets, SecretsCipher cipher,
+                                DeliveryStore deliveries) {
+    if (config.warmupAttempts == 0) {
+      return Future.succeededFuture();
+    }
+    DeliveryRehearsal rehearsal = new DeliveryRehearsal(vertx, signer, secrets, cipher, deliveries,
+      new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), config.maxInFlightPerDestination,
+      new RetryPolicy(config.retryDelays, config.retryJitter),
+      // The same metrics code as the dispatchers', on a registry nobody scrapes: rehearsed callbacks are not counted.
+      new DeliveryMetrics(new PrometheusMeterRegistry(PrometheusConfig.DEFAULT)));
+    return rehearsal.run(config.warmupAttempts).transform(ar -> {
+      if (ar.succeeded()) {
+        DeliveryRehearsal.Summary s = ar.result();
+        LOG.info("Delivery rehearsed in {} ms: {} attempts to a receiver inside callbackd, {} answered 2xx, "
+          + "{} outcome batches, {} outcomes matched a queued callback", s.took().toMillis(), s.attempts(),
+          s.delivered(), s.outcomeBatches(), s.outcomesHeld());
+      } else {
+        LOG.warn("The delivery rehearsal failed ({}); the first callbacks may wait for class loading and compilation",
+          String.valueOf(ar.cause()));
+      }
+      return Future.succeededFuture();
+    });
   }
 
   /**

@@ -61,6 +61,8 @@ public final class CallbackdConfig {
   /** How long a dispatcher's first unwritten outcome may wait for others to share its batch. */
   public final Duration outcomeLinger;
   public final int claimBatch;
+  /** Attempts of the delivery rehearsal made before the dispatchers start (0: none). */
+  public final int warmupAttempts;
   public final Duration lease;
   public final Duration pollInterval;
   public final Duration shutdownGrace;
@@ -118,6 +120,7 @@ public final class CallbackdConfig {
     ingestLinger = duration("ingest_linger", Duration.ZERO, Duration.ofSeconds(1));
     outcomeLinger = duration("outcome_linger", Duration.ZERO, Duration.ofSeconds(1));
     claimBatch = integer("claim_batch", 1, 10_000);
+    warmupAttempts = integer("warmup_attempts", 0, 100_000);
     lease = duration("lease", Duration.ofSeconds(1));
     pollInterval = duration("poll_interval", Duration.ofMillis(10));
     shutdownGrace = duration("shutdown_grace", Duration.ZERO);

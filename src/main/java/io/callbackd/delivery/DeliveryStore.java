@@ -565,13 +565,36 @@ public final class DeliveryStore {
     // One statement in a transaction of its own, on a connection that runs with CLAIM_SESSION.
     return claims.preparedQuery(CLAIM)
       .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()))
-      .map(rows -> {
-        List<ClaimedDelivery> out = new ArrayList<>(rows.size());
-        for (Row row : rows) {
-          out.add(ClaimedDelivery.fromRow(row));
-        }
-        return out;
-      });
+      .map(DeliveryStore::claimed);
+  }
+
+  private static List<ClaimedDelivery> claimed(RowSet<Row> rows) {
+    List<ClaimedDelivery> out = new ArrayList<>(rows.size());
+    for (Row row : rows) {
+      out.add(ClaimedDelivery.fromRow(row));
+    }
+    return out;
+  }
+
+  /**
+   * Callbacks for the start-up rehearsal ({@link DeliveryRehearsal}), in a claim's columns and made by PostgreSQL as a
+   * claim's are (body by {@code callbackd.payload}, times by its clock), but read from no table: ids {@code -$1}
+   * down to {@code -($1 + $2 - 1)}, which no callback has (the queue's ids count up from 1).
+   */
+  static final String REHEARSAL_CLAIMS = "SELECT -g::bigint AS id, 'run-rehearsal-' || g AS run_id,"
+    + " 'msg_rehearsal_' || replace(gen_random_uuid()::text, '-', '') AS webhook_id, $3::varchar AS url,"
+    + " $4::varchar AS destination, 0 AS attempts, gen_random_uuid() AS lease_token, now() AS scheduled_at,"
+    + " callbackd.payload('run-rehearsal-' || g, 'completed', NULL, json_build_object('rehearsal', true),"
+    + " 'agent-rehearsal', 'end_turn') AS body, $5::bigint AS ends_in_ms, NULL::varchar AS organization_id,"
+    + " NULL::varchar AS traceparent, NULL::varchar AS tracestate, false AS room_wanted"
+    + " FROM generate_series($1::int, $1::int + $2::int - 1) g";
+
+  /** {@code count} rehearsal callbacks to {@code url} (of {@code destination}), ids from {@code -first} down. */
+  public Future<List<ClaimedDelivery>> rehearsalClaims(int first, int count, String url, String destination,
+                                                       Duration timeLeft) {
+    // On the claims' connections, as the dispatchers' claims.
+    return claims.preparedQuery(REHEARSAL_CLAIMS).execute(Tuple.of(first, count, url, destination, timeLeft.toMillis()))
+      .map(DeliveryStore::claimed);
   }
 
   /**

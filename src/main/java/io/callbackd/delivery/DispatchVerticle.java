@@ -5,11 +5,8 @@ import io.callbackd.secrets.SigningSecretStore;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.SecretsCipher;
-import io.callbackd.webhook.SafeUrls;
 import io.callbackd.config.CallbackdConfig;
-import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;
-import io.opentelemetry.api.trace.Span;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
@@ -19,11 +16,8 @@ import io.vertx.core.eventbus.MessageConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.UUID;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -78,6 +72,7 @@ public class DispatchVerticle extends VerticleBase {
 
   private String owner;
   private CallbackAttempt attempts;
+  private AttemptCycle cycle;
   private ClaimLoop claims;
   private OutcomeWriter outcomes;
   private final DestinationLanes lanes = new DestinationLanes();
@@ -114,6 +109,7 @@ public class DispatchVerticle extends VerticleBase {
     OrganizationSigners signers = new OrganizationSigners(secrets, cipher, signer);
     attempts = new CallbackAttempt(vertx, guard, config.dnsServers, signers, config.requestTimeout,
       config.maxInFlightPerDestination, maxHeld);
+    cycle = new AttemptCycle(attempts, policy, events, tracing);
     secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
@@ -187,50 +183,13 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending++;
-    // A callback scheduled without trace context (plain SQL) gets a trace of its own now, kept for its next attempts.
-    TraceContext started = d.trace() == null ? tracing.startTrace(d.runId()) : null;
-    Span span = tracing.startAttempt(d.trace() != null ? d.trace() : started, d.runId(), d.destination(),
-      d.webhookId(), d.attemptNumber());
-    attempts.make(d, () -> lanes.start(d.id()), tracing.headersFor(span)).onComplete(ar -> {
+    cycle.run(d, () -> lanes.start(d.id())).onComplete(ar -> {
       sending--;
-      AttemptResult r = ar.succeeded() ? ar.result() : AttemptResult.failure(Instant.now(), 0,
-        AttemptResult.Kind.CONNECT_ERROR, String.valueOf(ar.cause()));
-      if (r != null) {
-        finish(d, r, span, started == null ? null : started.traceparent());
-      } else {
-        Tracing.endAttempt(span, "cancelled", null, "cancelled before it was sent");
+      if (ar.result() != null) {
+        report(d, ar.result());
       }
       checkAttemptsDone();
     });
-  }
-
-  private void finish(ClaimedDelivery d, AttemptResult r, Span span, String newTraceparent) {
-    DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy,
-      ThreadLocalRandom.current()::nextDouble);
-    Duration sinceScheduled = d.scheduledAt() == null ? Duration.ZERO
-      : Duration.between(d.scheduledAt().toInstant(), r.startedAt());
-    events.attempted(r, d.attemptNumber() == 1, sinceScheduled);
-    String outcome = !decision.finished() ? "retry" : decision.state().equals(DeliveryDecision.DELIVERED) ? "delivered"
-      : r.statusCode() != null && r.statusCode() == 410 ? "gone" : "failed";
-    if (decision.finished()) {
-      events.finished(outcome, d.scheduledAt() == null ? Duration.ZERO
-        : Duration.between(d.scheduledAt().toInstant(), Instant.now()));
-    }
-    Tracing.endAttempt(span, outcome, r.statusCode(), r.error());
-    boolean delivered = outcome.equals("delivered");
-    // Successes are many and logged at DEBUG: build nothing for them unless DEBUG is on.
-    if (!delivered || LOG.isDebugEnabled()) {
-      var event = delivered ? LOG.atDebug() : outcome.equals("retry") ? LOG.atInfo() : LOG.atWarn();
-      event.addKeyValue("run_id", d.runId())
-        .addKeyValue("attempt", d.attemptNumber())
-        .addKeyValue("destination", d.destination())
-        .addKeyValue("outcome", outcome)
-        .addKeyValue("status_code", r.statusCode())
-        .addKeyValue("duration_ms", r.durationMs())
-        .log("Callback attempt {} for run {} to {}: {}{}", d.attemptNumber(), d.runId(), SafeUrls.forLog(d.url()),
-          outcome, r.error() == null ? "" : " (" + (decision.finished() ? decision.runError() : r.error()) + ")");
-    }
-    report(d, WriteBack.attempt(d, r, decision, newTraceparent));
   }
 
   private void release(ClaimedDelivery d) {

@@ -31,6 +31,8 @@ public final class RunningCallbackd implements AutoCloseable {
       .put("lease", "10s")
       .put("poll_interval", "100ms")
       .put("shutdown_grace", "5s")
+      // The delivery rehearsal stays on, short: every start in the tests makes it and must leave no trace.
+      .put("warmup_attempts", 20)
       // Receivers in tests live on 127.0.0.1, which the destination guard blocks by default: that one address is
       // allowed, and the guard stays on for everything else (other loopback addresses included).
       .put("allowed_networks", RECEIVERS_NETWORK);
