@@ -42,6 +42,7 @@ import org.slf4j.LoggerFactory;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A running callbackd: its database, its connection pool and its verticles, one per role. Start-up order is database,
@@ -63,6 +64,7 @@ public final class Callbackd {
   private final List<String> deployments = new ArrayList<>();
   private final DeliveryMetrics metrics;
   private volatile boolean dispatchersDeployed;
+  private volatile DeliveryRehearsal.Summary rehearsal;
   private ApiVerticle api;
 
   private Callbackd(Vertx vertx, CallbackdConfig config, Database database, Pool pool, Pool claims,
@@ -172,9 +174,11 @@ public final class Callbackd {
     return rehearsal.run(config.warmupAttempts).transform(ar -> {
       if (ar.succeeded()) {
         DeliveryRehearsal.Summary s = ar.result();
+        this.rehearsal = s;
         LOG.info("Delivery rehearsed in {} ms: {} attempts to a receiver inside callbackd, {} answered 2xx, "
-          + "{} outcome batches, {} outcomes matched a queued callback", s.took().toMillis(), s.attempts(),
-          s.delivered(), s.outcomeBatches(), s.outcomesHeld());
+          + "{} outcome batches, {} outcomes matched a queued callback; then {} ms for the JIT compiler to finish",
+          s.took().toMillis(), s.attempts(), s.delivered(), s.outcomeBatches(), s.outcomesHeld(),
+          s.compilerWait().toMillis());
       } else {
         LOG.warn("The delivery rehearsal failed ({}); the first callbacks may wait for class loading and compilation",
           String.valueOf(ar.cause()));
@@ -211,6 +215,11 @@ public final class Callbackd {
       deployments.add(id);
       return null;
     });
+  }
+
+  /** What the start-up rehearsal did; empty when it was skipped ({@code warmup_attempts=0}) or failed. */
+  public Optional<DeliveryRehearsal.Summary> rehearsal() {
+    return Optional.ofNullable(rehearsal);
   }
 
   public int httpPort() {

@@ -6,11 +6,13 @@ import io.callbackd.database.Database;
 import io.callbackd.secrets.SigningSecretStore;
 import io.callbackd.support.Await;
 import io.callbackd.support.OwnRunsTable;
+import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.Sql;
 import io.callbackd.support.TestPostgres;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.SecretsCipher;
 import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.pgclient.PgBuilder;
 import io.vertx.sqlclient.Pool;
@@ -24,6 +26,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The delivery rehearsal made before the dispatchers start ({@code warmup_attempts}): its callbacks are signed and
@@ -69,6 +72,10 @@ class DeliveryRehearsalTest {
         // Through the dispatchers' attempt cycle: each attempt reported as theirs are, first attempts delivered.
         assertEquals(attempts, events.firstAttempts.get());
         assertEquals(attempts, events.delivered.get());
+        // Then it waited for the JIT compiler to be quiet for 200 ms, and never longer than its bound.
+        assertTrue(summary.compilerWait().toMillis() >= DeliveryRehearsal.COMPILER_QUIET_MS, summary.toString());
+        assertTrue(summary.compilerWait().toMillis() <= DeliveryRehearsal.COMPILER_WAIT_MAX_MS + 5_000,
+          summary.toString());
       } finally {
         Await.result(pool.close(), Duration.ofSeconds(10));
       }
@@ -77,6 +84,21 @@ class DeliveryRehearsalTest {
       assertEquals(0, sql.count("SELECT count(*) FROM callbackd.history"), "nothing reached history");
       assertEquals(0, sql.count("SELECT count(*) FROM callbackd.attempts"), "no attempt was recorded");
       assertEquals(0, sql.count("SELECT count(*) FROM callbackd.run_writebacks"), "no write-back was queued");
+    }
+  }
+
+  /** Wired into start-up: made before callbackd is ready, with {@code warmup_attempts} attempts, or not at all. */
+  @Test
+  void startUpRehearsesWithTheConfiguredAttemptsOrNotAtAll(Vertx vertx) {
+    try (RunningCallbackd app = new RunningCallbackd(vertx, new JsonObject().put("warmup_attempts", 40))) {
+      DeliveryRehearsal.Summary summary = app.app().rehearsal().orElseThrow();
+      assertEquals(40, summary.attempts());
+      assertEquals(40, summary.delivered());
+      assertEquals(0, summary.outcomesHeld());
+      assertEquals(0, app.sql.count("SELECT count(*) FROM callbackd.attempts"), "nothing of it was recorded");
+    }
+    try (RunningCallbackd app = new RunningCallbackd(vertx, new JsonObject().put("warmup_attempts", 0))) {
+      assertTrue(app.app().rehearsal().isEmpty(), "warmup_attempts=0 skips it");
     }
   }
 
