@@ -505,7 +505,7 @@ stage_cold() {
       empty_tables
       rm -f "$ready_file"
       read -r -a CB_JAVA_RUN <<<"$opts"
-      log "cold start '$name', round $round (java $opts): load generator warms up, then callbackd starts;" \
+      log "cold start '$name', round $round (java $opts): the platform warms up (its callbacks removed), then callbackd starts;" \
         "500/s for ${COLD_SECS}s from ready"
       # shellcheck disable=SC2046
       "${LOADGEN_JAVA[@]}" suite $(common_args) --spec "$phase:sql:500:$COLD_SECS" --api "http://127.0.0.1:$API_PORT" \
