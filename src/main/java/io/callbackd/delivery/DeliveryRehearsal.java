@@ -2,6 +2,7 @@ package io.callbackd.delivery;
 
 import io.callbackd.secrets.OrganizationSigners;
 import io.callbackd.secrets.SigningSecretStore;
+import io.callbackd.tracing.Tracing;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.SecretsCipher;
@@ -10,7 +11,6 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
-import io.callbackd.tracing.Tracing;
 
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
@@ -116,10 +116,9 @@ public final class DeliveryRehearsal {
   }
 
   /*
-   * The rehearsal leaves the JIT compiler a queue of hot methods, C2's above all, which it would otherwise compile
-   * while the first real callbacks wait for CPU (on 2 cores, beside PostgreSQL and the platform, the first second's
-   * callbacks waited up to 300 ms with C2 on and 100 ms with C1 only). So the rehearsal ends only once no compilation
-   * has ended for COMPILER_QUIET_MS, or after COMPILER_WAIT_MAX_MS.
+   * The rehearsal leaves the JIT compiler a queue of hot methods, C2's above all; compiled after readiness, they would
+   * take CPU from the first real callbacks on a small machine. So the rehearsal ends only once no compilation has
+   * ended for COMPILER_QUIET_MS, or after COMPILER_WAIT_MAX_MS.
    */
   private Future<Duration> compilerQuiet() {
     CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
@@ -173,6 +172,9 @@ public final class DeliveryRehearsal {
       }
       int count = Math.min(BATCH, total - claimed);
       store.rehearsalClaims(claimed + 1, count, url, destination, TIMEOUT).compose(deliveries -> {
+        if (deliveries.isEmpty()) {
+          return Future.failedFuture(new IllegalStateException("the rehearsal's claim returned no callbacks"));
+        }
         claimed += deliveries.size();
         List<Future<WriteBack>> attempts = new ArrayList<>(deliveries.size());
         for (ClaimedDelivery d : deliveries) {

@@ -22,8 +22,9 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Delivers callbacks. Its parts: the {@link ClaimLoop} claims what destinations can take, the
- * {@link DestinationLanes} track what this dispatcher holds, a {@link CallbackAttempt} makes each attempt, and the
- * {@link OutcomeWriter} writes the outcomes back. PostgreSQL is the source of truth, breakers and per-destination
+ * {@link DestinationLanes} track what this dispatcher holds, an {@link AttemptCycle} runs each attempt (a
+ * {@link CallbackAttempt} with its span, decision, metrics and write-back), and the {@link OutcomeWriter} writes the
+ * outcomes back. PostgreSQL is the source of truth, breakers and per-destination
  * limits included: this verticle holds nothing that a restart would lose, since an unreported claim comes back when
  * its lease expires.
  */
