@@ -21,6 +21,15 @@ public final class FirstCallback {
    */
   public static final String SENDS_WAKE_UP = "pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0)";
 
+  /**
+   * A boolean SQL expression over a runs row's columns (unqualified): whether the run shows that it ended before, its
+   * completed_at set or a callback outcome written back to it. Only such a run can have its first callback in
+   * history already; the outbox trigger (migration V23) and the statements that queue a first callback themselves
+   * look in history only for those, since history's partitions, which no run id prunes, grow with the retention.
+   */
+  public static final String ENDED_BEFORE = "(completed_at IS NOT NULL OR callback_sent_at IS NOT NULL"
+    + " OR callback_status_code IS NOT NULL OR callback_error IS NOT NULL)";
+
   private FirstCallback() {
   }
 

@@ -103,7 +103,8 @@ public final class RunStore {
    * answer's callback is the one queued here, else the run's latest (a UNION ALL runs its branches in order, so the
    * LIMIT stops at the first).
    */
-  static final String UPDATE_AND_READ = "WITH prev AS (SELECT status FROM {runs} WHERE id = $1),"
+  static final String UPDATE_AND_READ = "WITH prev AS (SELECT status, " + FirstCallback.ENDED_BEFORE
+    + " AS ended_before FROM {runs} WHERE id = $1),"
     // Whether this commit sends the wake-up NOTIFY (see FirstCallback.SENDS_WAKE_UP): the queue's INSERT below
     // makes its statement trigger ask for it in any case.
     + " nw AS (SELECT " + FirstCallback.SENDS_WAKE_UP + " AS notifies), u AS ("
@@ -112,7 +113,9 @@ public final class RunStore {
     + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
     + "AND coalesce(u.callback_url, '') <> '' "
     + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.status IN ('completed', 'failed', 'cancelled')) "
-    + "AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = u.id AND h.generation = 1) "
+    // History, whose partitions grow with the retention, is read only for a run that ended before (as the trigger).
+    + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.ended_before "
+    + "AND EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = u.id AND h.generation = 1)) "
     + "ON CONFLICT (run_id, generation) DO NOTHING RETURNING *), "
     + "dest AS (INSERT INTO callbackd.destinations (destination) SELECT i.destination FROM sched i "
     + "WHERE NOT EXISTS (SELECT 1 FROM callbackd.destinations x WHERE x.destination = i.destination) "

@@ -109,6 +109,32 @@ class RunsApiTest {
   }
 
   @Test
+  void aRunReopenedAndEndedAgainThroughTheApiKeepsItsOneCallback() {
+    // Paused: the callback stays pending until it is cancelled, which makes it final (history) and writes it back.
+    String url = "http://127.0.0.1:7/reopened";
+    String destination = "/v1/destinations/" + java.net.URLEncoder.encode("http://127.0.0.1:7",
+      java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
+    String id = callbackd.post("/v1/runs", new JsonObject().put("id", "run-reopened").put("agent_id", "a")
+      .put("status", "running").put("callback_url", url)).json().getString("id");
+    JsonObject first = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")).json()
+      .getJsonObject("callback");
+    assertEquals(200, callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null).status());
+    assertEquals("cancelled", callbackd.callbackState(id));
+
+    Response reopened = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "running"));
+    assertEquals(200, reopened.status());
+    Response again = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed"));
+    assertEquals(200, again.status());
+    JsonObject shown = again.json().getJsonObject("callback");
+    assertEquals(first.getString("webhook_id"), shown.getString("webhook_id"), "the answer shows the one callback");
+    assertEquals("cancelled", shown.getString("state"));
+    assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id = ?", id),
+      "ended again, the run gets no second callback");
+    assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+  }
+
+  @Test
   void anExplicitCompletedAtIsKept() {
     String id = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a")).json().getString("id");
     Response updated = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "failed")

@@ -67,6 +67,68 @@ class PlatformWritersTest {
     }
   }
 
+  /**
+   * A run reopened after its callback became final and then ended again gets no second callback, whether the platform
+   * kept its completed_at or only callbackd's write-back shows that it ended before. Only such a run costs the
+   * trigger a look into history: one ending for the first time reads none of history's partitions.
+   */
+  @Test
+  void aRunEndedAgainIsNotCalledBackTwiceAndOnlyItReadsHistory(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, null)) {
+      String role = platformRole(callbackd);
+      // kept: the platform set completed_at when the run ended; writeback: only callbackd's write-back shows it.
+      callbackd.sql.updateAs(role, "INSERT INTO public.runs (id, status, agent_id, callback_url) VALUES"
+        + " ('run-again-kept', 'running', 'agent-1', ?), ('run-again-writeback', 'running', 'agent-1', ?)",
+        receiver.url("/kept"), receiver.url("/writeback"));
+      callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'completed', completed_at = now() AT TIME ZONE 'UTC'"
+        + " WHERE id = 'run-again-kept'");
+      callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'completed' WHERE id = 'run-again-writeback'");
+      for (String id : List.of("run-again-kept", "run-again-writeback")) {
+        Await.until(id + " delivered and written back", WAIT, () -> "delivered".equals(callbackd.callbackState(id))
+          && callbackd.sql.count("SELECT count(*) FROM runs WHERE id = ? AND callback_status_code = 204", id) == 1);
+      }
+      // Reopened; for the first one the platform also clears the callback columns.
+      callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'running', callback_sent_at = NULL,"
+        + " callback_status_code = NULL WHERE id = 'run-again-kept'");
+      callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'running' WHERE id = 'run-again-writeback'");
+
+      for (String id : List.of("run-again-kept", "run-again-writeback")) {
+        Map<String, Object> ended = endInOneTransaction(callbackd, id);
+        assertEquals(0L, ((Number) ended.get("queued")).longValue(), "no second callback for " + id);
+        assertTrue(((Number) ended.get("history_scans")).longValue() > 0, "the trigger looked in history for " + id);
+        callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'completed' WHERE id = ?", id);
+        assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id = ?", id), id);
+      }
+
+      callbackd.sql.updateAs(role, "INSERT INTO public.runs (id, status, agent_id, callback_url) VALUES"
+        + " ('run-first-end', 'running', 'agent-1', ?)", receiver.url("/first"));
+      Map<String, Object> ended = endInOneTransaction(callbackd, "run-first-end");
+      assertEquals(1L, ((Number) ended.get("queued")).longValue(), "a run ending for the first time is scheduled");
+      assertEquals(0L, ((Number) ended.get("history_scans")).longValue(), "and its trigger reads no history");
+      callbackd.sql.updateAs(role, "UPDATE public.runs SET status = 'completed' WHERE id = 'run-first-end'");
+      // Delivered after the second ends were committed: the dispatchers had every chance to send those too.
+      Await.until("the first end's callback delivered", WAIT, () -> receiver.count("/first") == 1);
+      assertEquals(1, receiver.count("/kept"));
+      assertEquals(1, receiver.count("/writeback"));
+      assertEquals(2L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id IN"
+        + " ('run-again-kept', 'run-again-writeback')"), "one callback each");
+    }
+  }
+
+  /**
+   * Makes the run completed in a transaction that fires the deferred outbox trigger at once and reports, before
+   * rolling back, how many callbacks the run has queued and how many index scans the transaction made on history.
+   */
+  private static Map<String, Object> endInOneTransaction(RunningCallbackd callbackd, String id) {
+    List<Map<String, Object>> rows = callbackd.sql.inOneSession(List.of("BEGIN",
+        "UPDATE public.runs SET status = 'completed' WHERE id = '" + id + "'", "SET CONSTRAINTS ALL IMMEDIATE"),
+      "SELECT (SELECT count(*) FROM callbackd.queue WHERE run_id = '" + id + "') AS queued,"
+        + " (SELECT coalesce(sum(coalesce(s.idx_scan, 0) + coalesce(s.seq_scan, 0)), 0) FROM pg_stat_xact_user_tables s"
+        + " WHERE s.relid IN (SELECT partition FROM callbackd.partitions_of('callbackd.history'))) AS history_scans");
+    return rows.get(0);
+  }
+
   @Test
   void theTriggersFunctionsRunWithCallbackdsRightsAndAFixedSearchPath(Vertx vertx) {
     try (RunningCallbackd callbackd = new RunningCallbackd(vertx, null)) {
