@@ -689,6 +689,11 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
+# A server's history is not fresh: at the default retention (30 days) it has a partition a day for the past 30 days
+# beside those made ahead. Every stage runs beside them (empty), as statements that read history by run read each.
+# shellcheck disable=SC2046
+run "${LOADGEN_JAVA[@]}" history $(common_args) --step partitions --past-days 29 --out "$OUT/history-partitions.json"
+log "history: $(jq -r '"\(.history_partitions) partitions of history, \(.attempts_partitions) of attempts"' "$OUT/history-partitions.json")"
 for STAGE in refs fixed max evbus drain dead cold backlog history apicpu; do
   case ",$ONLY," in
     *,$STAGE,*|,all,) wait_for_quiet; "stage_$STAGE" ;;
@@ -719,6 +724,7 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
   --argjson cbeff "$CB_EFFECTIVE" --argjson pgset "$PG_SETTINGS" --arg loadavg "$(cat /proc/loadavg)" \
   --arg elapsed "$(( $(date +%s) - T_START ))" --arg cbjava "${CB_JAVA_OPTS[*]}" \
   --argjson quiet "$(jq -R -s 'split("\n") | map(select(length > 0))' "$QUIET_LOG")" \
+  --argjson parts "$(cat "$OUT/history-partitions.json" 2>/dev/null || echo '{}')" \
   '{mode: $mode, started_utc: $stamp, nproc: ($nproc|tonumber), cpu_model: $cpu, memory_mb: ($mem|tonumber),
     java: $java, postgresql: $pg, kernel: $kernel, debian: $debian, callbackd_commit: $commit,
     callbackd_uncommitted_files: ($dirty|tonumber),
@@ -728,7 +734,7 @@ jq -n --arg mode "$MODE" --arg stamp "$STAMP" --arg nproc "$(nproc)" --arg cpu "
     callbackd_jvm: ("java " + (if $cbjava == "" then "(JVM defaults)" else $cbjava end) + " -jar callbackd.jar; JFR only in the maximum-rate runs"),
     loadgen_and_receiver_jvm: "java -Xms512m -Xmx2g -XX:+UseParallelGC",
     postgresql_settings: $pgset, loadavg_at_end: $loadavg, elapsed_seconds: ($elapsed|tonumber),
-    quiet_checks: $quiet}' >"$OUT/env.json"
+    quiet_checks: $quiet, history_partitions: $parts}' >"$OUT/env.json"
 
 run "${LOADGEN_JAVA[@]}" report --in "$OUT" --results "$RESULTS"
 log "done: $RESULTS/latest.md, $RESULTS/latest.json, $RESULTS/api-cpu.md (apicpu stage), $RESULTS/profile-max.md, $RESULTS/profile-api.md (raw: $OUT)"

@@ -57,6 +57,7 @@ final class History {
     try (Monitor monitor = new Monitor(args)) {
       JsonObject result = switch (step) {
         case "fill" -> fill(monitor.connection(), args);
+        case "partitions" -> partitions(monitor.connection(), Util.intArg(args, "past-days", 29));
         case "reads" -> reads(monitor, args);
         case "prepare-purge" -> preparePurge(monitor.connection(), args);
         case "purge" -> purge(monitor, args);
@@ -91,6 +92,18 @@ final class History {
         + "  END IF;"
         + " END LOOP; END $$");
     }
+  }
+
+  /**
+   * The partitions history and attempts have on a server that has run for {@code days} days at the default retention
+   * (30 days): one a day for the past, empty here, beside those callbackd made ahead. The stages run beside them, so
+   * that a statement reading history by run, which no run id prunes, reads as many partitions as it would there.
+   */
+  private static JsonObject partitions(Connection c, int days) {
+    pastPartitions(c, days);
+    return new JsonObject().put("past_days", days)
+      .put("history_partitions", Pg.scalar(c, "SELECT count(*) FROM callbackd.partitions_of('callbackd.history')"))
+      .put("attempts_partitions", Pg.scalar(c, "SELECT count(*) FROM callbackd.partitions_of('callbackd.attempts')"));
   }
 
   /**

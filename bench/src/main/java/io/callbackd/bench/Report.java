@@ -650,6 +650,13 @@ final class Report {
       .append("callbackd ").append(env.getString("callbackd_commit"))
       .append(num(env, "callbackd_uncommitted_files") > 0 ? " with uncommitted changes" : "")
       .append(", run as `").append(env.getString("callbackd_jvm", "?")).append("`.\n\n");
+    JsonObject parts = env.getJsonObject("history_partitions", new JsonObject());
+    if (parts.containsKey("history_partitions")) {
+      sb.append("History as on a server at the default retention: every stage runs beside ")
+        .append(parts.getValue("history_partitions")).append(" partitions of history and ")
+        .append(parts.getValue("attempts_partitions")).append(" of attempts (a day each for the past ")
+        .append(parts.getValue("past_days")).append(" days, empty, beside those callbackd makes ahead).\n\n");
+    }
     JsonArray earlierRuns = env.getJsonArray("earlier_runs_in_this_directory", new JsonArray());
     if (!earlierRuns.isEmpty()) {
       List<String> e = new ArrayList<>();
