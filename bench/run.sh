@@ -689,10 +689,10 @@ wait_for_quiet() {
 
 start_callbackd migrate   # applies the migrations (runs table, queue, triggers); stopped again for the references
 stop_callbackd
-# A server's history is not fresh: at the default retention (30 days) it has a partition a day for the past 30 days
-# beside those made ahead. Every stage runs beside them (empty), as statements that read history by run read each.
+# A server's history is not fresh: at the default retention (30 days) it has the partitions that cover the past 30
+# days beside those made ahead. Every stage runs beside them (empty), as statements that read history by run read each.
 # shellcheck disable=SC2046
-run "${LOADGEN_JAVA[@]}" history $(common_args) --step partitions --past-days 29 --out "$OUT/history-partitions.json"
+run "${LOADGEN_JAVA[@]}" history $(common_args) --step partitions --past-days 30 --out "$OUT/history-partitions.json"
 log "history: $(jq -r '"\(.history_partitions) partitions of history, \(.attempts_partitions) of attempts"' "$OUT/history-partitions.json")"
 for STAGE in refs fixed max evbus drain dead cold backlog history apicpu; do
   case ",$ONLY," in

@@ -4,6 +4,7 @@ import io.callbackd.metrics.PrometheusText;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.Sql;
+import io.callbackd.support.TestPostgres;
 import io.callbackd.support.TestReceiver;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -100,6 +101,56 @@ class HistoryRetentionTest {
         + " FROM runs WHERE id = ?", during).get("callback_status_code")));
       assertTrue(metric(callbackd, "callbackd_history_purged_rows_total", "table=\"history\"") - before >= OLD_ROWS);
     }
+  }
+
+  /**
+   * At the default retention (30 days) a partition is 5 days wide, so that a look for one run's history, which reads
+   * every partition, reads a dozen and not 35. A server whose partitions a day were made by an earlier build (here:
+   * a retention of 5 days, cut into days) keeps them, and the wider ones follow them without a gap or an overlap.
+   */
+  @Test
+  void aMonthOfRetentionIsKeptInPartitionsOfFiveDaysThatFollowTheDailyOnesOfAnEarlierBuild(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    String ahead = "SELECT extract(epoch FROM lower_bound) AS lo, extract(epoch FROM upper_bound) AS hi"
+      + " FROM callbackd.partitions_of('callbackd.history') WHERE NOT is_default AND lower_bound IS NOT NULL"
+      + " ORDER BY lower_bound";
+    try (RunningCallbackd daily = new RunningCallbackd(vertx, pgUrl, new JsonObject().put("retention", "5d"))) {
+      Await.until("daily partitions made ahead", WAIT, () -> sql.count("SELECT count(*) FROM"
+        + " callbackd.partitions_of('callbackd.history') WHERE lower_bound >= now()") >= 3);
+    }
+    List<Map<String, Object>> before = sql.query(ahead);
+    // Days, the first from the migration's moment (before it: the partition of what history held before) to midnight.
+    for (Map<String, Object> p : before) {
+      assertEquals(0.0, seconds(p.get("hi")) % 86_400.0, "ends at midnight: " + p);
+      assertTrue(seconds(p.get("hi")) - seconds(p.get("lo")) <= 86_400.0, "a day at most: " + p);
+    }
+    assertTrue(before.size() >= 4, before.toString());
+    double dailyEnd = seconds(before.get(before.size() - 1).get("hi"));
+    try (RunningCallbackd monthly = new RunningCallbackd(vertx, pgUrl, null)) {
+      Await.until("partitions of five days made after them", WAIT, () -> sql.count("SELECT count(*) FROM"
+        + " callbackd.partitions_of('callbackd.history') WHERE upper_bound - lower_bound = interval '5 days'") >= 3);
+      List<Map<String, Object>> after = sql.query(ahead);
+      assertEquals(before, after.subList(0, before.size()), "the daily partitions are kept");
+      double fiveDays = 5 * 86_400.0;
+      double end = dailyEnd;
+      for (Map<String, Object> p : after.subList(before.size(), after.size())) {
+        assertEquals(end, seconds(p.get("lo")), "no gap, no overlap: " + p);
+        end = seconds(p.get("hi"));
+        assertEquals(0.0, end % fiveDays, "ends on a multiple of five days: " + p);
+        assertTrue(end - seconds(p.get("lo")) <= fiveDays, p.toString());
+      }
+      // Made ahead for three widths: 15 days from now are covered, in at most 4 more partitions.
+      assertTrue(end >= System.currentTimeMillis() / 1000.0 + 14 * 86_400.0, "covered until " + end);
+      assertTrue(after.size() - before.size() <= 5, after.toString());
+      // The attempts' log is cut the same way.
+      assertTrue(sql.count("SELECT count(*) FROM callbackd.partitions_of('callbackd.attempts')"
+        + " WHERE upper_bound - lower_bound = interval '5 days'") >= 3);
+    }
+  }
+
+  private static double seconds(Object epoch) {
+    return ((Number) epoch).doubleValue();
   }
 
   private static double metric(RunningCallbackd callbackd, String name, String labels) {

@@ -57,7 +57,7 @@ final class History {
     try (Monitor monitor = new Monitor(args)) {
       JsonObject result = switch (step) {
         case "fill" -> fill(monitor.connection(), args);
-        case "partitions" -> partitions(monitor.connection(), Util.intArg(args, "past-days", 29));
+        case "partitions" -> partitions(monitor.connection(), Util.intArg(args, "past-days", 30));
         case "reads" -> reads(monitor, args);
         case "prepare-purge" -> preparePurge(monitor.connection(), args);
         case "purge" -> purge(monitor, args);
@@ -70,34 +70,31 @@ final class History {
   // ------------------------------------------------------------------------------------------------ filling
 
   /**
-   * Makes daily partitions of history and attempts for the past {@code days} days, as callbackd makes them ahead
-   * of time (it makes the future ones itself). The first partition (everything before the migration, empty here)
-   * is dropped first, as the retention would have dropped it by then.
+   * Makes the partitions of history and attempts that cover the past {@code days} days, as wide as those callbackd
+   * made ahead of time (the width its retention gives), so that they are laid out as on a server that has run that
+   * long. The first partition (everything before the migration, empty here) is dropped first, as the retention
+   * would have dropped it by then. Partitions that exist already are kept.
    */
   private static void pastPartitions(Connection c, int days) {
     for (String t : new String[] {"history", "attempts"}) {
       Pg.exec(c, "DROP TABLE IF EXISTS callbackd." + t + "_before_partitions");
-      Pg.exec(c, "DO $$ DECLARE lo timestamptz; day timestamptz; k int; BEGIN"
-        + " SELECT min(lower_bound) INTO lo FROM callbackd.partitions_of('callbackd." + t + "') WHERE NOT is_default;"
-        + " IF lo IS NULL THEN lo := date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'; END IF;"
-        + " day := date_trunc('day', lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';"
-        + " IF day < lo THEN EXECUTE format('CREATE TABLE callbackd.%I PARTITION OF callbackd." + t
-        + " FOR VALUES FROM (%L) TO (%L)', '" + t + "_' || to_char(day AT TIME ZONE 'UTC', 'YYYYMMDD\"t\"HH24MISS'),"
-        + " day, lo); END IF;"
-        + " FOR k IN 1.." + days + " LOOP"
-        + "  IF day - k * interval '1 day' >= now() - interval '" + days + " days' - interval '1 day' THEN"
-        + "   EXECUTE format('CREATE TABLE callbackd.%I PARTITION OF callbackd." + t
-        + " FOR VALUES FROM (%L) TO (%L)', '" + t + "_' || to_char((day - k * interval '1 day') AT TIME ZONE 'UTC',"
-        + " 'YYYYMMDD\"t\"HH24MISS'), day - k * interval '1 day', day - (k - 1) * interval '1 day');"
-        + "  END IF;"
+      Pg.exec(c, "DO $$ DECLARE lo timestamptz; w interval; BEGIN"
+        + " SELECT lower_bound, upper_bound - lower_bound INTO lo, w FROM callbackd.partitions_of('callbackd." + t
+        + "') WHERE NOT is_default AND lower_bound IS NOT NULL ORDER BY lower_bound LIMIT 1;"
+        + " IF lo IS NULL THEN RAISE EXCEPTION 'callbackd made no partitions of " + t + "'; END IF;"
+        + " WHILE lo > now() - interval '" + days + " days' LOOP"
+        + "  EXECUTE format('CREATE TABLE callbackd.%I PARTITION OF callbackd." + t
+        + " FOR VALUES FROM (%L) TO (%L)', '" + t + "_' || to_char((lo - w) AT TIME ZONE 'UTC',"
+        + " 'YYYYMMDD\"t\"HH24MISS'), lo - w, lo);"
+        + "  lo := lo - w;"
         + " END LOOP; END $$");
     }
   }
 
   /**
-   * The partitions history and attempts have on a server that has run for {@code days} days at the default retention
-   * (30 days): one a day for the past, empty here, beside those callbackd made ahead. The stages run beside them, so
-   * that a statement reading history by run, which no run id prunes, reads as many partitions as it would there.
+   * The partitions history and attempts have on a server that has kept {@code days} days of history (its
+   * retention): those that cover the past, empty here, beside those callbackd made ahead. The stages run beside them,
+   * so that a statement reading history by run, which no run id prunes, reads as many partitions as it would there.
    */
   private static JsonObject partitions(Connection c, int days) {
     pastPartitions(c, days);

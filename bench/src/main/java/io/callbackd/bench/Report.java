@@ -654,8 +654,9 @@ final class Report {
     if (parts.containsKey("history_partitions")) {
       sb.append("History as on a server at the default retention: every stage runs beside ")
         .append(parts.getValue("history_partitions")).append(" partitions of history and ")
-        .append(parts.getValue("attempts_partitions")).append(" of attempts (a day each for the past ")
-        .append(parts.getValue("past_days")).append(" days, empty, beside those callbackd makes ahead).\n\n");
+        .append(parts.getValue("attempts_partitions")).append(" of attempts (those that cover the past ")
+        .append(parts.getValue("past_days")).append(" days, empty, as wide as callbackd cuts them, beside those it makes")
+        .append(" ahead).\n\n");
     }
     JsonArray earlierRuns = env.getJsonArray("earlier_runs_in_this_directory", new JsonArray());
     if (!earlierRuns.isEmpty()) {
