@@ -561,11 +561,11 @@ stage_backlog() {
 
 # ---------------------------------------------------------------- history: reads at scale, purge beside a drain
 # Reads: history filled with SQL (callbackd stopped; finished over the last 29.5 days, 100 destinations, ~10% failed,
-# one attempt each; daily partitions as callbackd would have made them), VACUUM ANALYZE, callbackd started with its
+# one attempt each; partitions as callbackd would have cut them), VACUUM ANALYZE, callbackd started with its
 # default retention (30 days, a pass an hour), then the operators' reads through its HTTP API. Purge: the same
 # callbackd restarted with CALLBACKD_PURGE_INTERVAL=${HISTORY_PURGE_INTERVAL}s beside a drain of a backlog to the
 # receiver, resumed a few seconds before the first pass: with nothing expired (baseline), with 1,000,000 expired
-# callbacks in whole daily partitions (drop), then in the DEFAULT partition (batches).
+# callbacks in partitions as callbackd cuts them (drop), then in the DEFAULT partition (batches).
 stage_history() {
   empty_tables
   local rows kase ready_ms

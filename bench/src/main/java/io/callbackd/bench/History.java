@@ -25,14 +25,15 @@ import java.util.Map;
  *       {@code callbackd.history} and {@code callbackd.attempts} with generate_series, finished over the last 29.5
  *       days (the default retention is 30 days), towards {@value #DESTINATIONS} destinations (one of them,
  *       {@link #HOT}, gets a fifth of them), about 10% failed and 1% cancelled; the destinations' counters as
- *       callbackd keeps them; daily partitions for the past as callbackd would have made them; VACUUM ANALYZE;</li>
+ *       callbackd keeps them; partitions for the past as callbackd would have cut them; VACUUM ANALYZE;</li>
  *   <li>{@code reads}: with callbackd running, the operators' reads through its HTTP API, each {@code --reps} times
  *       after a warm-up: the destinations, the first page of the hot destination's failed callbacks, one run's
  *       callbacks (a different run each time), the overview; then {@code --redeliver-reps} bulk redeliveries of
  *       1,000 failed callbacks of the hot destination, paused first so that nothing is sent, each on the same failed
  *       set after a reset (the redelivered callbacks removed from the queue, their history rows unmarked);</li>
  *   <li>{@code prepare-purge}: (callbackd stopped) {@code --old-rows} callbacks finished 31 to 40 days ago (whole days), in
- *       whole daily partitions ({@code --case drop}) or in the DEFAULT partition ({@code --case batch}: no
+ *       the partitions callbackd cuts ({@code --case drop}: those wholly past the retention are dropped, the one the
+ *       cutoff falls in is purged in batches) or in the DEFAULT partition ({@code --case batch}: no
  *       partition covers them any more), none for {@code --case baseline}; then a backlog of {@code --drain-rows}
  *       callbacks to the receiver written into the live queue, the destination paused;</li>
  *   <li>{@code purge}: callbackd restarted with a short {@code CALLBACKD_PURGE_INTERVAL}: the destination is resumed
@@ -398,7 +399,7 @@ final class History {
     Pg.exec(c, "TRUNCATE callbackd.queue");
     JsonObject res = new JsonObject().put("case", kase);
     if (kase.equals("drop")) {
-      // Whole daily partitions for the expired callbacks (an earlier pass dropped the empty ones).
+      // Partitions for the expired callbacks, as callbackd cuts them (an earlier pass dropped the empty ones).
       pastPartitions(c, 41);
     }
     if (!kase.equals("baseline")) {

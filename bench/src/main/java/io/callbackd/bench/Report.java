@@ -517,7 +517,7 @@ final class Report {
         + f0(num(c, "steady_posts_per_second")) + "/s; without a purge (same run) steady "
         + f0(num(base, "steady_posts_per_second")) + "/s";
       purges.add(new JsonObject().put("case", kase).put("expired_rows", num(c, "prepare", "old_insert", "rows"))
-        .put("how", kase.equals("drop") ? "in whole daily partitions" : "in the DEFAULT partition (batches of 5,000)")
+        .put("how", kase.equals("drop") ? "in partitions as callbackd cuts them (whole ones dropped, the cutoff's purged in batches)" : "in the DEFAULT partition (batches of 5,000)")
         .put("measured", measured));
     }
     targets.put("history_purge", purges);
@@ -536,7 +536,7 @@ final class Report {
       .append(run.getString("loadavg_at_end") == null ? "" : "; the machine's load average at its end: "
         + run.getString("loadavg_at_end") + " (on " + "2 cores: other jobs were running)").append(".\n\n");
     sb.append("History filled with SQL while callbackd is stopped: finished over the last 29.5 days (the default "
-      + "retention is 30 days) in daily partitions as callbackd makes them, 100 destinations (one of them with a fifth "
+      + "retention is 30 days) in partitions as callbackd cuts them, 100 destinations (one of them with a fifth "
       + "of the callbacks), about 10% failed and 1% cancelled, one attempt each, the destinations' counters as "
       + "callbackd keeps them; then VACUUM ANALYZE, and callbackd (its default retention and purge interval) answers "
       + "through its HTTP API, one request at a time over a kept-alive connection (Java's HttpClient), after 3 "
@@ -590,7 +590,7 @@ final class Report {
       return;
     }
     sb.append("\nPurge: 1,000,000 more callbacks (and their attempts) finished 31 to 40 days ago are written while "
-      + "callbackd is stopped, in whole daily partitions (drop) or, once those are gone, in the DEFAULT partition "
+      + "callbackd is stopped, in partitions as callbackd cuts them (drop: whole ones dropped, the one the cutoff falls in purged in batches) or, once those are gone, in the DEFAULT partition "
       + "(batch), beside the current history; a backlog is written into the live queue for the receiver, its "
       + "destination paused. callbackd then starts with `CALLBACKD_PURGE_INTERVAL=" + f0(num(run, "purge_interval_s"))
       + "s` (its first pass comes that long after its retention verticle started); the backlog is resumed a few seconds before and drains to the receiver while the pass runs. "
