@@ -3,6 +3,7 @@ package io.callbackd.delivery;
 import io.callbackd.config.CallbackdConfig;
 import io.callbackd.database.Database;
 import io.callbackd.database.RunsTableStatements;
+import io.callbackd.history.PartitionPlan;
 import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
@@ -17,6 +18,7 @@ import java.sql.DriverManager;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,9 +93,10 @@ class HistoryReadsPlanTest {
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
-        // Daily partitions from today on, as callbackd keeps them with the default retention.
-        st.execute("SELECT callbackd.ensure_partitions('callbackd.history', 'finished_at', interval '1 day',"
-          + " interval '3 days')");
+        // Partitions from today on, as callbackd cuts them at the default retention.
+        PartitionPlan plan = PartitionPlan.of(Duration.ofDays(30), Duration.ofHours(1));
+        st.execute("SELECT callbackd.ensure_partitions('callbackd.history', 'finished_at', interval '"
+          + plan.width().toSeconds() + " seconds', interval '" + plan.ahead().toSeconds() + " seconds')");
         st.execute("INSERT INTO callbackd.destinations (destination) SELECT 'https://d' || g || '.example.com:443'"
           + " FROM generate_series(0, " + (DESTINATIONS - 1) + ") g");
         st.execute("PREPARE destinations(int) AS " + DeliveryStore.DESTINATIONS);

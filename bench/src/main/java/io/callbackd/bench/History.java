@@ -79,10 +79,22 @@ final class History {
   private static void pastPartitions(Connection c, int days) {
     for (String t : new String[] {"history", "attempts"}) {
       Pg.exec(c, "DROP TABLE IF EXISTS callbackd." + t + "_before_partitions");
-      Pg.exec(c, "DO $$ DECLARE lo timestamptz; w interval; BEGIN"
-        + " SELECT lower_bound, upper_bound - lower_bound INTO lo, w FROM callbackd.partitions_of('callbackd." + t
+      // The first partition callbackd made starts at the migration's moment: while empty, it is made whole (from
+      // the multiple of the width before it), as on a server that has run for longer; the past ones follow it.
+      Pg.exec(c, "DO $$ DECLARE lo timestamptz; hi timestamptz; p regclass; w interval; a timestamptz; e boolean; BEGIN"
+        + " SELECT max(upper_bound - lower_bound) INTO w FROM callbackd.partitions_of('callbackd." + t + "')"
+        + " WHERE NOT is_default AND lower_bound IS NOT NULL;"
+        + " SELECT partition, lower_bound, upper_bound INTO p, lo, hi FROM callbackd.partitions_of('callbackd." + t
         + "') WHERE NOT is_default AND lower_bound IS NOT NULL ORDER BY lower_bound LIMIT 1;"
         + " IF lo IS NULL THEN RAISE EXCEPTION 'callbackd made no partitions of " + t + "'; END IF;"
+        + " a := to_timestamp(floor(extract(epoch FROM lo) / extract(epoch FROM w)) * extract(epoch FROM w));"
+        + " IF a < lo THEN"
+        + "  EXECUTE format('SELECT NOT EXISTS (SELECT 1 FROM %s)', p) INTO e;"
+        + "  IF e THEN EXECUTE format('DROP TABLE %s', p); ELSE hi := lo; END IF;"
+        + "  EXECUTE format('CREATE TABLE callbackd.%I PARTITION OF callbackd." + t
+        + " FOR VALUES FROM (%L) TO (%L)', '" + t + "_' || to_char(a AT TIME ZONE 'UTC', 'YYYYMMDD\"t\"HH24MISS'),"
+        + " a, hi); lo := a;"
+        + " END IF;"
         + " WHILE lo > now() - interval '" + days + " days' LOOP"
         + "  EXECUTE format('CREATE TABLE callbackd.%I PARTITION OF callbackd." + t
         + " FOR VALUES FROM (%L) TO (%L)', '" + t + "_' || to_char((lo - w) AT TIME ZONE 'UTC',"
