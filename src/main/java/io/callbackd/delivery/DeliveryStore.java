@@ -902,10 +902,12 @@ public final class DeliveryStore {
     + " CROSS JOIN LATERAL (SELECT now() + (n.n / $6::float8) * interval '1 second' AS at) t"
     + " LEFT JOIN {runs} r ON r.id = n.run_id WHERE n.body IS NOT NULL OR r.id IS NOT NULL"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, generation, destination),"
-    // Only the partitions the chosen ones finished in are read (their finish times bound the update).
+    // One probe of each partition's index by run per callback; the chosen ones' finish times only filter what the
+    // probes find. Their run ids as an array in the index condition too (as the single redelivery has it) made
+    // PostgreSQL sort the whole array again at every probe on its generic plan: 2 s for 1,000 where this takes 30 ms.
     + " marked AS (UPDATE callbackd.history h SET redelivered_at = now() FROM ins"
-    + " WHERE h.run_id = ANY (ARRAY(SELECT run_id FROM ins)) AND h.run_id = ins.run_id"
-    + " AND h.generation = ins.generation - 1 AND h.finished_at = ANY (ARRAY(SELECT finished_at FROM chosen))),"
+    + " WHERE h.run_id = ins.run_id AND h.generation = ins.generation - 1"
+    + " AND h.finished_at = ANY (ARRAY(SELECT finished_at FROM chosen))),"
     + " dest AS (INSERT INTO callbackd.destinations (destination) SELECT DISTINCT destination FROM ins"
     + " ON CONFLICT (destination) DO NOTHING)"
     + " SELECT count(*) AS n FROM ins";
