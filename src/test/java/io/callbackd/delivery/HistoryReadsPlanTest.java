@@ -86,24 +86,6 @@ class HistoryReadsPlanTest {
     }
   }
 
-  /** Index scans run more than once whose condition holds an array (each run sorts it again). */
-  private static void repeatedArrayProbes(JsonObject node, List<String> found) {
-    String cond = node.getString("Index Cond");
-    if (cond != null && cond.contains("= ANY") && node.getLong("Actual Loops", 0L) > 1) {
-      found.add(node.getString("Relation Name") + " " + cond + " x" + node.getLong("Actual Loops"));
-    }
-    JsonObject inner = node.getJsonObject("Plan");
-    if (inner != null) {
-      repeatedArrayProbes(inner, found);
-    }
-    io.vertx.core.json.JsonArray children = node.getJsonArray("Plans");
-    if (children != null) {
-      for (int i = 0; i < children.size(); i++) {
-        repeatedArrayProbes(children.getJsonObject(i), found);
-      }
-    }
-  }
-
   private static void check(Vertx vertx, String planMode) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
@@ -225,7 +207,7 @@ class HistoryReadsPlanTest {
         // A bulk redelivery probes history by run once per callback: an array in such a probe's index condition is
         // sorted again at every probe (on the generic plan, 2 s of PostgreSQL's CPU for 1,000 callbacks).
         List<String> arrayProbes = new ArrayList<>();
-        repeatedArrayProbes(plan, arrayProbes);
+        Plans.repeatedArrayProbes(plan, arrayProbes);
         if (!arrayProbes.isEmpty()) {
           problems.add(s.getKey() + ", " + when + ": an array in the index condition of a repeated probe: "
             + arrayProbes + "\n" + nodes);

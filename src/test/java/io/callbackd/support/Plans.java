@@ -7,6 +7,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 /** PostgreSQL's plans as the plan tests read them: EXPLAIN (ANALYZE, BUFFERS) of a statement, its buffers, its nodes. */
@@ -74,5 +75,36 @@ public final class Plans {
       out.append(nodes((JsonObject) o, indent + "  "));
     }
     return out.toString();
+  }
+
+  /**
+   * Index scans that ran more than once with an array in their condition ({@code = ANY}): PostgreSQL sorts such an
+   * array again at every run of the scan, so that a probe per row with the whole batch's array costs the square of
+   * the batch. Each found as its relation, condition and number of runs.
+   */
+  public static void repeatedArrayProbes(JsonObject node, List<String> found) {
+    String cond = node.getString("Index Cond");
+    if (cond != null && cond.contains("= ANY") && node.getLong("Actual Loops", 0L) > 1) {
+      found.add(node.getString("Relation Name") + " " + cond + " x" + node.getLong("Actual Loops"));
+    }
+    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
+      repeatedArrayProbes((JsonObject) o, found);
+    }
+  }
+
+  /**
+   * Index scans that ran more than once, found rows, and were looked up by an array alone: each run of such a scan
+   * walks the index once per element, so that a scan per row of a batch with the whole batch's array costs the
+   * square of the batch.
+   */
+  public static void repeatedArrayScans(JsonObject node, List<String> found) {
+    String cond = node.getString("Index Cond");
+    if (cond != null && cond.contains("= ANY") && !cond.contains(" AND ") && node.getLong("Actual Loops", 0L) > 1
+        && node.getDouble("Actual Rows", 0.0) > 0) {
+      found.add(node.getString("Relation Name") + " " + cond + " x" + node.getLong("Actual Loops"));
+    }
+    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
+      repeatedArrayScans((JsonObject) o, found);
+    }
   }
 }
