@@ -298,6 +298,43 @@ class QueuePlanTest {
     }
   }
 
+  /**
+   * The queue gauges count the queue, the one read of theirs that grows with a backlog, in one pass: the waiting and
+   * the in-flight callbacks together.
+   */
+  @Test
+  void theQueueGaugesCountTheQueueInOnePass(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
+         Statement st = c.createStatement()) {
+      st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+      queue(st, BACKLOG, 1, 5000);
+      st.execute("UPDATE callbackd.queue SET lease_owner = 'plan-test', lease_token = gen_random_uuid(),"
+        + " lease_expires_at = now() + interval '1 minute' WHERE id IN (SELECT id FROM callbackd.queue LIMIT 40)");
+      st.execute("PREPARE stats AS " + DeliveryStore.QUEUE_STATS);
+      JsonObject plan = Plans.explain(st, "EXECUTE stats");
+      assertEquals(1, wholeScans(plan, "queue"), "passes over the queue:\n" + Plans.nodes(plan));
+      try (ResultSet rs = st.executeQuery("EXECUTE stats")) {
+        assertTrue(rs.next());
+        assertEquals(4960, rs.getLong("pending"));
+        assertEquals(40, rs.getLong("in_flight"));
+        assertEquals(1, rs.getLong("closed"));
+      }
+    }
+  }
+
+  /** Scans of the whole table {@code relation}: sequential scans, or index scans without a condition. */
+  private static int wholeScans(JsonObject node, String relation) {
+    int n = relation.equals(node.getString("Relation Name")) && (node.getString("Node Type").equals("Seq Scan")
+      || node.getString("Node Type").contains("Index") && node.getString("Index Cond") == null) ? 1 : 0;
+    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
+      n += wholeScans((JsonObject) o, relation);
+    }
+    return n;
+  }
+
   /** An array literal of {@code n} times the same value. */
   private static String same(int n, String value, String type) {
     return "ARRAY[" + String.join(",", java.util.Collections.nCopies(n, value)) + "]::" + type + "[]";
