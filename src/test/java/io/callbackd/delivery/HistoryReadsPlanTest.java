@@ -206,8 +206,7 @@ class HistoryReadsPlanTest {
         }
         // A bulk redelivery probes history by run once per callback: an array in such a probe's index condition is
         // sorted again at every probe (on the generic plan, 2 s of PostgreSQL's CPU for 1,000 callbacks).
-        List<String> arrayProbes = new ArrayList<>();
-        Plans.repeatedArrayProbes(plan, arrayProbes);
+        List<String> arrayProbes = Plans.repeatedArrayProbes(plan);
         if (!arrayProbes.isEmpty()) {
           problems.add(s.getKey() + ", " + when + ": an array in the index condition of a repeated probe: "
             + arrayProbes + "\n" + nodes);

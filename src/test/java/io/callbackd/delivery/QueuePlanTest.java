@@ -25,6 +25,7 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -287,8 +288,7 @@ class QueuePlanTest {
         }
         st.execute(DeliveryStore.OUTCOME_SETTINGS);
         JsonObject plan = Plans.explain(st, outcome);
-        List<String> arrayScans = new ArrayList<>();
-        Plans.repeatedArrayScans(plan, arrayScans);
+        List<String> arrayScans = Plans.repeatedArrayScans(plan);
         assertTrue(arrayScans.isEmpty(), "the batch's array scanned once per callback: " + arrayScans + "\n"
           + Plans.nodes(plan));
       } finally {
@@ -315,7 +315,7 @@ class QueuePlanTest {
         + " lease_expires_at = now() + interval '1 minute' WHERE id IN (SELECT id FROM callbackd.queue LIMIT 40)");
       st.execute("PREPARE stats AS " + DeliveryStore.QUEUE_STATS);
       JsonObject plan = Plans.explain(st, "EXECUTE stats");
-      assertEquals(1, wholeScans(plan, "queue"), "passes over the queue:\n" + Plans.nodes(plan));
+      assertEquals(1L, wholeScans(plan, "queue"), "passes over the queue:\n" + Plans.nodes(plan));
       try (ResultSet rs = st.executeQuery("EXECUTE stats")) {
         assertTrue(rs.next());
         assertEquals(4960, rs.getLong("pending"));
@@ -326,18 +326,15 @@ class QueuePlanTest {
   }
 
   /** Scans of the whole table {@code relation}: sequential scans, or index scans without a condition. */
-  private static int wholeScans(JsonObject node, String relation) {
-    int n = relation.equals(node.getString("Relation Name")) && (node.getString("Node Type").equals("Seq Scan")
-      || node.getString("Node Type").contains("Index") && node.getString("Index Cond") == null) ? 1 : 0;
-    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      n += wholeScans((JsonObject) o, relation);
-    }
-    return n;
+  private static long wholeScans(JsonObject plan, String relation) {
+    return Plans.all(plan).stream().filter(n -> relation.equals(n.getString("Relation Name"))
+      && (n.getString("Node Type").equals("Seq Scan")
+        || n.getString("Node Type").contains("Index") && n.getString("Index Cond") == null)).count();
   }
 
   /** An array literal of {@code n} times the same value. */
   private static String same(int n, String value, String type) {
-    return "ARRAY[" + String.join(",", java.util.Collections.nCopies(n, value)) + "]::" + type + "[]";
+    return "ARRAY[" + String.join(",", Collections.nCopies(n, value)) + "]::" + type + "[]";
   }
 
   /**

@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonObject;
 import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -77,34 +78,45 @@ public final class Plans {
     return out.toString();
   }
 
-  /**
-   * Index scans that ran more than once with an array in their condition ({@code = ANY}): PostgreSQL sorts such an
-   * array again at every run of the scan, so that a probe per row with the whole batch's array costs the square of
-   * the batch. Each found as its relation, condition and number of runs.
-   */
-  public static void repeatedArrayProbes(JsonObject node, List<String> found) {
-    String cond = node.getString("Index Cond");
-    if (cond != null && cond.contains("= ANY") && node.getLong("Actual Loops", 0L) > 1) {
-      found.add(node.getString("Relation Name") + " " + cond + " x" + node.getLong("Actual Loops"));
-    }
+  /** The node and every node beneath it, CTEs and subplans included. */
+  public static List<JsonObject> all(JsonObject node) {
+    List<JsonObject> out = new ArrayList<>();
+    out.add(node);
     for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      repeatedArrayProbes((JsonObject) o, found);
+      out.addAll(all((JsonObject) o));
     }
+    return out;
   }
 
   /**
-   * Index scans that ran more than once, found rows, and were looked up by an array alone: each run of such a scan
-   * walks the index once per element, so that a scan per row of a batch with the whole batch's array costs the
-   * square of the batch.
+   * Index scans that ran more than once with an array in their condition ({@code = ANY}): PostgreSQL sorts such an
+   * array again at every run of the scan, so that a probe per row with the whole batch's array costs the square of
+   * the batch. Each as its relation, condition and number of runs.
    */
-  public static void repeatedArrayScans(JsonObject node, List<String> found) {
-    String cond = node.getString("Index Cond");
-    if (cond != null && cond.contains("= ANY") && !cond.contains(" AND ") && node.getLong("Actual Loops", 0L) > 1
-        && node.getDouble("Actual Rows", 0.0) > 0) {
+  public static List<String> repeatedArrayProbes(JsonObject plan) {
+    return repeatedArray(plan, false);
+  }
+
+  /**
+   * Of those, the scans that found rows and were looked up by the array alone: each run walks the index once per
+   * element, so that a scan per row of a batch with the whole batch's array walks it the square of the batch.
+   */
+  public static List<String> repeatedArrayScans(JsonObject plan) {
+    return repeatedArray(plan, true);
+  }
+
+  private static List<String> repeatedArray(JsonObject plan, boolean byArrayAloneWithRows) {
+    List<String> found = new ArrayList<>();
+    for (JsonObject node : all(plan)) {
+      String cond = node.getString("Index Cond");
+      if (cond == null || !cond.contains("= ANY") || node.getLong("Actual Loops", 0L) <= 1) {
+        continue;
+      }
+      if (byArrayAloneWithRows && (cond.contains(" AND ") || node.getDouble("Actual Rows", 0.0) <= 0)) {
+        continue;
+      }
       found.add(node.getString("Relation Name") + " " + cond + " x" + node.getLong("Actual Loops"));
     }
-    for (Object o : node.getJsonArray("Plans", new JsonArray())) {
-      repeatedArrayScans((JsonObject) o, found);
-    }
+    return found;
   }
 }
