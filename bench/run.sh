@@ -27,6 +27,7 @@
 # BENCH_COLD_VARIANTS: the cold-start stage's JVM variants, "name|options;name|options" (default: see stage_cold);
 # BENCH_COLD_ROUNDS: how many times each variant runs, the rounds interleaved (default 2, quick 1).
 # BENCH_PLATFORM_RUNS: finished runs in the platform's runs table at the start of each stage (default 200000).
+# BENCH_EVBUS_JFR=1: the evbus stage records callbackd under JFR, profile-evbus.md (its 500/s phase).
 # BENCH_PG_CONF: more lines for postgresql.conf (e.g. auto_explain settings to catch slow statements' plans).
 #
 # It installs what it needs from Debian (wrk, postgresql, jq), builds callbackd (mvn -B -q package -DskipTests) and the
@@ -641,11 +642,17 @@ stage_apicpu() {
 # callbackd in cluster mode (Hazelcast on 127.0.0.1); a producer JVM joins as a platform's would and sends
 # callbackd.run.completed for new terminal runs: open loop at fixed rates, then a window of 64 outstanding. Each
 # measured phase ends when its callbacks are delivered and the queue is empty (CPU per event, delivery included).
+# No JFR unless BENCH_EVBUS_JFR=1 (it costs CPU of its own): then profile-evbus.md covers the 500/s phase.
 stage_evbus() {
+  local jfr=
   empty_tables
+  if [ "${BENCH_EVBUS_JFR:-0}" = 1 ]; then
+    jfr=$RESULTS/callbackd-evbus.jfr
+    rm -f "$jfr"
+  fi
   CB_EXTRA_ENV=(CALLBACKD_CLUSTER=true CALLBACKD_CLUSTER_HOST=127.0.0.1 CALLBACKD_CLUSTER_PORT=$EVBUS_CB_PORT
     CALLBACKD_CLUSTER_BUS_PORT=0 "CALLBACKD_CLUSTER_MEMBERS=127.0.0.1:$EVBUS_CB_PORT,127.0.0.1:$EVBUS_PRODUCER_PORT")
-  start_callbackd evbus
+  start_callbackd evbus $jfr
   log "event bus: a producer JVM on the clustered bus; warm-up (${WARM_SECS}s at 1,000/s, ${WARM_SECS}s with 64" \
     "outstanding, ${WARM_SECS}s at 500/s: the measured phases' shapes, so that the JIT compiler has little left to" \
     "do; CPU per event counts its share all the same), then 500/s, 1,000/s (${PHASE_SECS}s each) and a window of 64" \
@@ -657,6 +664,10 @@ stage_evbus() {
     --spec "warmeb:1000:$WARM_SECS,warmebmax:max:$WARM_SECS:64,warmeb500:500:$WARM_SECS,eb500:500:$PHASE_SECS,eb1000:1000:$PHASE_SECS,ebmax:max:$MAX_SECS:64"
   stop_callbackd
   CB_EXTRA_ENV=()
+  if [ -n "$jfr" ]; then
+    run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$OUT/profile-evbus.md" --out-json "$OUT/profile-evbus.json" \
+      --window "$OUT/evbus-eb500.json" --title "CPU per event on the clustered event bus (evbus stage, 500/s phase)"
+  fi
 }
 
 machine_busy_pct() {

@@ -202,6 +202,7 @@ final class EventBusProducer {
       return;
     }
     JsonObject resources = monitor.end();
+    long measuredEndUs = Util.nowMicros();
     JsonObject stats = receiverStats(name);
     long[] reply = new long[d.replied];
     int n = 0;
@@ -236,6 +237,8 @@ final class EventBusProducer {
       .put("delivered", stats.getLong("distinct", 0L)).put("duplicates", stats.getLong("duplicates", 0L))
       .put("queue_left", queued).put("drained_after_drive_seconds", Util.round(drainedSeconds))
       .put("cpu_per_event", perEvent).put("resources", resources)
+      // The measured window (drive and settle), for a JFR summary of this phase alone (BENCH_EVBUS_JFR).
+      .put("drive", new JsonObject().put("start_us", d.startUs).put("end_us", measuredEndUs))
       .put("top_statements", monitor.topStatements(8));
     Util.writeJson(outDir.resolve("evbus-" + name + ".json"), out);
     System.out.printf("evbus: %s: %d sent, %d ok, %.0f replies/s, reply p50 %s p99 %s ms, commit->POST p50 %s p99 %s"
