@@ -200,18 +200,22 @@ public final class DeliveryStore {
     + " CASE WHEN h.final_state IS NULL AND h.counts AND now() >= h.expires_at"
     + " THEN 'expired after ' || h.attempt || ' attempts: ' || coalesce(h.error, '') ELSE h.run_error END AS end_error"
     + " FROM held h),"
-    + " retried AS (UPDATE callbackd.queue q SET"
-    + " attempts = CASE WHEN c.counts THEN c.attempt ELSE q.attempts END,"
+    // The retries: one scan of the queue's key for them, each row's new values taken from its outcome by a sub-select
+    // of the batch (in memory). Joined to the outcomes instead, the generic plan scanned the key for all the retries
+    // once per retry, and without the array it could read the whole queue (QueuePlanTest).
+    + " retried AS (UPDATE callbackd.queue q SET (attempts, next_attempt_at, last_attempt_at, last_status_code,"
+    + " last_error, lease_owner, lease_token, lease_expires_at, traceparent) = (SELECT"
+    + " CASE WHEN c.counts THEN c.attempt ELSE q.attempts END,"
     // A retry that would fall after the expiry is moved to it: the budget's last attempts are not lost to the time
     // the earlier ones took.
-    + " next_attempt_at = CASE WHEN c.counts THEN least(now() + c.delay_ms * interval '1 millisecond', c.expires_at)"
+    + " CASE WHEN c.counts THEN least(now() + c.delay_ms * interval '1 millisecond', c.expires_at)"
     + " ELSE q.next_attempt_at END,"
-    + " last_attempt_at = CASE WHEN c.counts THEN c.started_at ELSE q.last_attempt_at END,"
-    + " last_status_code = CASE WHEN c.counts THEN c.status_code ELSE q.last_status_code END,"
-    + " last_error = CASE WHEN c.counts THEN c.end_error ELSE q.last_error END,"
-    + " lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL,"
-    + " traceparent = coalesce(q.traceparent, c.new_traceparent)"
-    + " FROM cur c WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NULL)) AND q.id = c.id"
+    + " CASE WHEN c.counts THEN c.started_at ELSE q.last_attempt_at END,"
+    + " CASE WHEN c.counts THEN c.status_code ELSE q.last_status_code END,"
+    + " CASE WHEN c.counts THEN c.end_error ELSE q.last_error END,"
+    + " NULL::varchar, NULL::uuid, NULL::timestamptz, coalesce(q.traceparent, c.new_traceparent)"
+    + " FROM cur c WHERE c.id = q.id ORDER BY c.ord DESC LIMIT 1)"
+    + " WHERE q.id = ANY (ARRAY(SELECT id FROM cur WHERE end_state IS NULL))"
     + " RETURNING q.id),"
     // One scan of the queue's key for the final ones, joined to their outcomes afterwards: joined in the DELETE, the
     // generic plan scanned the key for the whole batch once per callback (QueuePlanTest).

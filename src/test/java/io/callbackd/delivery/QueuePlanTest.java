@@ -17,6 +17,8 @@ import io.vertx.sqlclient.PoolOptions;
 import io.vertx.sqlclient.Row;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -179,10 +181,13 @@ class QueuePlanTest {
   /**
    * An outcome batch finds its callbacks in the queue by id and runs with the claims' planner settings, on its
    * generic plan (OUTCOME_SETTINGS): planned on a queue of one callback and run once 20,000 more wait, a batch of one
-   * still reads only a few pages rather than the whole queue.
+   * still reads only a few pages rather than the whole queue, whether its outcome is final (the callback moves to
+   * history) or a retry (it stays in the queue with its next attempt).
    */
-  @Test
-  void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(Vertx vertx) throws SQLException {
+  @ParameterizedTest(name = "retry: {0}")
+  @ValueSource(booleans = {false, true})
+  void anOutcomeBatchPlannedOnANearlyEmptyQueueReadsFewBuffersOnceABacklogArrives(boolean retry, Vertx vertx)
+      throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     String token = "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e";
@@ -201,7 +206,8 @@ class QueuePlanTest {
       }
       String outcome = "EXECUTE early_outcomes(ARRAY[" + id + "]::bigint[], ARRAY['" + token + "']::uuid[],"
         + " ARRAY[true], ARRAY[1], ARRAY[now()]::timestamptz[], ARRAY[12], ARRAY[200], ARRAY[NULL]::varchar[],"
-        + " ARRAY['ok']::varchar[], ARRAY[NULL]::bigint[], ARRAY['delivered']::varchar[], ARRAY[NULL]::varchar[],"
+        + " ARRAY['ok']::varchar[], ARRAY[" + (retry ? "1000" : "NULL") + "]::bigint[], ARRAY["
+        + (retry ? "NULL" : "'delivered'") + "]::varchar[], ARRAY[NULL]::varchar[],"
         + " ARRAY['healthy']::varchar[], 'plan-test', ARRAY['{}']::varchar[], ARRAY[NULL]::varchar[])";
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
@@ -235,11 +241,13 @@ class QueuePlanTest {
   /**
    * An outcome batch never looks up the whole batch's ids once per callback: a scan of the queue's key by the
    * batch's array, run again for each callback, walks the index 64 times for each of 64 callbacks (the finished
-   * callbacks' DELETE did, joined to the outcomes on the generic plan: a fifth of the batch's time). A batch of 64
-   * delivered callbacks, each written back to its run, on the generic plan it runs on.
+   * callbacks' DELETE did, joined to the outcomes on the generic plan: a fifth of the batch's time; the retries'
+   * UPDATE did as well). A batch of 64 delivered callbacks, each written back to its run, and a batch of 64 retries
+   * (a receiver answering 500 to everything), on the generic plan they run on.
    */
-  @Test
-  void anOutcomeBatchProbesEachCallbackAndRunByItsOwnKey(Vertx vertx) throws SQLException {
+  @ParameterizedTest(name = "retry: {0}")
+  @ValueSource(booleans = {false, true})
+  void anOutcomeBatchProbesEachCallbackAndRunByItsOwnKey(boolean retry, Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     int batch = 64;
@@ -270,9 +278,10 @@ class QueuePlanTest {
       String outcome = "EXECUTE outcomes(ARRAY[" + String.join(",", ids) + "]::bigint[], ARRAY["
         + String.join(",", tokens) + "]::uuid[], " + same(batch, "true", "boolean") + ", " + same(batch, "1", "int")
         + ", " + same(batch, "now()", "timestamptz") + ", " + same(batch, "12", "int") + ", "
-        + same(batch, "200", "int") + ", " + same(batch, "NULL", "varchar") + ", " + same(batch, "'ok'", "varchar")
-        + ", " + same(batch, "NULL", "bigint") + ", " + same(batch, "'delivered'", "varchar") + ", "
-        + same(batch, "NULL", "varchar") + ", " + same(batch, "'healthy'", "varchar") + ", 'plan-test', "
+        + same(batch, retry ? "500" : "200", "int") + ", " + same(batch, "NULL", "varchar") + ", "
+        + same(batch, "'ok'", "varchar") + ", " + same(batch, retry ? "1000" : "NULL", "bigint") + ", "
+        + same(batch, retry ? "NULL" : "'delivered'", "varchar") + ", " + same(batch, "NULL", "varchar") + ", "
+        + same(batch, retry ? "'unwell'" : "'healthy'", "varchar") + ", 'plan-test', "
         + same(batch, "'{}'", "varchar") + ", " + same(batch, "NULL", "varchar") + ")";
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
