@@ -661,7 +661,7 @@ stage_evbus() {
   run "${LOADGEN_JAVA[@]}" evbus $(common_args) --cluster-port $EVBUS_PRODUCER_PORT \
     --cluster-members "127.0.0.1:$EVBUS_CB_PORT" --hook "http://127.0.0.1:$RCV_PORT/hook" \
     --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" --settle 60 \
-    --spec "warmeb:1000:$WARM_SECS,warmebmax:max:$WARM_SECS:64,warmeb500:500:$WARM_SECS,eb500:500:$PHASE_SECS,eb1000:1000:$PHASE_SECS,ebmax:max:$MAX_SECS:64"
+    --spec "warmeb:1000:$WARM_SECS,warmebmax:max:$WARM_SECS:64,warmeb500:500:$WARM_SECS,ebidle:idle:$PHASE_SECS,eb500:500:$PHASE_SECS,eb1000:1000:$PHASE_SECS,ebmax:max:$MAX_SECS:64"
   stop_callbackd
   CB_EXTRA_ENV=()
   if [ -n "$jfr" ]; then

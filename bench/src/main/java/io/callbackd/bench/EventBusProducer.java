@@ -136,6 +136,23 @@ final class EventBusProducer {
       (System.nanoTime() - t0) / 1e9);
   }
 
+  /**
+   * A phase without events, after the warm-up: what callbackd and PostgreSQL spend while callbackd waits for work
+   * (timers, polls, the cluster's heartbeats), which every event's CPU at a moderate rate carries a share of.
+   */
+  private void idle(String name, int seconds) {
+    System.out.printf("evbus: phase %s, no events for %d s%n", name, seconds);
+    monitor.begin();
+    Util.sleep(seconds * 1000L);
+    JsonObject resources = monitor.end();
+    JsonObject cpu = resources.getJsonObject("cpu");
+    JsonObject out = new JsonObject().put("phase", name).put("mode", "event_bus_idle").put("seconds", seconds)
+      .put("resources", resources);
+    Util.writeJson(outDir.resolve("evbus-" + name + ".json"), out);
+    System.out.printf("evbus: %s: callbackd %s%% of a core, postgres %s%% of a core, without events%n", name,
+      cpu.getValue("callbackd"), cpu.getValue("postgres"));
+  }
+
   /** One phase's sends and replies, touched on the driving context only. */
   private static final class Drive {
     final String name;
@@ -168,6 +185,10 @@ final class EventBusProducer {
   private void phase(String spec) {
     String[] p = spec.split(":");
     String name = p[0];
+    if (p[1].equals("idle")) {
+      idle(name, Integer.parseInt(p[2]));
+      return;
+    }
     boolean max = p[1].equals("max");
     int rate = max ? 0 : Integer.parseInt(p[1]);
     int seconds = Integer.parseInt(p[2]);
