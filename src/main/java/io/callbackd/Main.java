@@ -57,7 +57,7 @@ public final class Main {
     LogFormat.apply(config.logFormat);
 
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    VertxOptions options = vertxOptions();
+    VertxOptions options = vertxOptions(config.eventLoopThreads());
     MicrometerMetricsFactory metrics = new MicrometerMetricsFactory(registry);
     // OpenTelemetry from the standard OTEL_* settings; without an exporter named there, no SDK is started.
     Tracing tracing;
@@ -80,10 +80,10 @@ public final class Main {
     vertxStarted
       .onSuccess(vertx -> {
         if (vertx.isNativeTransportEnabled()) {
-          log.info("Network transport: Netty's native epoll");
+          log.info("Network transport: Netty's native epoll, {} event loop(s)", options.getEventLoopPoolSize());
         } else {
-          log.info("Network transport: Java NIO (the native one is not available here: {})",
-            String.valueOf(vertx.unavailableNativeTransportCause()));
+          log.info("Network transport: Java NIO (the native one is not available here: {}), {} event loop(s)",
+            String.valueOf(vertx.unavailableNativeTransportCause()), options.getEventLoopPoolSize());
         }
       })
       .compose(vertx -> Callbackd.start(vertx, config, registry, tracing)
@@ -109,11 +109,13 @@ public final class Main {
   }
 
   /**
-   * The Vert.x options callbackd runs with: its metrics, and Netty's native transport where the platform has it
-   * (epoll on Linux: fewer system calls and wake-ups per request and per PostgreSQL round trip than Java's NIO).
+   * The Vert.x options callbackd runs with: its metrics, its event-loop threads ({@code event_loops}), and Netty's
+   * native transport where the platform has it (epoll on Linux: fewer system calls and wake-ups per request and per
+   * PostgreSQL round trip than Java's NIO).
    */
-  public static VertxOptions vertxOptions() {
-    return new VertxOptions().setMetricsOptions(metricsOptions()).setPreferNativeTransport(true);
+  public static VertxOptions vertxOptions(int eventLoops) {
+    return new VertxOptions().setMetricsOptions(metricsOptions()).setPreferNativeTransport(true)
+      .setEventLoopPoolSize(eventLoops);
   }
 
   /** Vert.x's own HTTP server, HTTP client, pool and JVM metrics, with bounded labels only (no remote address). */

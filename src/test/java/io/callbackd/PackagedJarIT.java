@@ -59,13 +59,15 @@ class PackagedJarIT {
     try (CallbackdProcess callbackd = new CallbackdProcess("packaged", TestPostgres.newDatabase(),
       Map.of("CALLBACKD_SIGNING_SECRETS", "whsec_" + java.util.Base64.getEncoder()
         .encodeToString("packaged-jar-test-secret-32bytes".getBytes()),
-        "OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint(), "OTEL_BSP_SCHEDULE_DELAY", "200"))
+        "OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint(), "OTEL_BSP_SCHEDULE_DELAY", "200",
+        "CALLBACKD_EVENT_LOOPS", "3"))
       .fromJar(jar).start()) {
       String base = "http://127.0.0.1:" + callbackd.httpPort();
 
       // The native transport's library is in the shaded jar, and runs where it is shipped (CI: Linux x86-64).
       if (NativeTransportTest.shippedHere()) {
-        assertTrue(callbackd.logText().contains("Network transport: Netty's native epoll"), callbackd.logText());
+        assertTrue(callbackd.logText().contains("Network transport: Netty's native epoll, 3 event loop(s)"),
+          callbackd.logText());
       }
 
       // The contract is read from the jar, and validates requests (this needs every library of the contract loader).

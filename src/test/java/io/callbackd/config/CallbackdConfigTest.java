@@ -74,6 +74,17 @@ class CallbackdConfigTest {
   }
 
   @Test
+  void eventLoopsAreOnePerProcessorUnlessSet() {
+    CallbackdConfig c = CallbackdConfig.fromMerged(defaults());
+    assertEquals(0, c.eventLoops);
+    assertEquals(Runtime.getRuntime().availableProcessors(), c.eventLoopThreads());
+    assertEquals(3, with("event_loops", 3).eventLoopThreads());
+    assertEquals(1, with("event_loops", "1").eventLoopThreads());
+    assertNamesKeyAndEnv(refused("event_loops", -1), "event_loops");
+    assertNamesKeyAndEnv(refused("event_loops", "many"), "event_loops");
+  }
+
+  @Test
   void lingersAreBatchingWindowsOfAtMostASecond() {
     Map<String, Function<CallbackdConfig, Duration>> lingers = Map.of(
       "ingest_linger", c -> c.ingestLinger, "outcome_linger", c -> c.outcomeLinger);
