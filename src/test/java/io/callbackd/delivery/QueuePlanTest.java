@@ -239,6 +239,54 @@ class QueuePlanTest {
   }
 
   /**
+   * An event batch's hold on its runs' live callbacks finds them by the queue's key on (run_id, generation): planned
+   * on a queue of one callback, as a connection's first batches plan it, and run once 20,000 more wait (a steady
+   * flow's churn spreads a few hundred live callbacks over as many pages), it reads a few pages, not the queue. Only
+   * the hold runs without sequential scans: the server's settings are back for the statements after it.
+   */
+  @Test
+  void theHoldOfAnEventBatchFindsItsRunsByTheirKeyAndLeavesTheSettingsAsTheyWere(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        queue(st, BACKLOG, 1, 1);
+        st.execute("PREPARE hold AS " + DeliveryStore.HOLD_LIVE_CALLBACKS);
+      }
+      String hold = "EXECUTE hold(ARRAY['" + BACKLOG + "-1', 'new-run-1', 'new-run-2']::varchar[])";
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        // As an event batch's transaction runs it, until the connection has its generic plan.
+        for (int i = 0; i < 8; i++) {
+          st.execute(DeliveryStore.HOLD_SETTINGS);
+          try (ResultSet rs = st.executeQuery(hold)) {
+            assertTrue(rs.next(), "the run's live callback is held");
+          }
+          st.execute(DeliveryStore.HOLD_SETTINGS_RESTORED);
+          c.rollback();
+        }
+        c.setAutoCommit(true);
+        burst(st, BACKLOG, "burst-", 1, 20000);
+        c.setAutoCommit(false);
+        st.execute(DeliveryStore.HOLD_SETTINGS);
+        assertReadsFewBuffers(st, hold, "the hold of a batch of three runs planned on a queue of one, run with"
+          + " 20,001 waiting");
+        st.execute(DeliveryStore.HOLD_SETTINGS_RESTORED);
+        try (ResultSet rs = st.executeQuery("SELECT current_setting('enable_seqscan'),"
+          + " current_setting('enable_bitmapscan')")) {
+          assertTrue(rs.next());
+          assertEquals("on", rs.getString(1), "sequential scans are the server's setting again after the hold");
+          assertEquals("on", rs.getString(2), "bitmap scans are the server's setting again after the hold");
+        }
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * An outcome batch never looks up the whole batch's ids once per callback: a scan of the queue's key by the
    * batch's array, run again for each callback, walks the index 64 times for each of 64 callbacks (the finished
    * callbacks' DELETE did, joined to the outcomes on the generic plan: a fifth of the batch's time; the retries'
