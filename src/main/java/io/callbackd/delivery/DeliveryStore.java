@@ -146,6 +146,38 @@ public final class DeliveryStore {
   static final String OUTCOME_SETTINGS = setConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
     "force_generic_plan")));
 
+  /*
+   * The statements that schedule callbacks (a batch's hold and schedule statement, or one run's) run with
+   * OUTCOME_SETTINGS's planner settings, and only they: the server's settings are saved by SCHEDULE_SETTINGS and put
+   * back by SCHEDULE_SETTINGS_RESTORED, for the platform's statements in the same transaction. Left to choose,
+   * PostgreSQL kept, on some connections, planning the schedule statement anew at each execution (0.9 ms of its CPU
+   * per plan, for a statement that reads every partition of history by run and runs in less), and kept a plan for the
+   * hold, made while the queue was small, that read the whole queue at every batch once a steady flow's churn had
+   * spread it (224 pages for 294 rows, 0.56 ms per batch at 500 events a second). Which of these happened changed from
+   * one start to the next; on their generic plans, by the queues' and history's keys, both read a few pages
+   * (QueuePlanTest).
+   */
+  static final String SCHEDULE_SETTINGS = savingSetConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
+    "force_generic_plan")));
+
+  static final String SCHEDULE_SETTINGS_RESTORED = restoredConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
+    "force_generic_plan")).keySet());
+
+  /* Like setConfigs, saving each setting's value first (in callbackd.saved_<name>) for restoredConfigs. */
+  private static String savingSetConfigs(Map<String, String> settings) {
+    return "SELECT " + settings.keySet().stream().sorted()
+      .map(k -> "set_config('callbackd.saved_" + k + "', current_setting('" + k + "'), true)")
+      .collect(java.util.stream.Collectors.joining(", ")) + ", "
+      + setConfigs(settings).substring("SELECT ".length());
+  }
+
+  /* The settings as savingSetConfigs found them. */
+  private static String restoredConfigs(java.util.Set<String> names) {
+    return "SELECT " + names.stream().sorted()
+      .map(k -> "set_config('" + k + "', current_setting('callbackd.saved_" + k + "'), true)")
+      .collect(java.util.stream.Collectors.joining(", "));
+  }
+
   private static Map<String, String> merged(Map<String, String> settings, Map<String, String> more) {
     Map<String, String> all = new HashMap<>(settings);
     all.putAll(more);
@@ -537,22 +569,6 @@ public final class DeliveryStore {
   static final String HOLD_LIVE_CALLBACKS = "SELECT 1 FROM callbackd.queue WHERE id = ANY (ARRAY(SELECT id"
     + " FROM callbackd.queue WHERE run_id = ANY ($1::varchar[]))) ORDER BY id FOR UPDATE";
 
-  /*
-   * HOLD_LIVE_CALLBACKS runs without sequential or bitmap scans, and only it: the rest of its transaction keeps the
-   * server's settings, saved here and put back by HOLD_SETTINGS_RESTORED. Its plan, made once per connection while
-   * the queue was small, read the whole queue at every batch once the churn of a steady flow had spread its few
-   * hundred live rows over hundreds of pages (224 pages for 294 rows, 0.56 ms per batch at 500 events a second); by
-   * the queue's key on (run_id, generation) it reads a few pages (QueuePlanTest).
-   */
-  static final String HOLD_SETTINGS = "SELECT"
-    + " set_config('callbackd.saved_enable_seqscan', current_setting('enable_seqscan'), true),"
-    + " set_config('callbackd.saved_enable_bitmapscan', current_setting('enable_bitmapscan'), true),"
-    + " set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)";
-
-  static final String HOLD_SETTINGS_RESTORED = "SELECT"
-    + " set_config('enable_seqscan', current_setting('callbackd.saved_enable_seqscan'), true),"
-    + " set_config('enable_bitmapscan', current_setting('callbackd.saved_enable_bitmapscan'), true)";
-
   static final String LATEST_FOR_RUN = "SELECT id, state, webhook_id, attempts, next_attempt_at FROM callbackd.deliveries"
     + " WHERE run_id = $1 ORDER BY generation DESC LIMIT 1";
 
@@ -778,8 +794,11 @@ public final class DeliveryStore {
   /** As {@link #scheduleForRun(String)}, a callback it queues carrying {@code trace} (null: none). */
   public Future<JsonObject> scheduleForRun(String runId, TraceContext trace) {
     Future<?> scheduled = pool.withTransaction(conn -> (trace == null ? Future.succeededFuture() : trace.applyTo(conn))
-      .compose(v -> holdLiveCallbacks(conn, List.of(runId)))
-      .compose(v -> conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId))));
+      .compose(v -> withScheduleSettings(conn, () -> {
+        Future<Void> held = holdLiveCallbacks(conn, List.of(runId));
+        Future<RowSet<Row>> inserted = conn.preparedQuery(q(SCHEDULE_FOR_RUN)).execute(Tuple.of(runId));
+        return Future.join(held, inserted).mapEmpty();
+      })));
     return scheduled
       .compose(ignored -> pool.preparedQuery(LATEST_FOR_RUN).execute(Tuple.of(runId)))
       .map(rows -> {
@@ -809,10 +828,31 @@ public final class DeliveryStore {
    * {@link #scheduleForRun} for the runs {@code ids} (distinct) on {@code conn}, in the transaction that wrote them:
    * queues the callback of each run whose {@code schedule} is true, carrying its {@code traces} entry (null: none),
    * and reads every run back. The result maps each id to its run; its callback is JSON as scheduleForRun's. The
-   * transaction holds the runs' live callbacks first ({@link #holdLiveCallbacks}).
+   * transaction holds the runs' live callbacks first ({@link #holdLiveCallbacks}); both statements run with
+   * SCHEDULE_SETTINGS, and the server's settings are back after them.
    */
-  public Future<ScheduledBatch> scheduleForRuns(SqlClient conn, List<String> ids, List<Boolean> schedule,
+  public Future<ScheduledBatch> holdAndScheduleForRuns(SqlClient conn, List<String> ids, List<Boolean> schedule,
                                                        List<TraceContext> traces) {
+    return withScheduleSettings(conn, () -> {
+      Future<Void> held = holdLiveCallbacks(conn, ids);
+      Future<ScheduledBatch> scheduled = scheduleForRuns(conn, ids, schedule, traces);
+      return Future.join(held, scheduled).map(v -> scheduled.result());
+    });
+  }
+
+  /*
+   * Sends SCHEDULE_SETTINGS, what {@code statements} sends, and SCHEDULE_SETTINGS_RESTORED, one behind the other
+   * without waiting (in one write where the caller groups its statements); completes with the statements' result.
+   */
+  private <T> Future<T> withScheduleSettings(SqlClient conn, java.util.function.Supplier<Future<T>> statements) {
+    Future<RowSet<Row>> set = conn.preparedQuery(SCHEDULE_SETTINGS).execute();
+    Future<T> result = statements.get();
+    Future<RowSet<Row>> restored = conn.preparedQuery(SCHEDULE_SETTINGS_RESTORED).execute();
+    return Future.join(set, result, restored).map(v -> result.result());
+  }
+
+  private Future<ScheduledBatch> scheduleForRuns(SqlClient conn, List<String> ids, List<Boolean> schedule,
+                                                 List<TraceContext> traces) {
     int n = ids.size();
     String[] traceparent = new String[n];
     String[] tracestate = new String[n];
@@ -843,13 +883,9 @@ public final class DeliveryStore {
    * {@link #HOLD_LIVE_CALLBACKS} on {@code conn}: sent in the transaction before {@link #scheduleForRuns}, so that
    * the schedule statement's snapshot sees the outcome of a callback that was moving to history meanwhile.
    */
-  public Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
-    // The three statements go out together, in the caller's write where it groups its statements.
-    Future<RowSet<Row>> set = conn.preparedQuery(HOLD_SETTINGS).execute();
-    Future<RowSet<Row>> held = conn.preparedQuery(HOLD_LIVE_CALLBACKS)
-      .execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])));
-    Future<RowSet<Row>> restored = conn.preparedQuery(HOLD_SETTINGS_RESTORED).execute();
-    return Future.join(set, held, restored).mapEmpty();
+  private Future<Void> holdLiveCallbacks(SqlClient conn, List<String> runIds) {
+    return conn.preparedQuery(HOLD_LIVE_CALLBACKS).execute(Tuple.tuple().addArrayOfString(runIds.toArray(new String[0])))
+      .mapEmpty();
   }
 
   /** Every attempt for the run, oldest first. */

@@ -279,11 +279,8 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
         // snapshot: sent together with it and the COMMIT, they run in that order. New runs too: a run deleted while
         // its callback was still queued can come back under the same id.
         // The hold, the schedule and COMMIT in one write.
-        return tx.commitWith(client -> {
-          Future<Void> held = deliveries.holdLiveCallbacks(client, all);
-          Future<ScheduledBatch> scheduled = deliveries.scheduleForRuns(client, all, schedule, traces);
-          return Future.join(held, scheduled).map(v -> scheduled.result());
-        }).map(s -> new Written(c, u, s.runs(), s.notifies()));
+        return tx.commitWith(client -> deliveries.holdAndScheduleForRuns(client, all, schedule, traces))
+          .map(s -> new Written(c, u, s.runs(), s.notifies()));
       });
     });
   }

@@ -239,45 +239,78 @@ class QueuePlanTest {
   }
 
   /**
-   * An event batch's hold on its runs' live callbacks finds them by the queue's key on (run_id, generation): planned
-   * on a queue of one callback, as a connection's first batches plan it, and run once 20,000 more wait (a steady
-   * flow's churn spreads a few hundred live callbacks over as many pages), it reads a few pages, not the queue. Only
-   * the hold runs without sequential scans: the server's settings are back for the statements after it.
+   * An event batch's statements that schedule callbacks run on their generic plans (never planned again per batch)
+   * and by keys: planned on a queue of one callback, as a connection's first batches plan them, and run once 20,000
+   * more wait (a steady flow's churn spreads a few hundred live callbacks over as many pages), the hold of the runs'
+   * live callbacks and the schedule statement read a few pages, not the queue. Only they run with those settings:
+   * the server's are back for the statements after them.
    */
   @Test
-  void theHoldOfAnEventBatchFindsItsRunsByTheirKeyAndLeavesTheSettingsAsTheyWere(Vertx vertx) throws SQLException {
+  void anEventBatchSchedulesOnGenericPlansByKeysAndLeavesTheSettingsAsTheyWere(Vertx vertx) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
          Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
       try (Statement st = c.createStatement()) {
         queue(st, BACKLOG, 1, 1);
+        st.execute("INSERT INTO public.runs (id, status, agent_id) SELECT 'old-' || g, 'completed', 'agent-plan'"
+          + " FROM generate_series(1, 2000) g");
+        st.execute("VACUUM ANALYZE public.runs");
         st.execute("PREPARE hold AS " + DeliveryStore.HOLD_LIVE_CALLBACKS);
+        st.execute("PREPARE schedule AS " + OwnRunsTable.statements().of(DeliveryStore.SCHEDULE_FOR_RUNS));
       }
-      String hold = "EXECUTE hold(ARRAY['" + BACKLOG + "-1', 'new-run-1', 'new-run-2']::varchar[])";
+      String runs = "ARRAY['" + BACKLOG + "-1', 'old-7', 'new-run-1']::varchar[]";
+      String hold = "EXECUTE hold(" + runs + ")";
+      String schedule = "EXECUTE schedule(" + runs + ", ARRAY[false, true, true], ARRAY[NULL, NULL, NULL]::varchar[],"
+        + " ARRAY[NULL, NULL, NULL]::varchar[])";
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
-        // As an event batch's transaction runs it, until the connection has its generic plan.
+        // As an event batch's transaction runs them.
         for (int i = 0; i < 8; i++) {
-          st.execute(DeliveryStore.HOLD_SETTINGS);
+          st.execute(DeliveryStore.SCHEDULE_SETTINGS);
           try (ResultSet rs = st.executeQuery(hold)) {
             assertTrue(rs.next(), "the run's live callback is held");
           }
-          st.execute(DeliveryStore.HOLD_SETTINGS_RESTORED);
+          try (ResultSet rs = st.executeQuery(schedule)) {
+            int rows = 0;
+            while (rs.next()) {
+              rows++;
+            }
+            assertEquals(3, rows, "every run of the batch is read back");
+          }
+          st.execute(DeliveryStore.SCHEDULE_SETTINGS_RESTORED);
           c.rollback();
         }
         c.setAutoCommit(true);
         burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
-        st.execute(DeliveryStore.HOLD_SETTINGS);
+        st.execute(DeliveryStore.SCHEDULE_SETTINGS);
         assertReadsFewBuffers(st, hold, "the hold of a batch of three runs planned on a queue of one, run with"
           + " 20,001 waiting");
-        st.execute(DeliveryStore.HOLD_SETTINGS_RESTORED);
+        assertReadsFewBuffers(st, schedule, "the schedule statement of a batch of three runs planned on a queue of"
+          + " one, run with 20,001 waiting");
+        st.execute(DeliveryStore.SCHEDULE_SETTINGS_RESTORED);
         try (ResultSet rs = st.executeQuery("SELECT current_setting('enable_seqscan'),"
-          + " current_setting('enable_bitmapscan')")) {
+          + " current_setting('enable_bitmapscan'), current_setting('plan_cache_mode'), current_setting('jit')")) {
           assertTrue(rs.next());
-          assertEquals("on", rs.getString(1), "sequential scans are the server's setting again after the hold");
-          assertEquals("on", rs.getString(2), "bitmap scans are the server's setting again after the hold");
+          assertEquals("on", rs.getString(1), "sequential scans are the server's setting again");
+          assertEquals("on", rs.getString(2), "bitmap scans are the server's setting again");
+          assertEquals("auto", rs.getString(3), "the plan cache is the server's setting again");
+          try (Statement server = c.createStatement();
+               ResultSet def = server.executeQuery("SELECT reset_val FROM pg_settings WHERE name = 'jit'")) {
+            assertTrue(def.next());
+            assertEquals(def.getString(1), rs.getString(4), "JIT is the server's setting again");
+          }
+        }
+        try (ResultSet rs = st.executeQuery("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"
+          + " WHERE name IN ('hold', 'schedule')")) {
+          int statements = 0;
+          while (rs.next()) {
+            statements++;
+            assertEquals(0, rs.getLong("custom_plans"), rs.getString("name") + " is never planned for its values");
+            assertTrue(rs.getLong("generic_plans") > 0, rs.getString("name") + " runs on its generic plan");
+          }
+          assertEquals(2, statements);
         }
       } finally {
         c.rollback();
