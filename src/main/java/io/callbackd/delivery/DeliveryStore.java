@@ -157,18 +157,18 @@ public final class DeliveryStore {
    * one start to the next; on their generic plans, by the queues' and history's keys, both read a few pages
    * (QueuePlanTest).
    */
-  static final String SCHEDULE_SETTINGS = savingSetConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
-    "force_generic_plan")));
+  private static final Map<String, String> SCHEDULE_PLANS = merged(INDEXED_PLANS, Map.of("plan_cache_mode",
+    "force_generic_plan"));
 
-  static final String SCHEDULE_SETTINGS_RESTORED = restoredConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
-    "force_generic_plan")).keySet());
+  static final String SCHEDULE_SETTINGS = savingSetConfigs(SCHEDULE_PLANS);
+
+  static final String SCHEDULE_SETTINGS_RESTORED = restoredConfigs(SCHEDULE_PLANS.keySet());
 
   /* Like setConfigs, saving each setting's value first (in callbackd.saved_<name>) for restoredConfigs. */
   private static String savingSetConfigs(Map<String, String> settings) {
     return "SELECT " + settings.keySet().stream().sorted()
       .map(k -> "set_config('callbackd.saved_" + k + "', current_setting('" + k + "'), true)")
-      .collect(java.util.stream.Collectors.joining(", ")) + ", "
-      + setConfigs(settings).substring("SELECT ".length());
+      .collect(java.util.stream.Collectors.joining(", ")) + ", " + setConfigCalls(settings);
   }
 
   /* The settings as savingSetConfigs found them. */
@@ -186,7 +186,11 @@ public final class DeliveryStore {
 
   /* A statement that applies the settings for the rest of its transaction. */
   private static String setConfigs(Map<String, String> settings) {
-    return "SELECT " + settings.entrySet().stream().sorted(Map.Entry.comparingByKey())
+    return "SELECT " + setConfigCalls(settings);
+  }
+
+  private static String setConfigCalls(Map<String, String> settings) {
+    return settings.entrySet().stream().sorted(Map.Entry.comparingByKey())
       .map(e -> "set_config('" + e.getKey() + "', '" + e.getValue() + "', true)")
       .collect(java.util.stream.Collectors.joining(", "));
   }
