@@ -115,6 +115,10 @@ public final class DeliveryStore {
   private static final Map<String, String> INDEXED_PLANS = Map.of("enable_bitmapscan", "off", "enable_seqscan", "off",
     "jit", "off");
 
+  /* INDEXED_PLANS on the statement's generic plan: outcome batches and the statements that schedule callbacks. */
+  private static final Map<String, String> GENERIC_INDEXED_PLANS = merged(INDEXED_PLANS, Map.of("plan_cache_mode",
+    "force_generic_plan"));
+
   /*
    * The settings a claim is planned and run with: INDEXED_PLANS, and two more. The claim's
    * commit does not wait for its WAL flush, which would sit between a run's terminal update and its POST: a claim
@@ -143,8 +147,7 @@ public final class DeliveryStore {
    * PostgreSQL planned the batch again at almost every execution in the benchmark's API phases (about 2.7 ms of its
    * CPU each, beside 8.8 ms to run it), and the generic plan reads the same few pages (QueuePlanTest).
    */
-  static final String OUTCOME_SETTINGS = setConfigs(merged(INDEXED_PLANS, Map.of("plan_cache_mode",
-    "force_generic_plan")));
+  static final String OUTCOME_SETTINGS = setConfigs(GENERIC_INDEXED_PLANS);
 
   /*
    * The statements that schedule callbacks (a batch's hold and schedule statement, or one run's) run with
@@ -157,12 +160,9 @@ public final class DeliveryStore {
    * one start to the next; on their generic plans, by the queues' and history's keys, both read a few pages
    * (QueuePlanTest).
    */
-  private static final Map<String, String> SCHEDULE_PLANS = merged(INDEXED_PLANS, Map.of("plan_cache_mode",
-    "force_generic_plan"));
+  static final String SCHEDULE_SETTINGS = savingSetConfigs(GENERIC_INDEXED_PLANS);
 
-  static final String SCHEDULE_SETTINGS = savingSetConfigs(SCHEDULE_PLANS);
-
-  static final String SCHEDULE_SETTINGS_RESTORED = restoredConfigs(SCHEDULE_PLANS.keySet());
+  static final String SCHEDULE_SETTINGS_RESTORED = restoredConfigs(GENERIC_INDEXED_PLANS.keySet());
 
   /* Like setConfigs, saving each setting's value first (in callbackd.saved_<name>) for restoredConfigs. */
   private static String savingSetConfigs(Map<String, String> settings) {

@@ -3,7 +3,6 @@ package io.callbackd.ingest;
 import io.callbackd.database.PipelinedTransaction;
 import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.DeliveryStore.BatchRun;
-import io.callbackd.delivery.DeliveryStore.ScheduledBatch;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.tracing.TraceContext;
 import io.callbackd.tracing.Tracing;

@@ -8,7 +8,6 @@ import io.callbackd.support.OwnRunsTable;
 import io.callbackd.support.Plans;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
-import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import io.vertx.pgclient.PgBuilder;
@@ -377,11 +376,7 @@ class QueuePlanTest {
           c.rollback();
         }
         st.execute(DeliveryStore.OUTCOME_SETTINGS);
-        JsonObject explained;
-        try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + outcome)) {
-          assertTrue(rs.next());
-          explained = new JsonArray(rs.getString(1)).getJsonObject(0);
-        }
+        JsonObject explained = Plans.explained(st, outcome);
         JsonObject plan = explained.getJsonObject("Plan");
         System.out.println("outcome batch of " + batch + (retry ? " retries" : " deliveries") + ": "
           + explained.getDouble("Execution Time") + " ms");

@@ -18,9 +18,14 @@ public final class Plans {
   }
 
   public static JsonObject explain(Statement st, String execute) throws SQLException {
+    return explained(st, execute).getJsonObject("Plan");
+  }
+
+  /** The whole of EXPLAIN (ANALYZE, BUFFERS)'s answer: the plan ("Plan") and its "Execution Time", among others. */
+  public static JsonObject explained(Statement st, String execute) throws SQLException {
     try (ResultSet rs = st.executeQuery("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + execute)) {
       rs.next();
-      return new JsonArray(rs.getString(1)).getJsonObject(0).getJsonObject("Plan");
+      return new JsonArray(rs.getString(1)).getJsonObject(0);
     }
   }
 
