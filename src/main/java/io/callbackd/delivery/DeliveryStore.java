@@ -557,8 +557,11 @@ public final class DeliveryStore {
     + " coalesce(i.webhook_id, d.webhook_id) AS cb_webhook_id, coalesce(i.attempts, d.attempts) AS cb_attempts,"
     + " coalesce(i.next_attempt_at, d.next_attempt_at) AS cb_next_attempt_at, w.notifies"
     + " FROM b CROSS JOIN w LEFT JOIN {runs} r ON r.id = b.run_id LEFT JOIN ins i ON i.run_id = b.run_id"
+    // Read only for the runs not scheduled here: as a condition inside the sub-select (not the join's), the
+    // callback just inserted skips the look into the queue and every partition of history.
     + " LEFT JOIN LATERAL (SELECT x.id, x.state, x.webhook_id, x.attempts, x.next_attempt_at"
-    + " FROM callbackd.deliveries x WHERE x.run_id = b.run_id ORDER BY x.generation DESC LIMIT 1) d ON i.id IS NULL";
+    + " FROM callbackd.deliveries x WHERE i.id IS NULL AND x.run_id = b.run_id ORDER BY x.generation DESC LIMIT 1) d"
+    + " ON true";
 
   /*
    * Waits for any outcome being written for the runs' live callbacks, and keeps them from moving until this

@@ -27,6 +27,7 @@ import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,6 +35,7 @@ import java.util.Map;
 import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -242,7 +244,9 @@ class QueuePlanTest {
    * and by keys: planned on a queue of one callback, as a connection's first batches plan them, and run once 20,000
    * more wait (a steady flow's churn spreads a few hundred live callbacks over as many pages), the hold of the runs'
    * live callbacks and the schedule statement read a few pages, not the queue. Only they run with those settings:
-   * the server's are back for the statements after them.
+   * the server's are back for the statements after them (the session's own, not merely the server's defaults). The
+   * schedule statement looks for each run in history once: a run it schedules a callback for is not looked for again
+   * when its callback is read back.
    */
   @Test
   void anEventBatchSchedulesOnGenericPlansByKeysAndLeavesTheSettingsAsTheyWere(Vertx vertx) throws SQLException {
@@ -254,14 +258,23 @@ class QueuePlanTest {
         queue(st, BACKLOG, 1, 1);
         st.execute("INSERT INTO public.runs (id, status, agent_id) SELECT 'old-' || g, 'completed', 'agent-plan'"
           + " FROM generate_series(1, 2000) g");
+        // A run that turned terminal before callbackd was there to see it: the batch schedules its callback, so the
+        // statement's insert, its look into history and the destination's row are part of what is measured.
+        st.execute("INSERT INTO public.runs (id, status, agent_id, callback_url) VALUES ('unseen-1', 'completed',"
+          + " 'agent-plan', '" + BACKLOG + "/cb')");
+        st.execute("DELETE FROM callbackd.queue WHERE run_id = 'unseen-1'");
         st.execute("VACUUM ANALYZE public.runs");
         st.execute("PREPARE hold AS " + DeliveryStore.HOLD_LIVE_CALLBACKS);
+        // The platform's own session settings, which the scheduling statements must leave as they found them (not
+        // merely reset to the server's).
+        st.execute("SET plan_cache_mode = force_custom_plan");
+        st.execute("SET enable_bitmapscan = off");
         st.execute("PREPARE schedule AS " + OwnRunsTable.statements().of(DeliveryStore.SCHEDULE_FOR_RUNS));
       }
-      String runs = "ARRAY['" + BACKLOG + "-1', 'old-7', 'new-run-1']::varchar[]";
+      String runs = "ARRAY['" + BACKLOG + "-1', 'old-7', 'new-run-1', 'unseen-1']::varchar[]";
       String hold = "EXECUTE hold(" + runs + ")";
-      String schedule = "EXECUTE schedule(" + runs + ", ARRAY[false, true, true], ARRAY[NULL, NULL, NULL]::varchar[],"
-        + " ARRAY[NULL, NULL, NULL]::varchar[])";
+      String schedule = "EXECUTE schedule(" + runs + ", ARRAY[false, true, true, true],"
+        + " ARRAY[NULL, NULL, NULL, NULL]::varchar[], ARRAY[NULL, NULL, NULL, NULL]::varchar[])";
       c.setAutoCommit(false);
       try (Statement st = c.createStatement()) {
         // As an event batch's transaction runs them.
@@ -271,11 +284,14 @@ class QueuePlanTest {
             assertTrue(rs.next(), "the run's live callback is held");
           }
           try (ResultSet rs = st.executeQuery(schedule)) {
-            int rows = 0;
+            Map<String, String> states = new HashMap<>();
             while (rs.next()) {
-              rows++;
+              states.put(rs.getString("run_id"), rs.getString("cb_state"));
             }
-            assertEquals(3, rows, "every run of the batch is read back");
+            assertEquals(4, states.size(), "every run of the batch is read back: " + states);
+            assertEquals("pending", states.get("unseen-1"), "the unseen run's callback is scheduled: " + states);
+            assertEquals("pending", states.get(BACKLOG + "-1"), "the live callback is read back: " + states);
+            assertNull(states.get("old-7"), "a run without a callback_url gets none: " + states);
           }
           st.execute(DeliveryStore.SCHEDULE_SETTINGS_RESTORED);
           c.rollback();
@@ -284,17 +300,33 @@ class QueuePlanTest {
         burst(st, BACKLOG, "burst-", 1, 20000);
         c.setAutoCommit(false);
         st.execute(DeliveryStore.SCHEDULE_SETTINGS);
-        assertReadsFewBuffers(st, hold, "the hold of a batch of three runs planned on a queue of one, run with"
+        assertReadsFewBuffers(st, hold, "the hold of a batch of four runs planned on a queue of one, run with"
           + " 20,001 waiting");
-        assertReadsFewBuffers(st, schedule, "the schedule statement of a batch of three runs planned on a queue of"
-          + " one, run with 20,001 waiting");
+        st.execute("SAVEPOINT before_schedule");
+        assertReadsFewBuffers(st, schedule, "the schedule statement of a batch of four runs (one callback scheduled)"
+          + " planned on a queue of one, run with 20,001 waiting");
+        st.execute("ROLLBACK TO SAVEPOINT before_schedule");
+        // One look into history per run: the run whose callback the statement scheduled is looked for there before
+        // its insert, and not again when its callback is read back.
+        long partitions;
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM pg_inherits"
+          + " WHERE inhparent = 'callbackd.history'::regclass")) {
+          assertTrue(rs.next());
+          partitions = rs.getLong(1);
+        }
+        JsonObject plan = Plans.explain(st, schedule);
+        long historyLooks = Plans.all(plan).stream()
+          .filter(n -> n.getString("Relation Name", "").startsWith("history"))
+          .mapToLong(n -> n.getLong("Actual Loops", 0L)).sum();
+        assertTrue(partitions > 0 && historyLooks <= 4 * partitions, historyLooks + " looks into " + partitions
+          + " partitions of history for four runs:\n" + Plans.nodes(plan));
         st.execute(DeliveryStore.SCHEDULE_SETTINGS_RESTORED);
         try (ResultSet rs = st.executeQuery("SELECT current_setting('enable_seqscan'),"
           + " current_setting('enable_bitmapscan'), current_setting('plan_cache_mode'), current_setting('jit')")) {
           assertTrue(rs.next());
           assertEquals("on", rs.getString(1), "sequential scans are the server's setting again");
-          assertEquals("on", rs.getString(2), "bitmap scans are the server's setting again");
-          assertEquals("auto", rs.getString(3), "the plan cache is the server's setting again");
+          assertEquals("off", rs.getString(2), "bitmap scans are the session's setting again");
+          assertEquals("force_custom_plan", rs.getString(3), "the plan cache is the session's setting again");
           try (Statement server = c.createStatement();
                ResultSet def = server.executeQuery("SELECT reset_val FROM pg_settings WHERE name = 'jit'")) {
             assertTrue(def.next());
@@ -354,6 +386,7 @@ class QueuePlanTest {
         }
         assertEquals(batch, ids.size(), "each run queued its callback");
         st.execute("PREPARE outcomes AS " + OwnRunsTable.statements().of(DeliveryStore.RECORD_OUTCOMES));
+        st.execute("PREPARE destination_outcomes AS " + DeliveryStore.DESTINATION_OUTCOMES);
       }
       String outcome = "EXECUTE outcomes(ARRAY[" + String.join(",", ids) + "]::bigint[], ARRAY["
         + String.join(",", tokens) + "]::uuid[], " + same(batch, "true", "boolean") + ", " + same(batch, "1", "int")
@@ -383,6 +416,46 @@ class QueuePlanTest {
         List<String> arrayScans = Plans.repeatedArrayScans(plan);
         assertTrue(arrayScans.isEmpty(), "the batch's array scanned once per callback: " + arrayScans + "\n"
           + Plans.nodes(plan));
+        // What the batch wrote (EXPLAIN ANALYZE ran it, in this transaction).
+        if (retry) {
+          try (ResultSet rs = st.executeQuery("SELECT count(*) AS n, count(*) FILTER (WHERE attempts = 1"
+            + " AND last_status_code = 500 AND last_attempt_at IS NOT NULL AND next_attempt_at > now()"
+            + " AND next_attempt_at <= now() + interval '1 second' AND next_attempt_at <= expires_at"
+            + " AND lease_owner IS NULL AND lease_token IS NULL AND lease_expires_at IS NULL) AS retried"
+            + " FROM callbackd.queue WHERE id = ANY (ARRAY[" + String.join(",", ids) + "]::bigint[])")) {
+            assertTrue(rs.next());
+            assertEquals(batch, rs.getInt("n"), "every retry stays in the queue");
+            assertEquals(batch, rs.getInt("retried"), "every retry counts its attempt, is due again after its delay"
+              + " and has its lease cleared");
+          }
+        } else {
+          try (ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM callbackd.queue WHERE id = ANY (ARRAY["
+            + String.join(",", ids) + "]::bigint[])) AS live, (SELECT count(*) FROM callbackd.history WHERE id = ANY"
+            + " (ARRAY[" + String.join(",", ids) + "]::bigint[]) AND state = 'delivered' AND attempts = 1"
+            + " AND last_status_code = 200) AS delivered, (SELECT count(*) FROM public.runs WHERE id LIKE 'batch-%'"
+            + " AND callback_status_code = 200 AND callback_sent_at IS NOT NULL) AS written_back")) {
+            assertTrue(rs.next());
+            assertEquals(0, rs.getInt("live"), "no delivered callback stays in the queue");
+            assertEquals(batch, rs.getInt("delivered"), "every delivered callback is in history as delivered");
+            assertEquals(batch, rs.getInt("written_back"), "every run has its callback columns written back");
+          }
+        }
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM callbackd.attempts WHERE delivery_id = ANY (ARRAY["
+          + String.join(",", ids) + "]::bigint[]) AND attempt = 1 AND status_code = " + (retry ? 500 : 200)
+          + " AND dispatcher = 'plan-test'")) {
+          assertTrue(rs.next());
+          assertEquals(batch, rs.getInt(1), "every attempt is logged");
+        }
+        // The batch's second statement, as callbackd sends it in the same transaction: the destination's row.
+        st.execute("EXECUTE destination_outcomes(5, 30000, " + batch + ")");
+        try (ResultSet rs = st.executeQuery("SELECT in_flight, delivered, consecutive_failures, breaker"
+          + " FROM callbackd.destinations WHERE destination = '" + BACKLOG + "'")) {
+          assertTrue(rs.next());
+          assertEquals(0, rs.getInt("in_flight"), "the destination gets its room back");
+          assertEquals(retry ? 0 : batch, rs.getInt("delivered"), "the destination counts its deliveries");
+          assertEquals(retry ? batch : 0, rs.getInt("consecutive_failures"), "the destination counts its failures");
+          assertEquals(retry ? "open" : "closed", rs.getString("breaker"), "the breaker follows the outcomes");
+        }
       } finally {
         c.rollback();
         c.setAutoCommit(true);
