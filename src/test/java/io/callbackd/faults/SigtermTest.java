@@ -3,6 +3,7 @@ package io.callbackd.faults;
 import io.callbackd.support.Await;
 import io.callbackd.support.CallbackdProcess;
 import io.callbackd.support.Sql;
+import io.callbackd.support.TestDnsServer;
 import io.callbackd.support.TestPostgres;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
@@ -13,7 +14,9 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -96,6 +99,65 @@ class SigtermTest {
       assertTrue(byRun.values().stream().allMatch(n -> n.get() == 1), "none sent twice: " + byRun);
       assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.queue"));
       assertEquals((long) CALLBACKS, sql.count("SELECT count(*) FROM runs WHERE callback_status_code = 204"));
+    } finally {
+      Await.result(server.close(), Duration.ofSeconds(10));
+    }
+  }
+
+  /**
+   * Callbacks claimed but not started when the SIGTERM comes (here: waiting for their destination's name, which a
+   * slow DNS server answers only seconds later) are handed back at once, before their names resolve, not after the
+   * grace: their leases are cleared, no attempt is spent, nothing is sent by the stopping process, and the next
+   * process delivers each of them once.
+   */
+  @Test
+  void sigtermHandsBackClaimsNotYetStartedAtOnce(Vertx vertx) throws Exception {
+    int callbacks = 6;
+    Duration dnsDelay = Duration.ofSeconds(8);
+    String name = "slow.sigterm.callbackd.test";
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    Map<String, AtomicInteger> byRun = new ConcurrentHashMap<>();
+    HttpServer server = Await.result(vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(body -> {
+      byRun.computeIfAbsent(body.toJsonObject().getString("run_id"), k -> new AtomicInteger()).incrementAndGet();
+      req.response().setStatusCode(204).end();
+    })).listen(0, "127.0.0.1"), Duration.ofSeconds(10));
+    String url = "http://" + name + ":" + server.actualPort() + "/hook";
+    try (TestDnsServer dns = new TestDnsServer().answer(name, "127.0.0.1").delay(name, dnsDelay)) {
+      // The DNS server's answers come well inside the request timeout (the deadline of a lookup).
+      Map<String, String> settings = Map.of("CALLBACKD_SHUTDOWN_GRACE", "30s", "CALLBACKD_REQUEST_TIMEOUT", "20s",
+        "CALLBACKD_LEASE", "60s", "CALLBACKD_MAX_IN_FLIGHT_PER_DESTINATION", String.valueOf(PER_DESTINATION),
+        "CALLBACKD_DNS_SERVERS", dns.address(), "CALLBACKD_RETRY_DELAYS", "0s,1s,1m");
+      try (CallbackdProcess first = new CallbackdProcess("sigterm-unstarted", pgUrl, settings)) {
+        first.start();
+        sql.update("INSERT INTO runs (id, status, agent_id, callback_url, completed_at) SELECT 'run-unstarted-' || g,"
+          + " 'completed', 'a', ?, now() AT TIME ZONE 'UTC' FROM generate_series(1, ?) g", url, callbacks);
+        Await.until("every callback claimed, its destination's name being resolved", Duration.ofSeconds(30),
+          () -> sql.count("SELECT count(*) FROM callbackd.queue WHERE lease_token IS NOT NULL") == callbacks
+            && dns.aQueries(name) >= 1);
+        assertEquals(0, dns.delayedAnswersSent(), "the signal comes before any name resolved");
+
+        CompletableFuture<Void> stopped = CompletableFuture.runAsync(first::stop);
+        Await.until("the claims handed back", dnsDelay, () -> sql.count("SELECT count(*) FROM callbackd.queue"
+          + " WHERE lease_token IS NULL AND attempts = 0") == callbacks);
+        assertEquals(0, dns.delayedAnswersSent(), "handed back at once, before the names resolved");
+        assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.destinations WHERE in_flight <> 0"),
+          "the destination's room handed back with them");
+        stopped.get(GRACE.plus(EXIT_ROOM).toMillis() * 2, TimeUnit.MILLISECONDS);
+        String log = Files.readString(first.logFile().toPath());
+        assertTrue(log.contains("callbackd stopped"), "the shutdown finished:\n" + first.tail());
+      }
+      assertTrue(byRun.isEmpty(), "the stopping process sent nothing: " + byRun);
+      assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.attempts"), "no attempt spent");
+
+      try (CallbackdProcess second = new CallbackdProcess("after-sigterm-unstarted", pgUrl, settings)) {
+        second.start();
+        Await.until("every callback delivered by the next process", Duration.ofSeconds(60),
+          () -> sql.count("SELECT count(*) FROM callbackd.history WHERE state = 'delivered'") == callbacks);
+        second.stop();
+      }
+      assertEquals(callbacks, byRun.size(), "every run's callback reached the receiver");
+      assertTrue(byRun.values().stream().allMatch(n -> n.get() == 1), "none sent twice: " + byRun);
     } finally {
       Await.result(server.close(), Duration.ofSeconds(10));
     }
