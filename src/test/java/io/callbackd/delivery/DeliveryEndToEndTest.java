@@ -40,6 +40,9 @@ class DeliveryEndToEndTest {
   static void start(Vertx vertx) {
     receiver = new TestReceiver(vertx);
     callbackd = new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "700ms").put("lease", "3s")
+      // Tests here count every attempt of a schedule of five: the last delay gives the lifetime seconds of room, so
+      // that a stalled machine cannot end a callback by its expiry before its fifth attempt.
+      .put("retry_delays", "0s,100ms,100ms,100ms,3s")
       // Every test here shares one receiver; breakers get their own test.
       .put("breaker_failures", 100000));
   }

@@ -99,6 +99,62 @@ class QueuePlanTest {
   }
 
   /**
+   * The live queue stays narrow: its indexes are the ones claims, the expiry sweep and per-run lookups read, none of
+   * them on the lease's columns, so that a claim changes no indexed column and is a heap-only update (a new version
+   * in the same page, no index entry), in the room the table's fillfactor keeps in each page: half of it (V24), as a
+   * claim takes most of a page's rows at once (with 30%, 16 of a claim of 32 moved).
+   */
+  @Test
+  void aClaimIsAHeapOnlyUpdateOfTheNarrowQueue(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl))) {
+      try (Statement st = c.createStatement()) {
+        st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+        // Callbacks as the outbox trigger writes them, their body a whole run's payload.
+        st.execute("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+          + " next_attempt_at, expires_at) SELECT 'hot-run-' || g, 1, 'msg_' || replace(gen_random_uuid()::text, '-',"
+          + " ''), '" + BACKLOG + "/cb', '" + BACKLOG + "', callbackd.payload('hot-run-' || g, 'completed',"
+          + " (now() AT TIME ZONE 'UTC')::timestamp, '{\"run_type\": \"example\"}'::json, 'agent-hot', 'end_turn'),"
+          + " now() - interval '1 hour' + g * interval '1 millisecond', now() + interval '1 day'"
+          + " FROM generate_series(1, 2000) g");
+        st.execute("VACUUM ANALYZE callbackd.queue");
+        Set<String> indexes = new HashSet<>();
+        try (ResultSet rs = st.executeQuery("SELECT regexp_replace(indexdef, '^.* USING btree ', '') FROM pg_indexes"
+          + " WHERE schemaname = 'callbackd' AND tablename = 'queue'")) {
+          while (rs.next()) {
+            indexes.add(rs.getString(1));
+          }
+        }
+        assertEquals(Set.of("(id)", "(run_id, generation)", "(destination, next_attempt_at)", "(expires_at)"), indexes,
+          "the live queue's indexes");
+      }
+      c.setAutoCommit(false);
+      try (Statement st = c.createStatement()) {
+        st.execute(DeliveryStore.CLAIM_SETTINGS);
+        st.execute("PREPARE hot_claim(varchar, int, bigint, int, bigint, bigint) AS " + DeliveryStore.CLAIM);
+        int claimed = 0;
+        try (ResultSet rs = st.executeQuery("EXECUTE hot_claim('hot-test', 32, 60000, 32, 10000, 1000)")) {
+          while (rs.next()) {
+            claimed++;
+          }
+        }
+        assertEquals(32, claimed);
+        try (ResultSet rs = st.executeQuery("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables"
+          + " WHERE relid = 'callbackd.queue'::regclass")) {
+          assertTrue(rs.next());
+          assertEquals(32, rs.getLong("n_tup_upd"), "every claimed callback's row updated once");
+          assertEquals(32, rs.getLong("n_tup_hot_upd"), "each a heap-only update");
+        }
+      } finally {
+        c.rollback();
+        c.setAutoCommit(true);
+      }
+    }
+  }
+
+  /**
    * Statistics lag behind a queue that grows fast (autovacuum analyzes it up to a minute later): taken while the
    * queue was empty, they make a destination's due callbacks look like a handful. A claim planned then must still
    * read the first entries of the due index, not all of the destination's due callbacks (a bitmap scan and a sort),
