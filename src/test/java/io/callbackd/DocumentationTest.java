@@ -120,5 +120,35 @@ class DocumentationTest {
     }
     assertEquals(new TreeSet<>(List.of(RunCompletedConsumerVerticle.ADDRESS, DispatchVerticle.WAKE_ADDRESS,
       DispatchVerticle.WAKE_ONE_ADDRESS, DispatchVerticle.CANCEL_ADDRESS, OrganizationSigners.CHANGED_ADDRESS)), documented);
+    assertEquals(addressesInTheSources(), documented, "the addresses the sources name");
+  }
+
+  /**
+   * Every address the sources give the event bus: each is a constant named *ADDRESS, and every consumer, send,
+   * publish and request names one (a literal there would be an address this test cannot see).
+   */
+  private static Set<String> addressesInTheSources() throws IOException {
+    Pattern constant = Pattern.compile("static final String \\w*ADDRESS = \"([^\"]+)\"");
+    Pattern use = Pattern.compile("eventBus\\(\\)\\s*\\.\\s*(?:consumer|localConsumer|send|publish|request)"
+      + "\\(\\s*([^,)]+)");
+    Set<String> addresses = new TreeSet<>();
+    List<String> literalUses = new ArrayList<>();
+    try (Stream<Path> files = Files.walk(Path.of("src/main/java"))) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+        String source = Files.readString(f);
+        Matcher m = constant.matcher(source);
+        while (m.find()) {
+          addresses.add(m.group(1));
+        }
+        Matcher u = use.matcher(source);
+        while (u.find()) {
+          if (!u.group(1).trim().matches("(\\w+\\.)?\\w*ADDRESS")) {
+            literalUses.add(f.getFileName() + ": " + u.group(1).trim());
+          }
+        }
+      }
+    }
+    assertTrue(literalUses.isEmpty(), "event-bus addresses not named by an *ADDRESS constant: " + literalUses);
+    return addresses;
   }
 }

@@ -59,14 +59,14 @@ final class AttemptCycle {
   private WriteBack finish(ClaimedDelivery d, AttemptResult r, Span span, String newTraceparent) {
     DeliveryDecision decision = DeliveryDecision.decide(r, d.attemptNumber(), policy,
       ThreadLocalRandom.current()::nextDouble);
-    Duration sinceScheduled = d.scheduledAt() == null ? Duration.ZERO
-      : Duration.between(d.scheduledAt().toInstant(), r.startedAt());
+    long now = System.nanoTime();
+    // The attempt started its duration ago.
+    Duration sinceScheduled = Duration.ofNanos(Math.max(0, now - d.scheduledNanos() - r.durationMs() * 1_000_000));
     events.attempted(r, d.attemptNumber() == 1, sinceScheduled);
     String outcome = !decision.finished() ? "retry" : decision.state().equals(DeliveryDecision.DELIVERED) ? "delivered"
       : r.statusCode() != null && r.statusCode() == 410 ? "gone" : "failed";
     if (decision.finished()) {
-      events.finished(outcome, d.scheduledAt() == null ? Duration.ZERO
-        : Duration.between(d.scheduledAt().toInstant(), Instant.now()));
+      events.finished(outcome, Duration.ofNanos(Math.max(0, now - d.scheduledNanos())));
     }
     Tracing.endAttempt(span, outcome, r.statusCode(), r.error());
     boolean delivered = outcome.equals("delivered");

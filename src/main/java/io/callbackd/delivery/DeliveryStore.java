@@ -80,7 +80,9 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    + " q.scheduled_at, q.body, q.organization_id, q.traceparent, q.tracestate,"
+    // How long ago it was scheduled, by PostgreSQL's clock (the latency metrics never compare two clocks).
+    + " (extract(epoch FROM now() - q.scheduled_at) * 1000)::bigint AS since_scheduled_ms,"
+    + " q.body, q.organization_id, q.traceparent, q.tracestate,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
     // of every callback's life.
     + " (extract(epoch FROM q.expires_at + ($5 + $6) * interval '1 millisecond' - now()) * 1000)::bigint"
@@ -632,7 +634,7 @@ public final class DeliveryStore {
    */
   static final String REHEARSAL_CLAIMS = "SELECT -g::bigint AS id, 'run-rehearsal-' || g AS run_id,"
     + " 'msg_rehearsal_' || replace(gen_random_uuid()::text, '-', '') AS webhook_id, $3::varchar AS url,"
-    + " $4::varchar AS destination, 0 AS attempts, gen_random_uuid() AS lease_token, now() AS scheduled_at,"
+    + " $4::varchar AS destination, 0 AS attempts, gen_random_uuid() AS lease_token, 0::bigint AS since_scheduled_ms,"
     + " callbackd.payload('run-rehearsal-' || g, 'completed', NULL, json_build_object('rehearsal', true),"
     + " 'agent-rehearsal', 'end_turn') AS body, $5::bigint AS ends_in_ms, NULL::varchar AS organization_id,"
     + " NULL::varchar AS traceparent, NULL::varchar AS tracestate, false AS room_wanted"

@@ -36,6 +36,7 @@ public final class DestinationResolver {
   private static final long CACHE_TTL_MS = 10_000;
   private static final int CACHE_SIZE = 10_000;
 
+  /** {@code expiresAt}: in {@link System#nanoTime()}'s terms. */
   private record Cached(InetAddress[] addresses, long expiresAt) {
   }
 
@@ -69,9 +70,10 @@ public final class DestinationResolver {
     if (literal != null) {
       return vet(new InetAddress[] {literal});
     }
-    long now = System.currentTimeMillis();
+    // The monotonic clock: a step of the wall clock neither keeps an answer for hours nor drops it early.
+    long now = System.nanoTime();
     Cached cached = cache.get(host);
-    if (cached != null && cached.expiresAt > now) {
+    if (cached != null && cached.expiresAt - now > 0) {
       return vet(cached.addresses);
     }
     Future<InetAddress[]> lookup = dnsClients.isEmpty()
@@ -81,7 +83,7 @@ public final class DestinationResolver {
       if (cache.size() >= CACHE_SIZE) {
         cache.clear();
       }
-      cache.put(host, new Cached(addresses, System.currentTimeMillis() + CACHE_TTL_MS));
+      cache.put(host, new Cached(addresses, System.nanoTime() + CACHE_TTL_MS * 1_000_000));
       return vet(addresses);
     });
   }

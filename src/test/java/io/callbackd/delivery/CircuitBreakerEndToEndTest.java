@@ -5,6 +5,7 @@ import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.TestReceiver;
 import io.callbackd.support.TestReceiver.Answer;
 import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
 import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
@@ -15,6 +16,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -105,6 +108,74 @@ class CircuitBreakerEndToEndTest {
       Map<String, Object> row = callbackd.sql.one("SELECT * FROM runs WHERE id = ?", id);
       assertEquals(204, row.get("callback_status_code"));
       assertNull(row.get("callback_error"));
+    }
+  }
+
+  /**
+   * Half-open means one trial at a time for the whole deployment: two instances (each with a Vert.x of its own, as
+   * two processes) share a destination whose breaker opened, with a backlog of due callbacks waiting behind it. Each
+   * reset lets one trial through, whichever instance claims it; a failed trial opens the breaker again; no two
+   * requests are ever open to the sick receiver at once, and the backlog costs only its trials. Once a trial
+   * succeeds the breaker closes and the backlog is delivered.
+   */
+  @Test
+  void aHalfOpenBreakerLetsOneTrialAtATimeThroughAcrossInstancesAndReopensOnFailure(Vertx vertx) {
+    long resetMs = 1500;
+    int backlog = 20;
+    JsonObject settings = new JsonObject().put("breaker_failures", 2).put("breaker_reset", resetMs + "ms")
+      .put("max_in_flight_per_destination", 8)
+      // Two quick attempts open the breaker; the lifetime (about 30 s) outlasts the trials.
+      .put("retry_delays", "0s,50ms,30s");
+    AtomicBoolean recovered = new AtomicBoolean();
+    AtomicInteger open = new AtomicInteger();
+    AtomicInteger mostOpen = new AtomicInteger();
+    AtomicInteger sickPosts = new AtomicInteger();
+    HttpServer server = vertx.createHttpServer().requestHandler(req -> req.body().onSuccess(b -> {
+      if (recovered.get()) {
+        req.response().setStatusCode(204).end();
+        return;
+      }
+      sickPosts.incrementAndGet();
+      mostOpen.accumulateAndGet(open.incrementAndGet(), Math::max);
+      // A slow 503: a second request would have time to arrive meanwhile.
+      vertx.setTimer(300, t -> {
+        open.decrementAndGet();
+        req.response().setStatusCode(503).end();
+      });
+    }));
+    Await.result(server.listen(0, "127.0.0.1"), WAIT);
+    String url = "http://127.0.0.1:" + server.actualPort() + "/sick";
+    Vertx other = Vertx.vertx();
+    try (RunningCallbackd first = new RunningCallbackd(vertx, settings);
+         RunningCallbackd second = new RunningCallbackd(other, first.pgUrl, settings)) {
+      String breaker = "SELECT breaker FROM callbackd.destinations WHERE destination = callbackd.origin(?)";
+      first.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-opens', 'completed', 'a', ?)",
+        url);
+      Await.until("the breaker is open", WAIT, () -> "open".equals(first.sql.one(breaker, url).get("breaker")));
+      first.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-waits-' || g, 'completed',"
+        + " 'a', ? FROM generate_series(1, ?) g", url, backlog);
+      long t0 = System.nanoTime();
+      int postsAtOpen = sickPosts.get();
+
+      Await.until("three trials, each failed", Duration.ofSeconds(30), () -> sickPosts.get() >= postsAtOpen + 3);
+      Await.until("the breaker open again after the failed trial", WAIT,
+        () -> "open".equals(first.sql.one(breaker, url).get("breaker")));
+      long elapsedMs = (System.nanoTime() - t0) / 1_000_000;
+      int trials = sickPosts.get() - postsAtOpen;
+      assertEquals(1, mostOpen.get(), "requests open at once to the sick receiver");
+      // One trial per reset at most, with room for one that started as the count was read.
+      assertTrue(trials <= elapsedMs / resetMs + 2, trials + " trials in " + elapsedMs + " ms");
+      assertTrue(first.sql.count("SELECT coalesce(sum(attempts), 0) FROM callbackd.queue"
+        + " WHERE run_id LIKE 'run-waits-%'") <= trials, "the waiting callbacks spent the trials' attempts only");
+
+      recovered.set(true);
+      Await.until("every callback delivered once the breaker closed", Duration.ofSeconds(30),
+        () -> first.sql.count("SELECT count(*) FROM callbackd.history WHERE state = 'delivered'"
+          + " AND run_id LIKE 'run-waits-%'") == backlog);
+      assertEquals("closed", first.sql.one(breaker, url).get("breaker"));
+    } finally {
+      Await.result(other.close(), WAIT);
+      Await.result(server.close(), WAIT);
     }
   }
 }

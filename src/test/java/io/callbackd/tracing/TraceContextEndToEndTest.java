@@ -228,13 +228,25 @@ class TraceContextEndToEndTest {
     String producerSpan = hex(8);
     Await.result(traced.eventBus().request(RunCompletedConsumerVerticle.ADDRESS,
       new JsonObject().put("run_id", "run-traced-eb").put("status", "completed"),
-      new DeliveryOptions().addHeader("traceparent", "00-" + traceId + "-" + producerSpan + "-01")), WAIT);
+      new DeliveryOptions().addHeader("traceparent", "00-" + traceId + "-" + producerSpan + "-01")
+        .addHeader("tracestate", "producer=eb1")), WAIT);
     String[] got = receivedTrace("/eb", 1);
     assertEquals(traceId, got[0]);
+    assertEquals("producer=eb1", receiver.received("/eb").get(0).headers().get("tracestate"),
+      "the message's tracestate goes out with the attempt");
     List<OtlpCollector.Received> chain = chain(got[1], producerSpan);
     assertEquals(producerSpan, chain.get(chain.size() - 1).parentSpanId());
+    List<String> names = chain.stream().map(OtlpCollector.Received::name).toList();
     assertTrue(chain.stream().anyMatch(s -> Tracing.SCHEDULE_SPAN.equals(s.name())
-      && "event_bus".equals(s.attribute("callbackd.source"))));
+      && "event_bus".equals(s.attribute("callbackd.source"))), names.toString());
+    // The receiving span, Vert.x's, between the producer's and the scheduling: attempt, schedule, receive.
+    OtlpCollector.Received received = chain.get(chain.size() - 1);
+    assertEquals(3, chain.size(), names.toString());
+    assertEquals(RunCompletedConsumerVerticle.ADDRESS, received.attribute("messaging.destination.name"),
+      names.toString());
+    assertEquals("send", received.name());
+    assertEquals(io.opentelemetry.proto.trace.v1.Span.SpanKind.SPAN_KIND_SERVER, received.span().getKind());
+    assertEquals("run-traced-eb", received.attribute("callbackd.run_id"));
   }
 
   @Test
