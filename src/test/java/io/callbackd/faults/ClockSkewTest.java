@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -30,8 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * callbackd process runs two hours behind the database (libfaketime, Debian's package {@code faketime}, in front of
  * the JVM's wall clock; its monotonic clock, which timers use, stays real). Were any of those times computed from the
  * JVM's clock they would lie two hours in the past: retries would go out at once instead of after their delay,
- * leases would be taken back while their attempts were still open (a second POST), and callbacks would expire
- * before their first attempt.
+ * leases would have ended before their attempts began (and the attempts be taken back and sent again), and
+ * callbacks would expire before their first attempt.
  */
 @ExtendWith(VertxExtension.class)
 class ClockSkewTest {
@@ -59,11 +60,19 @@ class ClockSkewTest {
     try (TestReceiver receiver = new TestReceiver(vertx)) {
       // One callback answered 503, then 204: its retry must wait its delay.
       receiver.script("/retried", Answer.status(503));
-      // Slow answers: each attempt stays open across several of the scheduler's looks for expired leases.
-      receiver.otherwise("/slow", Answer.after(Duration.ofSeconds(4), Answer.status(204)));
+      // Answers held until the test has read the leases of the attempts open meanwhile.
+      AtomicBoolean leasesRead = new AtomicBoolean();
+      receiver.otherwise("/slow", req -> vertx.setPeriodic(20, t -> {
+        if (leasesRead.get()) {
+          vertx.cancelTimer(t);
+          Answer.status(204).answer(req);
+        }
+      }));
       Map<String, String> settings = Map.of("LD_PRELOAD", lib.get().toString(),
         "FAKETIME", "-" + SKEW_SECONDS + "s", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
-        "CALLBACKD_REQUEST_TIMEOUT", "5s", "CALLBACKD_LEASE", "15s", "CALLBACKD_RETRY_DELAYS", "0s,3s,1m");
+        "CALLBACKD_REQUEST_TIMEOUT", "20s", "CALLBACKD_LEASE", "60s", "CALLBACKD_RETRY_DELAYS", "0s,3s,1m",
+        // A short start-up rehearsal: every clock read costs more through libfaketime.
+        "CALLBACKD_WARMUP_ATTEMPTS", "20");
       try (CallbackdProcess skewed = new CallbackdProcess("clock-skew", pgUrl, settings)) {
         skewed.start();
         sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-retried', 'completed', 'a', ?)",
@@ -71,6 +80,14 @@ class ClockSkewTest {
         sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-slow-' || g, 'completed', 'a', ?"
           + " FROM generate_series(1, 4) g", receiver.url("/slow"));
 
+        // While their attempts are open, the leases end a lease from now by the database's clock (not two hours ago),
+        // and so do the lifetimes.
+        Await.until("the slow callbacks' attempts open", WAIT, () -> receiver.count("/slow") == 4);
+        assertEquals(4L, sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id LIKE 'run-slow-%'"
+          + " AND lease_expires_at BETWEEN now() + interval '50 seconds' AND now() + interval '61 seconds'"
+          + " AND expires_at > now() + interval '50 seconds'"), sql.query("SELECT run_id, now(), lease_expires_at,"
+          + " expires_at FROM callbackd.queue").toString());
+        leasesRead.set(true);
         Await.until("the retried callback delivered", WAIT,
           () -> sql.count("SELECT count(*) FROM callbackd.history WHERE run_id = 'run-retried'"
             + " AND state = 'delivered'") == 1);
