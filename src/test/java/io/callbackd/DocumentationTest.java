@@ -128,27 +128,34 @@ class DocumentationTest {
    * publish and request names one (a literal there would be an address this test cannot see).
    */
   private static Set<String> addressesInTheSources() throws IOException {
-    Pattern constant = Pattern.compile("static final String \\w*ADDRESS = \"([^\"]+)\"");
+    Pattern constant = Pattern.compile("static final String (\\w*ADDRESS) = \"([^\"]+)\"");
     Pattern use = Pattern.compile("eventBus\\(\\)\\s*\\.\\s*(?:consumer|localConsumer|send|publish|request)"
       + "\\(\\s*([^,)]+)");
     Set<String> addresses = new TreeSet<>();
+    Set<String> constants = new TreeSet<>();
+    List<String> uses = new ArrayList<>();
     List<String> literalUses = new ArrayList<>();
     try (Stream<Path> files = Files.walk(Path.of("src/main/java"))) {
       for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
         String source = Files.readString(f);
         Matcher m = constant.matcher(source);
         while (m.find()) {
-          addresses.add(m.group(1));
+          constants.add(m.group(1));
+          addresses.add(m.group(2));
         }
         Matcher u = use.matcher(source);
         while (u.find()) {
-          if (!u.group(1).trim().matches("(\\w+\\.)?\\w*ADDRESS")) {
-            literalUses.add(f.getFileName() + ": " + u.group(1).trim());
+          String named = u.group(1).trim();
+          if (!named.matches("(\\w+\\.)?\\w*ADDRESS")) {
+            literalUses.add(f.getFileName() + ": " + named);
+          } else {
+            uses.add(named.substring(named.lastIndexOf('.') + 1));
           }
         }
       }
     }
     assertTrue(literalUses.isEmpty(), "event-bus addresses not named by an *ADDRESS constant: " + literalUses);
+    assertTrue(constants.containsAll(uses), "addresses used " + uses + ", constants found " + constants);
     return addresses;
   }
 }

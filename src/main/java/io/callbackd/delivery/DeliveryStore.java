@@ -80,8 +80,9 @@ public final class DeliveryStore {
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
     + " RETURNING q.id, q.run_id, q.generation, q.webhook_id, q.url, q.destination, q.attempts, q.lease_token,"
-    // How long ago it was scheduled, by PostgreSQL's clock (the latency metrics never compare two clocks).
-    + " (extract(epoch FROM now() - q.scheduled_at) * 1000)::bigint AS since_scheduled_ms,"
+    // How long ago it was scheduled, by PostgreSQL's clock (the latency metrics never compare two clocks), as the
+    // claim ends: its own time (lock waits included) is part of the callback's wait.
+    + " (extract(epoch FROM clock_timestamp() - q.scheduled_at) * 1000)::bigint AS since_scheduled_ms,"
     + " q.body, q.organization_id, q.traceparent, q.tracestate,"
     // How long the attempt may last: it ends by the expiry plus one request timeout and one poll interval, the bound
     // of every callback's life.

@@ -71,6 +71,7 @@ class ClockSkewTest {
       Map<String, String> settings = Map.of("LD_PRELOAD", lib.get().toString(),
         "FAKETIME", "-" + SKEW_SECONDS + "s", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
         "CALLBACKD_REQUEST_TIMEOUT", "20s", "CALLBACKD_LEASE", "60s", "CALLBACKD_RETRY_DELAYS", "0s,3s,1m",
+        "CALLBACKD_RETRY_JITTER", "0",
         // A short start-up rehearsal: every clock read costs more through libfaketime.
         "CALLBACKD_WARMUP_ATTEMPTS", "20");
       try (CallbackdProcess skewed = new CallbackdProcess("clock-skew", pgUrl, settings)) {

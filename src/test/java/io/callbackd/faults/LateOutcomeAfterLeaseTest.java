@@ -61,7 +61,10 @@ class LateOutcomeAfterLeaseTest {
         proxy.cut();
         cut.set(true);
 
-        try (RunningCallbackd second = new RunningCallbackd(vertx, direct, settings)) {
+        // The second replica's attempt is held until the first replica's outcome has been dropped: its request
+        // timeout leaves room for the first replica's reconnection.
+        JsonObject patient = settings.copy().put("request_timeout", "20s").put("lease", "60s");
+        try (RunningCallbackd second = new RunningCallbackd(vertx, direct, patient)) {
           Await.until("the second replica takes the callback back after the lease and sends it again", WAIT,
             () -> receiver.count("/hook") == 2);
           proxy.restore();

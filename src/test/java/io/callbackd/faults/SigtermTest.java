@@ -113,7 +113,7 @@ class SigtermTest {
   @Test
   void sigtermHandsBackClaimsNotYetStartedAtOnce(Vertx vertx) throws Exception {
     int callbacks = 6;
-    Duration dnsDelay = Duration.ofSeconds(8);
+    Duration dnsDelay = Duration.ofSeconds(15);
     String name = "slow.sigterm.callbackd.test";
     String pgUrl = TestPostgres.newDatabase();
     Sql sql = new Sql(pgUrl);
@@ -138,7 +138,7 @@ class SigtermTest {
         assertEquals(0, dns.delayedAnswersSent(), "the signal comes before any name resolved");
 
         CompletableFuture<Void> stopped = CompletableFuture.runAsync(first::stop);
-        Await.until("the claims handed back", dnsDelay, () -> sql.count("SELECT count(*) FROM callbackd.queue"
+        Await.until("the claims handed back", Duration.ofSeconds(12), () -> sql.count("SELECT count(*) FROM callbackd.queue"
           + " WHERE lease_token IS NULL AND attempts = 0") == callbacks);
         assertEquals(0, dns.delayedAnswersSent(), "handed back at once, before the names resolved");
         assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.destinations WHERE in_flight <> 0"),
@@ -150,6 +150,7 @@ class SigtermTest {
       assertTrue(byRun.isEmpty(), "the stopping process sent nothing: " + byRun);
       assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.attempts"), "no attempt spent");
 
+      dns.delay(name, Duration.ofMillis(1));
       try (CallbackdProcess second = new CallbackdProcess("after-sigterm-unstarted", pgUrl, settings)) {
         second.start();
         Await.until("every callback delivered by the next process", Duration.ofSeconds(60),
