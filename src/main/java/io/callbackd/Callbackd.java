@@ -12,8 +12,10 @@ import io.callbackd.delivery.DeliveryStore;
 import io.callbackd.delivery.RetryPolicy;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.DestinationGuard;
+import io.callbackd.delivery.DispatchSettings;
 import io.callbackd.delivery.DispatchVerticle;
 import io.callbackd.ingest.WorkListener;
+import io.callbackd.delivery.SchedulerSettings;
 import io.callbackd.delivery.SchedulerVerticle;
 import io.callbackd.history.HistoryRetention;
 import io.callbackd.history.RetentionVerticle;
@@ -143,9 +145,10 @@ public final class Callbackd {
       .compose(v -> record(vertx.deployVerticle(new RetentionVerticle(new HistoryRetention(pool), config.retention,
         config.purgeInterval, metrics))))
       .compose(v -> resealSigningSecrets(secrets, cipher))
-      .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(config, deliveries, metrics))))
+      .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(schedulerSettings(config), deliveries,
+        metrics))))
       .compose(v -> rehearse(signer, secrets, cipher, deliveries))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(config, signer, cipher, secrets, guard,
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(dispatchSettings(config), signer, cipher, secrets, guard,
         deliveries, metrics, tracing, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
@@ -280,5 +283,19 @@ public final class Callbackd {
         database.close();
         return null;
       }));
+  }
+
+  /** The dispatchers' part of the configuration, as the values they are given. */
+  static DispatchSettings dispatchSettings(CallbackdConfig config) {
+    return new DispatchSettings(config.retryDelays, config.retryJitter, config.maxInFlight,
+      config.maxInFlightPerDestination, config.dnsServers, config.requestTimeout, config.breakerFailures,
+      config.breakerReset, config.outcomeLinger, config.claimBatch, config.lease, config.pollInterval,
+      config.shutdownGrace);
+  }
+
+  /** The scheduler's part of the configuration, as the values it is given. */
+  static SchedulerSettings schedulerSettings(CallbackdConfig config) {
+    return new SchedulerSettings(config.pollInterval, config.lease, config.breakerIdleEviction, config.requestTimeout,
+      config.maxAttempts());
   }
 }

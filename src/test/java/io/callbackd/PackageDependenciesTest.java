@@ -67,6 +67,18 @@ class PackageDependenciesTest {
   }
 
   @Test
+  void theDeliveryEngineIsGivenItsSettingsAsValues() throws IOException {
+    // The application wires the engine's settings from its configuration: nothing in delivery reads the configuration
+    // object (the configuration package's duration format is a helper it may use).
+    try (Stream<Path> files = Files.list(SOURCES.resolve("delivery"))) {
+      for (Path f : files.filter(p -> p.toString().endsWith(".java")).toList()) {
+        String code = Files.readString(f).replaceAll("(?s)/\\*.*?\\*/", "").replaceAll("//[^\\n]*", "");
+        assertTrue(!code.contains("CallbackdConfig"), f + " reads the configuration object");
+      }
+    }
+  }
+
+  @Test
   void noPackageDependsOnItselfThroughOthers() throws IOException {
     Map<String, Set<String>> graph = dependencies();
     List<String> cycles = new ArrayList<>();

@@ -5,7 +5,6 @@ import io.callbackd.secrets.SigningSecretStore;
 import io.callbackd.webhook.DestinationGuard;
 import io.callbackd.webhook.CallbackSigner;
 import io.callbackd.webhook.SecretsCipher;
-import io.callbackd.config.CallbackdConfig;
 import io.callbackd.tracing.Tracing;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
@@ -60,7 +59,7 @@ public class DispatchVerticle extends VerticleBase {
     vertx.eventBus().publish(CANCEL_ADDRESS, callbackId, LOCAL);
   }
 
-  private final CallbackdConfig config;
+  private final DispatchSettings settings;
   private final CallbackSigner signer;
   private final SecretsCipher cipher;
   private final SigningSecretStore secrets;
@@ -89,10 +88,10 @@ public class DispatchVerticle extends VerticleBase {
    * @param signer  the deployment's signer, for callbacks whose organization has no secrets of its own
    * @param secrets organizations' own signing secrets, opened with {@code cipher}
    */
-  public DispatchVerticle(CallbackdConfig config, CallbackSigner signer, SecretsCipher cipher,
+  public DispatchVerticle(DispatchSettings settings, CallbackSigner signer, SecretsCipher cipher,
                           SigningSecretStore secrets, DestinationGuard guard, DeliveryStore store,
                           DeliveryEvents events, Tracing tracing, int instances) {
-    this.config = config;
+    this.settings = settings;
     this.signer = signer;
     this.cipher = cipher;
     this.secrets = secrets;
@@ -100,24 +99,24 @@ public class DispatchVerticle extends VerticleBase {
     this.store = store;
     this.events = events;
     this.tracing = tracing;
-    this.policy = new RetryPolicy(config.retryDelays, config.retryJitter);
-    this.maxHeld = Math.max(1, (config.maxInFlight + instances - 1) / instances);
+    this.policy = new RetryPolicy(settings.retryDelays(), settings.retryJitter());
+    this.maxHeld = Math.max(1, (settings.maxInFlight() + instances - 1) / instances);
   }
 
   @Override
   public Future<?> start() {
     owner = ProcessIdentity.name() + "/" + UUID.randomUUID().toString().substring(0, 8);
     OrganizationSigners signers = new OrganizationSigners(secrets, cipher, signer);
-    attempts = new CallbackAttempt(vertx, guard, config.dnsServers, signers, config.requestTimeout,
-      config.maxInFlightPerDestination, maxHeld);
+    attempts = new CallbackAttempt(vertx, guard, settings.dnsServers(), signers, settings.requestTimeout(),
+      settings.maxInFlightPerDestination(), maxHeld);
     cycle = new AttemptCycle(attempts, policy, events, tracing);
     secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
-      new DeliveryStore.BreakerRule(config.breakerFailures, config.breakerReset), config.maxInFlightPerDestination,
-      config.outcomeLinger, this::roomGiven);
-    claims = new ClaimLoop(vertx, store, owner, config.claimBatch, config.lease.toMillis(),
-      config.maxInFlightPerDestination, config.requestTimeout, config.pollInterval, this::room, this::claimed,
+      new DeliveryStore.BreakerRule(settings.breakerFailures(), settings.breakerReset()), settings.maxInFlightPerDestination(),
+      settings.outcomeLinger(), this::roomGiven);
+    claims = new ClaimLoop(vertx, store, owner, settings.claimBatch(), settings.lease().toMillis(),
+      settings.maxInFlightPerDestination(), settings.requestTimeout(), settings.pollInterval(), this::room, this::claimed,
       () -> wakeAll(vertx));
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
     wakeOneConsumer = vertx.eventBus().localConsumer(WAKE_ONE_ADDRESS, msg -> {
@@ -140,7 +139,7 @@ public class DispatchVerticle extends VerticleBase {
         secretsConsumer.completion()))
       .onSuccess(v -> {
         LOG.info("Dispatcher {} ready: up to {} callbacks at once, {} per destination across the deployment", owner,
-          maxHeld, config.maxInFlightPerDestination);
+          maxHeld, settings.maxInFlightPerDestination());
         claims.wake();
       });
   }
@@ -221,7 +220,7 @@ public class DispatchVerticle extends VerticleBase {
     }
     attemptsDone = Promise.promise();
     checkAttemptsDone();
-    long grace = Math.max(1, config.shutdownGrace.toMillis());
+    long grace = Math.max(1, settings.shutdownGrace().toMillis());
     return Future.all(List.of(wakeConsumer.unregister(), wakeOneConsumer.unregister(), cancelConsumer.unregister(),
         secretsConsumer.unregister()))
       .compose(v -> attemptsDone.future())

@@ -1,6 +1,5 @@
 package io.callbackd.delivery;
 
-import io.callbackd.config.CallbackdConfig;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import org.slf4j.Logger;
@@ -20,7 +19,7 @@ public class SchedulerVerticle extends VerticleBase {
   private static final long MIN_DELAY_MS = 5;
   private static final long RESTORE_AFTER_MS = 2000;
 
-  private final CallbackdConfig config;
+  private final SchedulerSettings settings;
   private final DeliveryStore store;
   private final DeliveryEvents events;
   private final long reclaimEveryMs;
@@ -29,20 +28,20 @@ public class SchedulerVerticle extends VerticleBase {
   private long lastReclaim;
   private boolean stopped;
 
-  public SchedulerVerticle(CallbackdConfig config, DeliveryStore store, DeliveryEvents events) {
-    this.config = config;
+  public SchedulerVerticle(SchedulerSettings settings, DeliveryStore store, DeliveryEvents events) {
+    this.settings = settings;
     this.store = store;
     this.events = events;
     // Leases are not indexed (claims stay heap-only updates), so looking for expired ones reads the live queue:
     // often enough that a lost claim waits at most a quarter lease more, rarely enough to cost nothing.
-    this.reclaimEveryMs = Math.max(config.pollInterval.toMillis(), config.lease.toMillis() / 4);
+    this.reclaimEveryMs = Math.max(settings.pollInterval().toMillis(), settings.lease().toMillis() / 4);
   }
 
   @Override
   public Future<?> start() {
     lastReclaim = System.nanoTime();
     tick();
-    long janitorMs = Math.max(1000, config.breakerIdleEviction.toMillis() / 2);
+    long janitorMs = Math.max(1000, settings.breakerIdleEviction().toMillis() / 2);
     janitorTimer = vertx.setPeriodic(janitorMs, t -> forgetIdleDestinations());
     return Future.succeededFuture();
   }
@@ -52,7 +51,7 @@ public class SchedulerVerticle extends VerticleBase {
     if (stopped) {
       return;
     }
-    store.expire(config.requestTimeout)
+    store.expire(settings.requestTimeout())
       .onSuccess(lived -> {
         if (!lived.isEmpty()) {
           LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", lived.size());
@@ -63,7 +62,7 @@ public class SchedulerVerticle extends VerticleBase {
       .compose(n -> store.writeBackRuns(500))
       .compose(n -> store.nextDue())
       .onComplete(ar -> {
-        long poll = config.pollInterval.toMillis();
+        long poll = settings.pollInterval().toMillis();
         long delay = poll;
         if (ar.succeeded() && ar.result() != null) {
           long untilDue = ar.result().toMillis();
@@ -86,7 +85,7 @@ public class SchedulerVerticle extends VerticleBase {
       return Future.succeededFuture(0);
     }
     lastReclaim = System.nanoTime();
-    return store.reclaimExpired(config.maxAttempts()).onSuccess(n -> {
+    return store.reclaimExpired(settings.maxAttempts()).onSuccess(n -> {
       if (n > 0) {
         LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; they will be attempted again", n);
         DispatchVerticle.wakeAll(vertx);
@@ -95,7 +94,7 @@ public class SchedulerVerticle extends VerticleBase {
   }
 
   private void forgetIdleDestinations() {
-    store.forgetIdleDestinations(config.breakerIdleEviction).onComplete(ar -> {
+    store.forgetIdleDestinations(settings.breakerIdleEviction()).onComplete(ar -> {
       if (ar.failed()) {
         LOG.debug("Could not forget idle destinations: {}", ar.cause().getMessage());
       } else if (ar.result() > 0 && !stopped) {
