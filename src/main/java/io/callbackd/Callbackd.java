@@ -148,8 +148,8 @@ public final class Callbackd {
       .compose(v -> record(vertx.deployVerticle(new SchedulerVerticle(schedulerSettings(config), deliveries,
         metrics))))
       .compose(v -> rehearse(signer, secrets, cipher, deliveries))
-      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(dispatchSettings(config), signer, cipher, secrets, guard,
-        deliveries, metrics, tracing, instances), new DeploymentOptions().setInstances(instances))))
+      .compose(v -> record(vertx.deployVerticle(() -> new DispatchVerticle(dispatchSettings(config), signer, cipher,
+        secrets, guard, deliveries, metrics, tracing, instances), new DeploymentOptions().setInstances(instances))))
       .onSuccess(v -> dispatchersDeployed = true)
       .compose(v -> record(vertx.deployVerticle(new QueueGaugesVerticle(deliveries, metrics,
         config.queueGaugeInterval.toMillis()))))

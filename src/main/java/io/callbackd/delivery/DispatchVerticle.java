@@ -113,11 +113,11 @@ public class DispatchVerticle extends VerticleBase {
     secretsConsumer = vertx.eventBus().localConsumer(OrganizationSigners.CHANGED_ADDRESS,
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
-      new DeliveryStore.BreakerRule(settings.breakerFailures(), settings.breakerReset()), settings.maxInFlightPerDestination(),
-      settings.outcomeLinger(), this::roomGiven);
+      new DeliveryStore.BreakerRule(settings.breakerFailures(), settings.breakerReset()),
+      settings.maxInFlightPerDestination(), settings.outcomeLinger(), this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, settings.claimBatch(), settings.lease().toMillis(),
-      settings.maxInFlightPerDestination(), settings.requestTimeout(), settings.pollInterval(), this::room, this::claimed,
-      () -> wakeAll(vertx));
+      settings.maxInFlightPerDestination(), settings.requestTimeout(), settings.pollInterval(), this::room,
+      this::claimed, () -> wakeAll(vertx));
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
     wakeOneConsumer = vertx.eventBus().localConsumer(WAKE_ONE_ADDRESS, msg -> {
       if (room() > 0) {

@@ -149,8 +149,8 @@ class CircuitBreakerEndToEndTest {
     try (RunningCallbackd first = new RunningCallbackd(vertx, settings);
          RunningCallbackd second = new RunningCallbackd(other, first.pgUrl, settings)) {
       String breaker = "SELECT breaker FROM callbackd.destinations WHERE destination = callbackd.origin(?)";
-      first.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES ('run-opens', 'completed', 'a', ?)",
-        url);
+      first.sql.update("INSERT INTO runs (id, status, agent_id, callback_url)"
+        + " VALUES ('run-opens', 'completed', 'a', ?)", url);
       Await.until("the breaker is open", WAIT, () -> "open".equals(first.sql.one(breaker, url).get("breaker")));
       first.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) SELECT 'run-waits-' || g, 'completed',"
         + " 'a', ? FROM generate_series(1, ?) g", url, backlog);

@@ -444,7 +444,8 @@ class QueuePlanTest {
         st.execute("PREPARE outcomes AS " + OwnRunsTable.statements().of(DeliveryStore.RECORD_OUTCOMES));
         st.execute("PREPARE destination_outcomes AS " + DeliveryStore.DESTINATION_OUTCOMES);
       }
-      String outcome = "EXECUTE outcomes(ARRAY[" + String.join(",", ids) + "]::bigint[], ARRAY["
+      String idArray = "ARRAY[" + String.join(",", ids) + "]::bigint[]";
+      String outcome = "EXECUTE outcomes(" + idArray + ", ARRAY["
         + String.join(",", tokens) + "]::uuid[], " + same(batch, "true", "boolean") + ", " + same(batch, "1", "int")
         + ", " + same(batch, "now()", "timestamptz") + ", " + same(batch, "12", "int") + ", "
         + same(batch, retry ? "500" : "200", "int") + ", " + same(batch, "NULL", "varchar") + ", "
@@ -478,16 +479,16 @@ class QueuePlanTest {
             + " AND last_status_code = 500 AND last_attempt_at IS NOT NULL AND next_attempt_at > now()"
             + " AND next_attempt_at <= now() + interval '1 second' AND next_attempt_at <= expires_at"
             + " AND lease_owner IS NULL AND lease_token IS NULL AND lease_expires_at IS NULL) AS retried"
-            + " FROM callbackd.queue WHERE id = ANY (ARRAY[" + String.join(",", ids) + "]::bigint[])")) {
+            + " FROM callbackd.queue WHERE id = ANY (" + idArray + ")")) {
             assertTrue(rs.next());
             assertEquals(batch, rs.getInt("n"), "every retry stays in the queue");
             assertEquals(batch, rs.getInt("retried"), "every retry counts its attempt, is due again after its delay"
               + " and has its lease cleared");
           }
         } else {
-          try (ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM callbackd.queue WHERE id = ANY (ARRAY["
-            + String.join(",", ids) + "]::bigint[])) AS live, (SELECT count(*) FROM callbackd.history WHERE id = ANY"
-            + " (ARRAY[" + String.join(",", ids) + "]::bigint[]) AND state = 'delivered' AND attempts = 1"
+          try (ResultSet rs = st.executeQuery("SELECT (SELECT count(*) FROM callbackd.queue WHERE id = ANY ("
+            + idArray + ")) AS live, (SELECT count(*) FROM callbackd.history WHERE id = ANY (" + idArray + ")"
+            + " AND state = 'delivered' AND attempts = 1"
             + " AND last_status_code = 200) AS delivered, (SELECT count(*) FROM public.runs WHERE id LIKE 'batch-%'"
             + " AND callback_status_code = 200 AND callback_sent_at IS NOT NULL) AS written_back")) {
             assertTrue(rs.next());
@@ -496,8 +497,8 @@ class QueuePlanTest {
             assertEquals(batch, rs.getInt("written_back"), "every run has its callback columns written back");
           }
         }
-        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM callbackd.attempts WHERE delivery_id = ANY (ARRAY["
-          + String.join(",", ids) + "]::bigint[]) AND attempt = 1 AND status_code = " + (retry ? 500 : 200)
+        try (ResultSet rs = st.executeQuery("SELECT count(*) FROM callbackd.attempts WHERE delivery_id = ANY ("
+          + idArray + ") AND attempt = 1 AND status_code = " + (retry ? 500 : 200)
           + " AND dispatcher = 'plan-test'")) {
           assertTrue(rs.next());
           assertEquals(batch, rs.getInt(1), "every attempt is logged");

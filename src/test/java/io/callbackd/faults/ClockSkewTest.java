@@ -62,12 +62,7 @@ class ClockSkewTest {
       receiver.script("/retried", Answer.status(503));
       // Answers held until the test has read the leases of the attempts open meanwhile.
       AtomicBoolean leasesRead = new AtomicBoolean();
-      receiver.otherwise("/slow", req -> vertx.setPeriodic(20, t -> {
-        if (leasesRead.get()) {
-          vertx.cancelTimer(t);
-          Answer.status(204).answer(req);
-        }
-      }));
+      receiver.otherwise("/slow", Answer.when(leasesRead, Answer.status(204)));
       Map<String, String> settings = Map.of("LD_PRELOAD", lib.get().toString(),
         "FAKETIME", "-" + SKEW_SECONDS + "s", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
         "CALLBACKD_REQUEST_TIMEOUT", "20s", "CALLBACKD_LEASE", "60s", "CALLBACKD_RETRY_DELAYS", "0s,3s,1m",

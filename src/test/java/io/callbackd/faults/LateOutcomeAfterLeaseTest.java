@@ -52,7 +52,7 @@ class LateOutcomeAfterLeaseTest {
       // The first POST is answered 200 once the first replica's database is gone; the second (the other replica's)
       // 201 once the first replica's late outcome has been dropped, so that it meets the callback still in the queue,
       // claimed by the other replica under another token.
-      receiver.script("/hook", answerWhen(vertx, cut, 200), answerWhen(vertx, dropped, 201));
+      receiver.script("/hook", Answer.when(cut, Answer.status(200)), Answer.when(dropped, Answer.status(201)));
       String viaProxy = direct.replace(":" + TestPostgres.server().getPort() + "/",
         ":" + proxy.port() + "/");
       try (RunningCallbackd first = new RunningCallbackd(vertx, viaProxy, settings)) {
@@ -103,15 +103,5 @@ class LateOutcomeAfterLeaseTest {
     } finally {
       outcomeLog.detachAppender(logged);
     }
-  }
-
-  /** Answers {@code status} once {@code when} is set (checked every 10 ms; the wait holds no thread). */
-  private static Answer answerWhen(Vertx vertx, AtomicBoolean when, int status) {
-    return req -> vertx.setPeriodic(10, t -> {
-      if (when.get()) {
-        vertx.cancelTimer(t);
-        Answer.status(status).answer(req);
-      }
-    });
   }
 }

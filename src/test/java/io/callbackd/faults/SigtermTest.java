@@ -138,8 +138,8 @@ class SigtermTest {
         assertEquals(0, dns.delayedAnswersSent(), "the signal comes before any name resolved");
 
         CompletableFuture<Void> stopped = CompletableFuture.runAsync(first::stop);
-        Await.until("the claims handed back", Duration.ofSeconds(12), () -> sql.count("SELECT count(*) FROM callbackd.queue"
-          + " WHERE lease_token IS NULL AND attempts = 0") == callbacks);
+        Await.until("the claims handed back", Duration.ofSeconds(12), () -> sql.count("SELECT count(*)"
+          + " FROM callbackd.queue WHERE lease_token IS NULL AND attempts = 0") == callbacks);
         assertEquals(0, dns.delayedAnswersSent(), "handed back at once, before the names resolved");
         assertEquals(0L, sql.count("SELECT count(*) FROM callbackd.destinations WHERE in_flight <> 0"),
           "the destination's room handed back with them");

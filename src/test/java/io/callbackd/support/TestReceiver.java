@@ -55,6 +55,22 @@ public final class TestReceiver implements AutoCloseable {
         Vertx.currentContext().owner().setTimer(Math.max(1, ms), t -> then.answer(req));
       };
     }
+
+    /**
+     * Answers as {@code then} does once {@code ready} is set, looked at every 10 ms: a request held open until the
+     * test has done what it must do meanwhile (the wait holds no thread).
+     */
+    static Answer when(AtomicBoolean ready, Answer then) {
+      return req -> {
+        Vertx vertx = Vertx.currentContext().owner();
+        vertx.setPeriodic(10, t -> {
+          if (ready.get()) {
+            vertx.cancelTimer(t);
+            then.answer(req);
+          }
+        });
+      };
+    }
   }
 
   public record Received(String path, MultiMap headers, Buffer body, Instant at) {
