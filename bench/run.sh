@@ -642,6 +642,7 @@ stage_apicpu() {
 # callbackd in cluster mode (Hazelcast on 127.0.0.1); a producer JVM joins as a platform's would and sends
 # callbackd.run.completed for new terminal runs: open loop at fixed rates, then a window of 64 outstanding. Each
 # measured phase ends when its callbacks are delivered and the queue is empty (CPU per event, delivery included).
+# Then the same phases against the stage's reference in callbackd's place (evbusref: reply, then POST; no database).
 # No JFR unless BENCH_EVBUS_JFR=1 (it costs CPU of its own): then profile-evbus.md covers the 500/s phase.
 stage_evbus() {
   local jfr=
@@ -668,6 +669,21 @@ stage_evbus() {
     run "${LOADGEN_JAVA[@]}" jfr --file "$jfr" --out-md "$OUT/profile-evbus.md" --out-json "$OUT/profile-evbus.json" \
       --window "$OUT/evbus-eb500.json" --title "CPU per event on the clustered event bus (evbus stage, 500/s phase)"
   fi
+  # The reference, in callbackd's place in the cluster and with its JVM options: a bare consumer that answers each
+  # run at once and POSTs its payload (no database). The same producer, the same phases; its CPU is counted as
+  # callbackd's is (its pid in CB_PID, which common_args passes on, and stop_callbackd stops).
+  log "event bus reference: a bare consumer (reply, then POST; no database) in callbackd's place, the same phases"
+  java "${CB_JAVA_OPTS[@]}" -jar "$RUNDIR/callbackd-bench.jar" evbusref --cluster-host 127.0.0.1 \
+    --cluster-port $EVBUS_CB_PORT --cluster-members "127.0.0.1:$EVBUS_CB_PORT,127.0.0.1:$EVBUS_PRODUCER_PORT" \
+    >"$LOGS/evbus-reference.log" 2>&1 &
+  CB_PID=$!
+  PIDS+=("$CB_PID")
+  # shellcheck disable=SC2046
+  run "${LOADGEN_JAVA[@]}" evbus $(common_args) --consumer reference --cluster-port $EVBUS_PRODUCER_PORT \
+    --cluster-members "127.0.0.1:$EVBUS_CB_PORT" --hook "http://127.0.0.1:$RCV_PORT/hook" \
+    --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" --settle 60 \
+    --spec "warmref:1000:$WARM_SECS,warmrefmax:max:$WARM_SECS:64,warmref500:500:$WARM_SECS,refeb500:500:$PHASE_SECS,refeb1000:1000:$PHASE_SECS,refebmax:max:$MAX_SECS:64"
+  stop_callbackd
 }
 
 machine_busy_pct() {

@@ -25,7 +25,7 @@ public final class Bench {
 
   public static void main(String[] argv) throws Exception {
     if (argv.length == 0) {
-      System.err.println("usage: java -jar callbackd-bench.jar receiver|suite|pgref|besteffort|backlog|history|evbus|apicost|jfr|report --key value ...");
+      System.err.println("usage: java -jar callbackd-bench.jar receiver|suite|pgref|besteffort|backlog|history|evbus|evbusref|apicost|jfr|report --key value ...");
       System.exit(2);
     }
     Map<String, String> args = Util.args(argv, 1);
@@ -39,6 +39,7 @@ public final class Bench {
       case "apicost" -> ApiCost.main(args);
       case "jfr" -> JfrSummary.main(args);
       case "evbus" -> EventBusProducer.main(args);
+      case "evbusref" -> EventBusReference.main(args);
       case "report" -> Report.main(args);
       default -> {
         System.err.println("unknown command " + argv[0]);

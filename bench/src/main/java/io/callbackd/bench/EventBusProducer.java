@@ -58,6 +58,8 @@ final class EventBusProducer {
   private final String receiver;
   private final Path outDir;
   private final int settleSeconds;
+  /** Who consumes the events: callbackd, or the stage's reference ({@link EventBusReference}). */
+  private final String consumer;
   private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
   private Vertx vertx;
   private Context ctx;
@@ -69,6 +71,7 @@ final class EventBusProducer {
     this.receiver = Util.req(args, "receiver");
     this.outDir = Path.of(Util.req(args, "out-dir"));
     this.settleSeconds = Util.intArg(args, "settle", 60);
+    this.consumer = args.getOrDefault("consumer", "callbackd");
   }
 
   static void main(Map<String, String> args) {
@@ -87,7 +90,7 @@ final class EventBusProducer {
   }
 
   /** Hazelcast settings as callbackd's cluster mode makes them (cluster name callbackd, TCP/IP discovery). */
-  private Config hazelcast() {
+  static Config hazelcast(Map<String, String> args) {
     String host = args.getOrDefault("cluster-host", "127.0.0.1");
     int port = Util.intArg(args, "cluster-port", 5702);
     Config hz = ConfigUtil.loadConfig();
@@ -111,7 +114,7 @@ final class EventBusProducer {
     VertxOptions options = new VertxOptions().setEventLoopPoolSize(2)
       .setEventBusOptions(new EventBusOptions().setHost(host).setClusterPublicHost(host).setPort(0));
     long t0 = System.nanoTime();
-    vertx = Util.await(Vertx.builder().with(options).withClusterManager(new HazelcastClusterManager(hazelcast()))
+    vertx = Util.await(Vertx.builder().with(options).withClusterManager(new HazelcastClusterManager(hazelcast(args)))
       .buildClustered(), 180);
     ctx = vertx.getOrCreateContext();
     long deadline = System.nanoTime() + 120_000_000_000L;
@@ -146,8 +149,8 @@ final class EventBusProducer {
     Util.sleep(seconds * 1000L);
     JsonObject resources = monitor.end();
     JsonObject cpu = resources.getJsonObject("cpu");
-    JsonObject out = new JsonObject().put("phase", name).put("mode", "event_bus_idle").put("seconds", seconds)
-      .put("resources", resources);
+    JsonObject out = new JsonObject().put("phase", name).put("consumer", consumer).put("mode", "event_bus_idle")
+      .put("seconds", seconds).put("resources", resources);
     Util.writeJson(outDir.resolve("evbus-" + name + ".json"), out);
     System.out.printf("evbus: %s: callbackd %s%% of a core, postgres %s%% of a core, without events%n", name,
       cpu.getValue("callbackd"), cpu.getValue("postgres"));
@@ -248,7 +251,7 @@ final class EventBusProducer {
       .put("callbackd_us", d.ok == 0 ? null : Util.round(cpu.getDouble("callbackd") / 100 * measuredSeconds * 1e6 / d.ok))
       .put("postgres_us", d.ok == 0 ? null : Util.round(cpu.getDouble("postgres") / 100 * measuredSeconds * 1e6 / d.ok))
       .put("over", "the phase: drive, then until every callback was delivered and the queue was empty");
-    JsonObject out = new JsonObject().put("phase", name).put("mode", "event_bus")
+    JsonObject out = new JsonObject().put("phase", name).put("consumer", consumer).put("mode", "event_bus")
       .put("offered", max ? "max" : rate).put("window", max ? window : null).put("seconds", seconds)
       .put("sent", d.sent).put("replied_ok", d.ok).put("failures", new JsonObject(new HashMap<>(d.failures)))
       .put("replies_per_second", Util.round(d.ok / driveSeconds))
@@ -364,13 +367,18 @@ final class EventBusProducer {
     try (Stream<Path> s = Files.list(in)) {
       s.filter(p -> p.getFileName().toString().startsWith("evbus-") && p.getFileName().toString().endsWith(".json"))
         .map(Util::readJson)
-        .sorted(java.util.Comparator.comparing(j -> j.getValue("offered") instanceof Number n ? n.intValue()
-          : Integer.MAX_VALUE))
+        .sorted(java.util.Comparator.<JsonObject, Boolean>comparing(EventBusProducer::isReference)
+          .thenComparing(j -> j.getValue("offered") instanceof Number n ? n.intValue() : Integer.MAX_VALUE))
         .forEach(phases::add);
     } catch (java.io.IOException e) {
       throw new IllegalStateException(e);
     }
     return phases;
+  }
+
+  /** A phase of the stage's reference consumer rather than callbackd's. */
+  static boolean isReference(JsonObject phase) {
+    return "reference".equals(phase.getString("consumer"));
   }
 
   /**
@@ -400,14 +408,26 @@ final class EventBusProducer {
     sb.append("A producer JVM joins callbackd's clustered event bus and sends `callbackd.run.completed` for new "
       + "terminal runs (whole runs); the reply comes after the commit. CPU per event is over the phase until every "
       + "callback was delivered and the queue was empty (delivery included).\n\n");
-    sb.append("| Phase | Offered | Replies/s | Reply p50 / p99 ms | commit→POST p50 / p99 ms | sent→POST p99 ms "
+    sb.append("The reference (`evbusref`, same run) takes callbackd's place in the cluster with nothing but a "
+      + "consumer that answers each run at once and POSTs its payload over a keep-alive pool (no database, no "
+      + "retry, no signature): the least a consumer on this bus can spend per event on this machine today. Its rows "
+      + "count that process's CPU in the callbackd column; it has no PostgreSQL work.\n\n");
+    sb.append("| Phase | Consumer | Offered | Replies/s | Reply p50 / p99 ms | commit→POST p50 / p99 ms | sent→POST p99 ms "
       + "| callbackd CPU µs/event | of which JIT compiler | PostgreSQL CPU µs/event | Failures | Delivered / ok "
       + "| Others' CPU % |\n");
-    sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    Map<String, Object> referenceUs = new HashMap<>();
+    for (int i = 0; i < phases.size(); i++) {
+      JsonObject ph = phases.getJsonObject(i);
+      if (isReference(ph) && ph.getValue("offered") != null) {
+        referenceUs.put(String.valueOf(ph.getValue("offered")),
+          ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us"));
+      }
+    }
     JsonObject maxPhase = null;
     for (int i = 0; i < phases.size(); i++) {
       JsonObject ph = phases.getJsonObject(i);
-      if ("max".equals(ph.getValue("offered"))) {
+      if ("max".equals(ph.getValue("offered")) && !isReference(ph)) {
         maxPhase = ph;
       }
       JsonObject r = ph.getJsonObject("reply_latency_ms", new JsonObject());
@@ -415,6 +435,7 @@ final class EventBusProducer {
       JsonObject s = ph.getJsonObject("sent_to_post_ms", new JsonObject());
       JsonObject cpu = ph.getJsonObject("cpu_per_event", new JsonObject());
       sb.append("| ").append(ph.getString("phase")).append(" | ")
+        .append(isReference(ph) ? "reference" : "callbackd").append(" | ")
         .append("max".equals(ph.getValue("offered")) ? "max, " + ph.getValue("window") + " outstanding"
           : ph.getValue("offered") + "/s").append(" | ")
         .append(Math.round(ph.getDouble("replies_per_second", 0.0))).append(" | ")
@@ -427,6 +448,21 @@ final class EventBusProducer {
         .append(ph.getValue("delivered")).append(" / ").append(ph.getValue("replied_ok")).append(" | ")
         .append(ph.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject())
           .getValue("others")).append(" |\n");
+    }
+    StringBuilder against = new StringBuilder();
+    for (int i = 0; i < phases.size(); i++) {
+      JsonObject ph = phases.getJsonObject(i);
+      Object ref = referenceUs.get(String.valueOf(ph.getValue("offered")));
+      Object us = ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
+      if (!isReference(ph) && ref instanceof Number r && us instanceof Number c) {
+        against.append("- ").append(ph.getString("phase")).append(": callbackd ").append(us)
+          .append(" µs per event, the reference ").append(ref).append(" µs: callbackd spends ")
+          .append(Util.round(c.doubleValue() - r.doubleValue())).append(" µs more (")
+          .append(Util.round(c.doubleValue() / r.doubleValue())).append(" times the reference).\n");
+      }
+    }
+    if (!against.isEmpty()) {
+      sb.append("\n").append(against);
     }
     if (maxPhase != null) {
       Object us = maxPhase.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
