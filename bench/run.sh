@@ -672,8 +672,8 @@ stage_evbus() {
   # The reference, in callbackd's place in the cluster and with its JVM options: a bare consumer that answers each
   # run at once and POSTs its payload (no database). The same producer and the same fixed rates (not the maximum:
   # a consumer that answers before it POSTs runs ahead of the receiver there, so the phase would measure the
-  # receiver); its CPU is counted as callbackd's is (its pid in CB_PID, which common_args passes on, and
-  # stop_callbackd stops).
+  # receiver), after as long a warm-up as callbackd's (90 s); its CPU is counted as callbackd's is (its pid in
+  # CB_PID, which common_args passes on, and stop_callbackd stops).
   log "event bus reference: a bare consumer (reply, then POST; no database) in callbackd's place, 500 and 1,000/s"
   java "${CB_JAVA_OPTS[@]}" -jar "$RUNDIR/callbackd-bench.jar" evbusref --cluster-host 127.0.0.1 \
     --cluster-port $EVBUS_CB_PORT --cluster-members "127.0.0.1:$EVBUS_CB_PORT,127.0.0.1:$EVBUS_PRODUCER_PORT" \
@@ -684,7 +684,7 @@ stage_evbus() {
   run "${LOADGEN_JAVA[@]}" evbus $(common_args) --consumer reference --cluster-port $EVBUS_PRODUCER_PORT \
     --cluster-members "127.0.0.1:$EVBUS_CB_PORT" --hook "http://127.0.0.1:$RCV_PORT/hook" \
     --receiver "http://127.0.0.1:$RCV_PORT" --out-dir "$OUT" --settle 60 \
-    --spec "warmref:1000:$WARM_SECS,warmref500:500:$WARM_SECS,refeb500:500:$PHASE_SECS,refeb1000:1000:$PHASE_SECS"
+    --spec "warmref:1000:$WARM_SECS,warmref2:1000:$WARM_SECS,warmref500:500:$WARM_SECS,refeb500:500:$PHASE_SECS,refeb1000:1000:$PHASE_SECS"
   stop_callbackd
 }
 

@@ -420,12 +420,11 @@ final class EventBusProducer {
       + "| consumer's CPU µs/event | of which JIT compiler | PostgreSQL CPU µs/event | Failures | Delivered / ok "
       + "| Others' CPU % |\n");
     sb.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    Map<String, Object> referenceUs = new HashMap<>();
+    Map<String, JsonObject> references = new HashMap<>();
     for (int i = 0; i < phases.size(); i++) {
       JsonObject ph = phases.getJsonObject(i);
       if (isReference(ph) && ph.getValue("offered") != null) {
-        referenceUs.put(String.valueOf(ph.getValue("offered")),
-          ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us"));
+        references.put(String.valueOf(ph.getValue("offered")), ph);
       }
     }
     for (int i = 0; i < phases.size(); i++) {
@@ -452,13 +451,20 @@ final class EventBusProducer {
     StringBuilder against = new StringBuilder();
     for (int i = 0; i < phases.size(); i++) {
       JsonObject ph = phases.getJsonObject(i);
-      Object ref = referenceUs.get(String.valueOf(ph.getValue("offered")));
+      JsonObject refPhase = references.get(String.valueOf(ph.getValue("offered")));
+      Object ref = refPhase == null ? null
+        : refPhase.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
       Object us = ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
       if (!isReference(ph) && ref instanceof Number r && us instanceof Number c) {
+        // The JIT compiler's share differs with how long each JVM has run: compare without it too.
+        double cWarm = c.doubleValue() - jitMicrosPerEvent(ph);
+        double rWarm = r.doubleValue() - jitMicrosPerEvent(refPhase);
         against.append("- ").append(ph.getString("phase")).append(": callbackd ").append(us)
           .append(" µs per event, the reference ").append(ref).append(" µs: callbackd spends ")
           .append(Util.round(c.doubleValue() - r.doubleValue())).append(" µs more (")
-          .append(Util.round(c.doubleValue() / r.doubleValue())).append(" times the reference).\n");
+          .append(Util.round(c.doubleValue() / r.doubleValue())).append(" times the reference); without the JIT "
+            + "compiler's share, ").append(Util.round(cWarm)).append(" and ").append(Util.round(rWarm))
+          .append(" µs, ").append(Util.round(cWarm - rWarm)).append(" µs more.\n");
       }
     }
     if (!against.isEmpty()) {
