@@ -11,9 +11,10 @@ import java.util.function.IntSupplier;
 /**
  * When a dispatcher claims: when woken (new work, a due retry, a resumed destination), when its outcomes may have
  * made callbacks claimable (a retry, a callback handed back, room at a destination that was at its limit, a breaker
- * that moved) or gave room back while a wake-up waited for it, and right again while claims come back full. One
- * claim at a time; a wake-up during a claim makes another follow it. Claims take only what destinations can take
- * right now, so an empty claim means there is nothing to do until the next wake-up.
+ * that moved) or gave room back while a wake-up waited for it, right again while claims come back full, and shortly
+ * after a claim that found work while transactions skip the wake-up NOTIFY ({@link SkippedWakeUps}). One claim at a
+ * time; a wake-up during a claim makes another follow it. Claims take only what destinations can take right now, so
+ * an empty claim means there is nothing to do until the next wake-up.
  */
 final class ClaimLoop {
 
@@ -32,6 +33,7 @@ final class ClaimLoop {
   private final IntSupplier room;
   private final Consumer<List<ClaimedDelivery>> claimedHandler;
   private final Runnable moreWaiting;
+  private final SkippedWakeUps skippedWakeUps = new SkippedWakeUps();
 
   private boolean claiming;
   private boolean wanted;
@@ -98,12 +100,12 @@ final class ClaimLoop {
         }
         return;
       }
-      List<ClaimedDelivery> claimed = ar.result();
+      List<ClaimedDelivery> claimed = ar.result().deliveries();
       claimedHandler.accept(claimed);
       if (claimed.size() == limit) {
         wanted = true;
         moreWaiting.run();
-      } else if (!claimed.isEmpty()) {
+      } else if (!claimed.isEmpty() && skippedWakeUps.lookAgain(ar.result().wakeUpSkips(), System.nanoTime())) {
         lookAgainSoon();
       }
       maybeClaim();
@@ -111,9 +113,9 @@ final class ClaimLoop {
   }
 
   /*
-   * Work just arrived, so more may be about to: at most one transaction at a time sends the wake-up NOTIFY, and one
-   * that skipped it can commit right after this claim read the queue. A second look shortly after finds those; it is
-   * not repeated once a claim comes back empty.
+   * Work just arrived, and transactions have been skipping the wake-up NOTIFY: one that skipped it can commit right
+   * after this claim read the queue. A second look shortly after finds those; it is not repeated once a claim comes
+   * back empty.
    */
   private void lookAgainSoon() {
     if (followUpTimer < 0 && !stopped) {

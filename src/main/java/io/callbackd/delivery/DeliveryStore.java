@@ -96,8 +96,11 @@ public final class DeliveryStore {
     // Whose outcomes must not linger: the destination reached its limit with this claim (its room comes back with
     // the outcomes), or the claim took its breaker's trial.
     + " RETURNING d.destination, d.in_flight >= $4 OR d.breaker = 'half_open' AS room_wanted)"
-    + " SELECT c.*, coalesce(s.room_wanted, false) AS room_wanted FROM claimed c"
-    + " LEFT JOIN served s ON s.destination = c.destination";
+    + " SELECT c.*, coalesce(s.room_wanted, false) AS room_wanted,"
+    // How many transactions have skipped the wake-up NOTIFY so far (migration V25): the dispatcher looks again
+    // shortly after this claim only while that count moves.
+    + " (SELECT CASE WHEN k.is_called THEN k.last_value ELSE 0 END FROM callbackd.wake_up_skips k) AS wake_up_skips"
+    + " FROM claimed c LEFT JOIN served s ON s.destination = c.destination";
 
   /*
    * The planner settings of the statements that must read the queue through its indexes whatever its statistics
@@ -612,15 +615,27 @@ public final class DeliveryStore {
     return statements.of(sql);
   }
 
-  public Future<List<ClaimedDelivery>> claim(String owner, int limit, long leaseMillis, int perDestination,
-                                             Duration requestTimeout, Duration pollInterval) {
+  /**
+   * What a claim took, and how many transactions had skipped the wake-up NOTIFY when it ran ({@code wakeUpSkips}; -1
+   * when it took nothing, since an empty claim returns no row to carry it).
+   */
+  public record Claim(List<ClaimedDelivery> deliveries, long wakeUpSkips) {
+  }
+
+  public Future<Claim> claim(String owner, int limit, long leaseMillis, int perDestination, Duration requestTimeout,
+                             Duration pollInterval) {
     // One statement in a transaction of its own, on a connection that runs with CLAIM_SESSION.
     return claims.preparedQuery(CLAIM)
       .execute(Tuple.of(owner, limit, leaseMillis, perDestination, requestTimeout.toMillis(), pollInterval.toMillis()))
       .map(DeliveryStore::claimed);
   }
 
-  private static List<ClaimedDelivery> claimed(RowSet<Row> rows) {
+  private static Claim claimed(RowSet<Row> rows) {
+    var first = rows.iterator();
+    return new Claim(deliveries(rows), first.hasNext() ? first.next().getLong("wake_up_skips") : -1);
+  }
+
+  private static List<ClaimedDelivery> deliveries(RowSet<Row> rows) {
     List<ClaimedDelivery> out = new ArrayList<>(rows.size());
     for (Row row : rows) {
       out.add(ClaimedDelivery.fromRow(row));
@@ -646,7 +661,7 @@ public final class DeliveryStore {
                                                        Duration timeLeft) {
     // On the claims' connections, as the dispatchers' claims.
     return claims.preparedQuery(REHEARSAL_CLAIMS).execute(Tuple.of(first, count, url, destination, timeLeft.toMillis()))
-      .map(DeliveryStore::claimed);
+      .map(DeliveryStore::deliveries);
   }
 
   /**

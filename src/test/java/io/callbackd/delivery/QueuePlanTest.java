@@ -675,7 +675,7 @@ class QueuePlanTest {
             + OTHER + "', '{}', now() - interval '1 second', now() + interval '1 hour')").execute(),
             Duration.ofSeconds(10));
           claimed += Await.result(store.claim("plan-test", 8, 60_000, LIMIT, Duration.ofSeconds(10),
-            Duration.ofSeconds(1)), Duration.ofSeconds(10)).size();
+            Duration.ofSeconds(1)), Duration.ofSeconds(10)).deliveries().size();
         }
         assertEquals(claims, claimed, "every claim took its callback");
         Row plans = Await.result(claimsPool.query("SELECT generic_plans, custom_plans FROM pg_prepared_statements"
