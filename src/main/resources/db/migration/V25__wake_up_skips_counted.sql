@@ -17,6 +17,13 @@ BEGIN
     -- Once per transaction, however many rows it schedules.
     PERFORM pg_catalog.nextval('callbackd.wake_up_skips');
     PERFORM pg_catalog.set_config('callbackd.wake_up_skipped', 'on', true);
+    -- The transaction holding the lock may have committed between the try above and the count, and the claim its
+    -- NOTIFY woke may have read the count without this skip. Its lock is released before its listeners are
+    -- signalled: free now, this transaction sends the NOTIFY itself; still held, the claim that NOTIFY wakes comes
+    -- after the count moved.
+    IF pg_catalog.pg_try_advisory_xact_lock('callbackd.queue'::pg_catalog.regclass::pg_catalog.oid::integer, 0) THEN
+      PERFORM pg_catalog.pg_notify('callbackd_work', '');
+    END IF;
   END IF;
 END $$;
 REVOKE ALL ON FUNCTION callbackd.wake_dispatchers() FROM PUBLIC;

@@ -20,9 +20,17 @@ final class SkippedWakeUps {
   /**
    * @param skips     the count a claim that took callbacks read (never negative)
    * @param nowNanos  {@link System#nanoTime()} now
-   * @return whether to look again shortly (true on the first claim: nothing is known yet)
+   * @return whether to look again shortly (true on the first claim: nothing is known yet, but the window stays
+   *         closed until the count moves)
    */
   boolean lookAgain(long skips, long nowNanos) {
+    if (seen < 0) {
+      // The first count this dispatcher reads says nothing of when it moved: look again this once, and from the
+      // next claim on only after the count moves.
+      seen = skips;
+      movedAt = nowNanos - RECENT_NANOS;
+      return true;
+    }
     if (skips != seen) {
       seen = skips;
       movedAt = nowNanos;
