@@ -46,6 +46,19 @@ class WakeUpsTest {
       + PrometheusText.value(page, "callbackd_claims_total", "result=\"empty\"");
   }
 
+  /**
+   * Claims per run while {@code n} runs end through the API one after another, each once the one before was
+   * delivered.
+   */
+  private static double claimsPerCallback(RunningCallbackd callbackd, String url, int n) {
+    double before = claims(callbackd);
+    for (int i = 0; i < n; i++) {
+      String id = callbackd.completeRun(url, null);
+      Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
+    }
+    return (claims(callbackd) - before) / n;
+  }
+
   @Test
   void aSteadyRateCostsAboutOneClaimPerCallback(Vertx vertx) {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
@@ -54,13 +67,8 @@ class WakeUpsTest {
       // Start-up wakes every dispatcher once: counted from here.
       callbackd.completeRun(receiver.url("/first"), null);
       Await.until("the first callback delivered", WAIT, () -> receiver.count("/first") == 1);
-      double before = claims(callbackd);
       int n = 30;
-      for (int i = 0; i < n; i++) {
-        String id = callbackd.completeRun(receiver.url("/steady"), null);
-        Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
-      }
-      double perCallback = (claims(callbackd) - before) / n;
+      double perCallback = claimsPerCallback(callbackd, receiver.url("/steady"), n);
       System.out.printf("%.2f claims per callback%n", perCallback);
       // One claim that takes the callback. Woken on every dispatcher and again after every outcome batch, it was
       // about four; with a look again 3 ms after every claim that found work, two. Nothing skips the NOTIFY here.
@@ -81,13 +89,7 @@ class WakeUpsTest {
       // Another session holds the wake-up's lock, as a transaction sending the NOTIFY would: every commit below
       // skips it (and counts the skip), and its writer wakes its own dispatchers.
       st.execute("SELECT pg_advisory_lock('callbackd.queue'::regclass::oid::integer, 0)");
-      double before = claims(callbackd);
-      int n = 20;
-      for (int i = 0; i < n; i++) {
-        String id = callbackd.completeRun(receiver.url("/skipped"), null);
-        Await.until("delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(id)));
-      }
-      double perCallback = (claims(callbackd) - before) / n;
+      double perCallback = claimsPerCallback(callbackd, receiver.url("/skipped"), 20);
       System.out.printf("%.2f claims per callback while commits skip the NOTIFY%n", perCallback);
       // The claim that takes each callback, and its look again a few milliseconds later, for a transaction that
       // skipped the NOTIFY and may commit just after that claim read the queue.
