@@ -5,7 +5,8 @@
 -- skips have been counted lately (each claim reads the count). Where one transaction at a time schedules callbacks
 -- (an event-bus consumer's group commit, a platform writing runs from one connection), nothing skips, and that
 -- second look found nothing and cost a claim per commit.
--- Compatible with the previous release: a new sequence, and the function sends the NOTIFY exactly as before.
+-- Compatible with the previous release: a new sequence, and the function sends the NOTIFY whenever it did before
+-- (and once more in the rare case described below).
 CREATE SEQUENCE callbackd.wake_up_skips;
 
 CREATE OR REPLACE FUNCTION callbackd.wake_dispatchers() RETURNS void

@@ -376,6 +376,11 @@ final class EventBusProducer {
     return phases;
   }
 
+  /** The consumer's CPU per event in a phase (callbackd's or the reference's), null when it had no events. */
+  private static Object consumerMicros(JsonObject phase) {
+    return phase.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
+  }
+
   /** A phase of the stage's reference consumer rather than callbackd's. */
   static boolean isReference(JsonObject phase) {
     return "reference".equals(phase.getString("consumer"));
@@ -448,25 +453,28 @@ final class EventBusProducer {
         .append(ph.getJsonObject("resources", new JsonObject()).getJsonObject("cpu", new JsonObject())
           .getValue("others")).append(" |\n");
     }
+    // Each of callbackd's phases: beside the reference at the same rate, and against the target.
     StringBuilder against = new StringBuilder();
+    StringBuilder target = new StringBuilder();
     for (int i = 0; i < phases.size(); i++) {
       JsonObject ph = phases.getJsonObject(i);
+      if (isReference(ph) || !(consumerMicros(ph) instanceof Number c)) {
+        continue;
+      }
+      target.append(target.isEmpty() ? "" : "; ").append(ph.getString("phase")).append(" **").append(c)
+        .append(" µs**, ").append(c.doubleValue() <= 300 ? "met" : "missed");
       JsonObject refPhase = references.get(String.valueOf(ph.getValue("offered")));
-      Object ref = refPhase == null ? null
-        : refPhase.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
-      Object us = ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
-      if (!isReference(ph) && refPhase != null
-        && refPhase.getLong("delivered", 0L) < refPhase.getLong("replied_ok", 0L)) {
+      if (refPhase != null && refPhase.getLong("delivered", 0L) < refPhase.getLong("replied_ok", 0L)) {
         // A POST the reference lost keeps its phase measuring until the settle time ends: not comparable.
         against.append("- ").append(ph.getString("phase")).append(": the reference delivered ")
           .append(refPhase.getValue("delivered")).append(" of ").append(refPhase.getValue("replied_ok"))
           .append(" callbacks in that phase (it does not retry), so its CPU per event is not compared.\n");
-      } else if (!isReference(ph) && ref instanceof Number r && us instanceof Number c) {
+      } else if (refPhase != null && consumerMicros(refPhase) instanceof Number r) {
         // The JIT compiler's share differs with how long each JVM has run: compare without it too.
         double cWarm = c.doubleValue() - jitMicrosPerEvent(ph);
         double rWarm = r.doubleValue() - jitMicrosPerEvent(refPhase);
-        against.append("- ").append(ph.getString("phase")).append(": callbackd ").append(us)
-          .append(" µs per event, the reference ").append(ref).append(" µs: callbackd spends ")
+        against.append("- ").append(ph.getString("phase")).append(": callbackd ").append(c)
+          .append(" µs per event, the reference ").append(r).append(" µs: callbackd spends ")
           .append(Util.round(c.doubleValue() - r.doubleValue())).append(" µs more (")
           .append(Util.round(c.doubleValue() / r.doubleValue())).append(" times the reference); without the JIT "
             + "compiler's share, ").append(Util.round(cWarm)).append(" and ").append(Util.round(rWarm))
@@ -475,15 +483,6 @@ final class EventBusProducer {
     }
     if (!against.isEmpty()) {
       sb.append("\n").append(against);
-    }
-    StringBuilder target = new StringBuilder();
-    for (int i = 0; i < phases.size(); i++) {
-      JsonObject ph = phases.getJsonObject(i);
-      Object us = ph.getJsonObject("cpu_per_event", new JsonObject()).getValue("callbackd_us");
-      if (!isReference(ph) && us instanceof Number n) {
-        target.append(target.isEmpty() ? "" : "; ").append(ph.getString("phase")).append(" **").append(us)
-          .append(" µs**, ").append(n.doubleValue() <= 300 ? "met" : "missed");
-      }
     }
     if (!target.isEmpty()) {
       sb.append("\nTarget: callbackd CPU per event at most 300 µs, delivery included: ").append(target).append(".\n");
