@@ -513,6 +513,28 @@ public final class DeliveryStore {
     + " count(*) FILTER (WHERE lease_token IS NOT NULL) AS in_flight FROM callbackd.queue) q";
 
   /*
+   * The counts QUEUE_STATS made last, as any replica stored them, and whether they are fresh: younger than $1
+   * milliseconds (the reader's gauge interval) and than twenty times what counting them took.
+   */
+  static final String STORED_QUEUE_STATS = "SELECT pending, in_flight, oldest_due_seconds AS oldest_due,"
+    + " breakers_closed AS closed, breakers_open AS open, breakers_half_open AS half_open,"
+    + " measured_at > now() - greatest($1::bigint * interval '1 millisecond', took * 20) AS fresh"
+    + " FROM callbackd.queue_stats";
+
+  /** Whether this transaction may count the queue: one replica at a time does, the others read what it stored. */
+  static final String TRY_COUNT_QUEUE = "SELECT pg_try_advisory_xact_lock("
+    + "'callbackd.queue_stats'::regclass::oid::integer, 0) AS counting";
+
+  /** Stores the counts just made (what QUEUE_STATS answered, and how long it took in microseconds). */
+  static final String STORE_QUEUE_STATS = "INSERT INTO callbackd.queue_stats (pending, in_flight, oldest_due_seconds,"
+    + " breakers_closed, breakers_open, breakers_half_open, measured_at, took)"
+    + " VALUES ($1, $2, $3, $4, $5, $6, now(), $7::bigint * interval '1 microsecond')"
+    + " ON CONFLICT (only_row) DO UPDATE SET pending = excluded.pending, in_flight = excluded.in_flight,"
+    + " oldest_due_seconds = excluded.oldest_due_seconds, breakers_closed = excluded.breakers_closed,"
+    + " breakers_open = excluded.breakers_open, breakers_half_open = excluded.breakers_half_open,"
+    + " measured_at = excluded.measured_at, took = excluded.took";
+
+  /*
    * When the next claim can find something: the earliest waiting callback of each destination that is not paused,
    * not awaiting a trial's outcome, and, while its breaker is open, not before the breaker lets a trial through. In
    * milliseconds from now, by PostgreSQL's clock.
@@ -794,12 +816,48 @@ public final class DeliveryStore {
                            long breakersHalfOpen) {
   }
 
-  public Future<QueueStats> queueStats() {
-    return pool.query(QUEUE_STATS).execute().map(rows -> {
-      Row r = rows.iterator().next();
-      return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"),
-        r.getLong("closed"), r.getLong("open"), r.getLong("half_open"));
+  /**
+   * The queue's depth as the deployment last counted it (table queue_stats, migration V26): the stored counts while
+   * they are younger than {@code maxAge} and than twenty times what counting took (so that counting a backlog of
+   * millions costs the database at most a twentieth of one core, however many replicas read); else this replica counts,
+   * unless another is counting right now (an advisory lock), in which case the stored counts stand until the next
+   * read. One read is one statement; the count, at most one per deployment per {@code maxAge}, is a short transaction.
+   */
+  public Future<QueueStats> queueStats(Duration maxAge) {
+    return pool.preparedQuery(STORED_QUEUE_STATS).execute(Tuple.of(maxAge.toMillis())).compose(rows -> {
+      Row stored = rows.size() == 0 ? null : rows.iterator().next();
+      if (stored != null && stored.getBoolean("fresh")) {
+        return Future.succeededFuture(queueStatsOf(stored));
+      }
+      return pool.withTransaction(conn -> conn.query(TRY_COUNT_QUEUE).execute().compose(locked -> {
+        if (!locked.iterator().next().getBoolean("counting")) {
+          // Another replica is counting: the stored counts, or (before the first count ever) a count of its own.
+          return stored != null ? Future.succeededFuture(queueStatsOf(stored)) : countQueue(conn);
+        }
+        // Counted and stored by another replica between the read above and the lock: nothing to do.
+        return conn.preparedQuery(STORED_QUEUE_STATS).execute(Tuple.of(maxAge.toMillis())).compose(again -> {
+          Row now = again.size() == 0 ? null : again.iterator().next();
+          if (now != null && now.getBoolean("fresh")) {
+            return Future.succeededFuture(queueStatsOf(now));
+          }
+          long t0 = System.nanoTime();
+          return countQueue(conn).compose(counted -> conn.preparedQuery(STORE_QUEUE_STATS)
+            .execute(Tuple.of(counted.pending(), counted.inFlight(), counted.oldestDueSeconds(),
+              counted.breakersClosed(), counted.breakersOpen(), counted.breakersHalfOpen(),
+              (System.nanoTime() - t0) / 1_000))
+            .map(counted));
+        });
+      }));
     });
+  }
+
+  private static Future<QueueStats> countQueue(SqlConnection conn) {
+    return conn.query(QUEUE_STATS).execute().map(rows -> queueStatsOf(rows.iterator().next()));
+  }
+
+  private static QueueStats queueStatsOf(Row r) {
+    return new QueueStats(r.getLong("pending"), r.getLong("in_flight"), r.getLong("oldest_due"),
+      r.getLong("closed"), r.getLong("open"), r.getLong("half_open"));
   }
 
   /** How long until a claim can find a waiting callback (zero or less: now), or null when none waits. */

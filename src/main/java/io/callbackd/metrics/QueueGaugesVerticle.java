@@ -6,15 +6,16 @@ import io.vertx.core.VerticleBase;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.time.Duration;
+
 /**
  * Reads the queue's depth from PostgreSQL every few seconds for the gauges, so that a scrape never queries the
- * database and many scrapers cannot load it.
+ * database and many scrapers cannot load it. The counts are the deployment's: one replica at a time counts the queue
+ * and the others read what it stored ({@link DeliveryStore#queueStats}), so adding replicas adds no counting.
  */
 public class QueueGaugesVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(QueueGaugesVerticle.class);
-  private static final long MAX_SHARE_FACTOR = 20;
-
   private final DeliveryStore store;
   private final DeliveryMetrics metrics;
   private final long intervalMs;
@@ -36,8 +37,8 @@ public class QueueGaugesVerticle extends VerticleBase {
 
   private void read() {
     timer = -1;
-    long t0 = System.nanoTime();
-    store.queueStats().onComplete(ar -> {
+    // A stored count younger than half the interval: a gauge is then at most one and a half intervals old.
+    store.queueStats(Duration.ofMillis(intervalMs / 2)).onComplete(ar -> {
       if (ar.succeeded()) {
         DeliveryStore.QueueStats q = ar.result();
         metrics.queue(q.pending(), q.inFlight(), q.oldestDueSeconds());
@@ -48,10 +49,7 @@ public class QueueGaugesVerticle extends VerticleBase {
       if (stopped) {
         return;
       }
-      // Counting a backlog of millions takes a while: read at most 1/20 of the time, so the gauges never cost the
-      // database more than a small share of one core however deep the queue gets.
-      long tookMs = (System.nanoTime() - t0) / 1_000_000;
-      timer = vertx.setTimer(Math.max(intervalMs, MAX_SHARE_FACTOR * tookMs), t -> read());
+      timer = vertx.setTimer(intervalMs, t -> read());
     });
   }
 

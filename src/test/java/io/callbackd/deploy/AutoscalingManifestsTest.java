@@ -130,10 +130,11 @@ class AutoscalingManifestsTest {
   @Test
   void targetsFitTheQueuesTiming() throws Exception {
     double wait = waitTarget();
-    // Healthy dispatchers claim a due callback within a poll interval, and the gauge is read every gauge interval:
-    // a target below those would scale on a queue that is keeping up.
+    // Healthy dispatchers claim a due callback within a poll interval, and the gauge is read every gauge interval
+    // from a count of the deployment's made at most half an interval before: a target below those would scale on a
+    // queue that is keeping up.
     long healthy = Durations.parse(defaults.getString("poll_interval")).toMillis()
-      + Durations.parse(defaults.getString("queue_gauge_interval")).toMillis();
+      + Durations.parse(defaults.getString("queue_gauge_interval")).toMillis() * 3 / 2;
     assertTrue(wait * 1000 > 2 * healthy, "wait target " + wait + " s against " + healthy + " ms");
     // Replicas are added well before the wait pages someone.
     double alert = oldestPendingAlertThreshold();
