@@ -17,7 +17,10 @@ public final class FirstCallback {
    * the transaction holding this advisory lock, the same key; taken here first, it is the same session's lock, which
    * the trigger then takes again. False when another transaction holds it now: that one's NOTIFY may wake a claim
    * that runs before this commit, so the caller wakes its own dispatchers after the commit. Only for statements that
-   * insert into the queue: the lock held by a transaction that sends no NOTIFY would make others skip theirs.
+   * insert into the queue: the lock held by a transaction that sends no NOTIFY would make others skip theirs, and the
+   * queue's statement trigger sends it for a transaction that holds the lock even when the statement added no row
+   * (migration V27), as it sends it for a statement that added some. Asked only where a callback may be queued, so
+   * that a statement that queues nothing takes no lock and sends no NOTIFY.
    */
   public static final String SENDS_WAKE_UP = "pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0)";
 

@@ -105,9 +105,12 @@ public final class RunStore {
    */
   static final String UPDATE_AND_READ = "WITH prev AS (SELECT status, " + FirstCallback.ENDED_BEFORE
     + " AS ended_before FROM {runs} WHERE id = $1),"
-    // Whether this commit sends the wake-up NOTIFY (see FirstCallback.SENDS_WAKE_UP): the queue's INSERT below
-    // makes its statement trigger ask for it in any case.
-    + " nw AS (SELECT " + FirstCallback.SENDS_WAKE_UP + " AS notifies), u AS ("
+    // Whether this commit sends the wake-up NOTIFY (see FirstCallback.SENDS_WAKE_UP), asked only by an update that
+    // may queue a callback (it makes an unfinished run terminal): the queue's statement trigger then sends it, as
+    // the holder of the lock, even if nothing was queued. Any other update queues nothing and wakes nobody (V27).
+    + " nw AS (SELECT CASE WHEN $2::varchar IN ('completed', 'failed', 'cancelled')"
+    + " AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.status IN ('completed', 'failed', 'cancelled'))"
+    + " THEN " + FirstCallback.SENDS_WAKE_UP + " ELSE true END AS notifies), u AS ("
     + UPDATE + "RETURNING {runs}.*), "
     + "sched AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ") SELECT " + FirstCallback.valuesOf("u")
     + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "

@@ -1,6 +1,7 @@
 package io.callbackd.delivery;
 
 import io.callbackd.ingest.RunCompletedConsumerVerticle;
+import io.callbackd.runs.FirstCallback;
 import io.callbackd.metrics.PrometheusText;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
@@ -14,11 +15,15 @@ import io.vertx.core.json.JsonObject;
 import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.postgresql.PGConnection;
+import org.postgresql.PGNotification;
 
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.Statement;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -123,6 +128,69 @@ class WakeUpsTest {
         + " 'http://127.0.0.1:9/cb' FROM generate_series(1, 3) g");
       platform.commit();
       assertEquals(start + 1, callbackd.sql.count(count), "a transaction that sends the NOTIFY counts no skip");
+    }
+  }
+
+  /**
+   * The payloads of the wake-up NOTIFYs {@code listener} got, up to the barrier it then sends itself from another
+   * session: notifications arrive in commit order, so those of every commit before the barrier came before it.
+   */
+  private static List<String> wakeUpsUntilBarrier(RunningCallbackd callbackd, Connection listener) throws Exception {
+    callbackd.sql.update("NOTIFY callbackd_work, 'barrier'");
+    List<String> payloads = new ArrayList<>();
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (!payloads.contains("barrier")) {
+      assertTrue(System.nanoTime() < deadline, "the barrier NOTIFY never came: " + payloads);
+      PGNotification[] got = listener.unwrap(PGConnection.class).getNotifications(200);
+      for (PGNotification n : got == null ? new PGNotification[0] : got) {
+        payloads.add(n.getParameter());
+      }
+    }
+    return payloads;
+  }
+
+  @Test
+  void statementsThatQueueNothingWakeNobody(Vertx vertx) throws Exception {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, settings());
+         Connection listener = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl));
+         Statement listen = listener.createStatement();
+         Connection holder = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl));
+         Statement hold = holder.createStatement()) {
+      String finished = callbackd.completeRun(receiver.url("/finished"), null);
+      Await.until("the first callback delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(finished)));
+      String running = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")
+        .put("callback_url", receiver.url("/running"))).json().getString("id");
+      String skips = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM callbackd.wake_up_skips";
+      long skipsBefore = callbackd.sql.count(skips);
+      listen.execute("LISTEN callbackd_work");
+      // Updates that queue no callback: a finished run's metadata, an unfinished run staying unfinished. Their
+      // statement inserts into the queue (no row) and used to wake the dispatchers: a NOTIFY and a claim each.
+      for (int i = 0; i < 5; i++) {
+        JsonObject metadata = new JsonObject().put("step", i);
+        assertEquals(200, callbackd.patch("/v1/runs/" + finished, new JsonObject().put("metadata", metadata)).status());
+        assertEquals(200, callbackd.patch("/v1/runs/" + running, new JsonObject().put("status", "running")
+          .put("metadata", metadata)).status());
+      }
+      // The same while another session holds the wake-up lock: not a skip either.
+      hold.execute("SELECT pg_advisory_lock('callbackd.queue'::regclass::oid::integer, 0)");
+      assertEquals(200, callbackd.patch("/v1/runs/" + finished, new JsonObject()
+        .put("metadata", new JsonObject().put("held", true))).status());
+      hold.execute("SELECT pg_advisory_unlock('callbackd.queue'::regclass::oid::integer, 0)");
+      assertEquals(List.of("barrier"), wakeUpsUntilBarrier(callbackd, listener));
+      assertEquals(skipsBefore, callbackd.sql.count(skips), "no skip counted");
+
+      // A transaction that holds the wake-up lock sends the NOTIFY even if its insert queued nothing: transactions
+      // that skipped theirs meanwhile rely on it.
+      callbackd.sql.inOneSession(List.of("BEGIN", "SELECT " + FirstCallback.SENDS_WAKE_UP,
+        "INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ") SELECT run_id, generation, webhook_id, url,"
+          + " destination, body, next_attempt_at, expires_at FROM callbackd.queue WHERE false", "COMMIT"),
+        "SELECT 1");
+      assertEquals(List.of("", "barrier"), wakeUpsUntilBarrier(callbackd, listener));
+
+      // An update that makes a run terminal still wakes a dispatcher (the scheduler looks only once a minute).
+      assertEquals(200, callbackd.patch("/v1/runs/" + running, new JsonObject().put("status", "completed")).status());
+      Await.until("the second callback delivered", WAIT, () -> receiver.count("/running") == 1);
     }
   }
 

@@ -1,0 +1,28 @@
+-- A statement of callbackd's that queues nothing (an update through the API that leaves its run unfinished, or
+-- changes a finished run's metadata; an event batch whose runs all had their callback) still fired the queue's
+-- statement-level trigger, which woke the dispatchers: a NOTIFY and a claim that found nothing, or a skip counted
+-- (V25) while another transaction held the wake-up lock. The trigger now sees the rows its statement added (a
+-- transition table) and wakes the dispatchers when there are some, or when its transaction holds the wake-up lock
+-- already: a statement that asked whether its commit sends the NOTIFY took it (FirstCallback.SENDS_WAKE_UP in the
+-- code), and whoever holds that lock must send the NOTIFY, since the transactions that skip theirs rely on it.
+-- Compatible with the previous release: it takes the lock only in statements that insert into the queue, and a
+-- transaction that holds the lock still notifies; it queues no callback this trigger would now miss.
+CREATE OR REPLACE FUNCTION callbackd.on_callbacks_added() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, callbackd, pg_temp AS $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM added)
+     -- pg_locks lists an advisory lock on two integer keys with the first as classid, the second as objid.
+     OR EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                  AND l.classid = 'callbackd.queue'::pg_catalog.regclass::pg_catalog.oid AND l.objid = 0
+                  AND l.objsubid = 2) THEN
+    PERFORM callbackd.wake_dispatchers();
+  END IF;
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER callbackd_work_added ON callbackd.queue;
+CREATE TRIGGER callbackd_work_added
+  AFTER INSERT ON callbackd.queue
+  REFERENCING NEW TABLE AS added
+  FOR EACH STATEMENT WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION callbackd.on_callbacks_added();
