@@ -513,10 +513,12 @@ public final class DeliveryStore {
     + " count(*) FILTER (WHERE lease_token IS NOT NULL) AS in_flight FROM callbackd.queue) q";
 
   /*
-   * The counts QUEUE_STATS made last, as any replica stored them, and whether they are fresh: younger than $1
-   * milliseconds (the reader's gauge interval) and than twenty times what counting them took.
+   * The counts QUEUE_STATS made last, as any replica stored them, and whether they are fresh: younger than the larger
+   * of $1 milliseconds and twenty times what counting them took. The oldest due callback's wait is aged by the
+   * count's age: that callback has waited as long since, or was taken and another waited less.
    */
-  static final String STORED_QUEUE_STATS = "SELECT pending, in_flight, oldest_due_seconds AS oldest_due,"
+  static final String STORED_QUEUE_STATS = "SELECT pending, in_flight, CASE WHEN oldest_due_seconds > 0"
+    + " THEN oldest_due_seconds + greatest(0, extract(epoch FROM now() - measured_at))::bigint ELSE 0 END AS oldest_due,"
     + " breakers_closed AS closed, breakers_open AS open, breakers_half_open AS half_open,"
     + " measured_at > now() - greatest($1::bigint * interval '1 millisecond', took * 20) AS fresh"
     + " FROM callbackd.queue_stats";
@@ -818,8 +820,8 @@ public final class DeliveryStore {
 
   /**
    * The queue's depth as the deployment last counted it (table queue_stats, migration V26): the stored counts while
-   * they are younger than {@code maxAge} and than twenty times what counting took (so that counting a backlog of
-   * millions costs the database at most a twentieth of one core, however many replicas read); else this replica counts,
+   * they are younger than the larger of {@code maxAge} and twenty times what counting took (so that counting a backlog
+   * of millions costs the database at most a twentieth of one core, however many replicas read); else this replica counts,
    * unless another is counting right now (an advisory lock), in which case the stored counts stand until the next
    * read. One read is one statement; the count, at most one per deployment per {@code maxAge}, is a short transaction.
    */

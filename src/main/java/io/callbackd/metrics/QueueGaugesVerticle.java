@@ -16,6 +16,8 @@ import java.time.Duration;
 public class QueueGaugesVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(QueueGaugesVerticle.class);
+  private static final long FAILED_COUNT_BACKOFF = 20;
+
   private final DeliveryStore store;
   private final DeliveryMetrics metrics;
   private final long intervalMs;
@@ -37,19 +39,25 @@ public class QueueGaugesVerticle extends VerticleBase {
 
   private void read() {
     timer = -1;
-    // A stored count younger than half the interval: a gauge is then at most one and a half intervals old.
+    // A stored count younger than half the interval (or than twenty times what counting took) is read as it is: a
+    // gauge is then at most one and a half intervals old while counting is quick.
+    long t0 = System.nanoTime();
     store.queueStats(Duration.ofMillis(intervalMs / 2)).onComplete(ar -> {
+      long delay = intervalMs;
       if (ar.succeeded()) {
         DeliveryStore.QueueStats q = ar.result();
         metrics.queue(q.pending(), q.inFlight(), q.oldestDueSeconds());
         metrics.breakers(q.breakersClosed(), q.breakersOpen(), q.breakersHalfOpen());
       } else {
         LOG.debug("Could not read the queue's depth: {}", ar.cause().getMessage());
+        // A count that failed stored nothing to say how long it takes: back off here, so that a count cut short (a
+        // statement timeout) is not tried again at once.
+        delay = Math.max(intervalMs, FAILED_COUNT_BACKOFF * (System.nanoTime() - t0) / 1_000_000);
       }
       if (stopped) {
         return;
       }
-      timer = vertx.setTimer(intervalMs, t -> read());
+      timer = vertx.setTimer(delay, t -> read());
     });
   }
 

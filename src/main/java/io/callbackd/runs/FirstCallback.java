@@ -19,8 +19,8 @@ public final class FirstCallback {
    * that runs before this commit, so the caller wakes its own dispatchers after the commit. Only for statements that
    * insert into the queue: the lock held by a transaction that sends no NOTIFY would make others skip theirs, and the
    * queue's statement trigger sends it for a transaction that holds the lock even when the statement added no row
-   * (migration V27), as it sends it for a statement that added some. Asked only where a callback may be queued, so
-   * that a statement that queues nothing takes no lock and sends no NOTIFY.
+   * (migration V27), as it sends it for a statement that added some. The API's update asks only when it may queue a
+   * callback, so that an update that queues nothing takes no lock and sends no NOTIFY.
    */
   public static final String SENDS_WAKE_UP = "pg_try_advisory_xact_lock('callbackd.queue'::regclass::oid::integer, 0)";
 

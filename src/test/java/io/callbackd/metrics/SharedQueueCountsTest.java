@@ -82,6 +82,13 @@ class SharedQueueCountsTest {
         assertEquals(3, Await.result(store.queueStats(anHour), WAIT).pending());
         assertEquals(1, sql.count("SELECT count(*) FROM public.stats_log"));
 
+        // The oldest due callback's wait, read aged by the count's age.
+        sql.update("UPDATE callbackd.queue_stats SET oldest_due_seconds = 10, measured_at = now() - interval '5 s'");
+        long aged = Await.result(store.queueStats(anHour), WAIT).oldestDueSeconds();
+        assertTrue(aged >= 15 && aged < 60, aged + " s");
+        sql.update("UPDATE callbackd.queue_stats SET oldest_due_seconds = 0");
+        assertEquals(0, Await.result(store.queueStats(anHour), WAIT).oldestDueSeconds(), "none due stays none");
+
         // Stale (older than the reader's interval and than twenty times what counting took): counted again.
         Await.until("a new count", WAIT, () -> Await.result(store.queueStats(Duration.ZERO), WAIT).pending() == 5);
         long counts = sql.count("SELECT count(*) FROM public.stats_log");
@@ -115,7 +122,7 @@ class SharedQueueCountsTest {
   }
 
   @Test
-  void replicasShowTheSameCountsAndCountTheQueueAtMostOnceAnInterval(Vertx vertx) {
+  void replicasShowTheSameCountsAndCountTheQueueAtMostOnceHalfAnInterval(Vertx vertx) {
     String pgUrl = TestPostgres.newDatabase();
     JsonObject settings = new JsonObject().put("queue_gauge_interval", "200ms");
     try (RunningCallbackd first = new RunningCallbackd(vertx, pgUrl, settings,
