@@ -58,14 +58,15 @@ public final class CallbackAttempt {
     // Read beside the resolution (usually already known: then it costs nothing).
     Future<CallbackSigner> signer = signers.signerFor(d.organizationId());
     return address.transform(resolved -> {
+      // Handed back or cancelled while its host was being resolved: no attempt, whatever the resolution gave.
+      if (!stillWanted.getAsBoolean()) {
+        return Future.succeededFuture(null);
+      }
       if (resolved.failed()) {
         Throwable err = resolved.cause();
         return Future.succeededFuture(err instanceof BlockedDestinationException
           ? AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0), AttemptResult.Kind.BLOCKED, err.getMessage())
           : sender.failedBeforeConnect(err, startedAt, t0, deadline));
-      }
-      if (!stillWanted.getAsBoolean()) {
-        return Future.succeededFuture(null);
       }
       return signer.transform(signed -> {
         if (signed.failed()) {

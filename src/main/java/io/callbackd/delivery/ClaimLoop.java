@@ -33,6 +33,7 @@ final class ClaimLoop {
   private final IntSupplier room;
   private final Consumer<List<ClaimedDelivery>> claimedHandler;
   private final Runnable moreWaiting;
+  private final Runnable claimFailed;
   private final SkippedWakeUps skippedWakeUps = new SkippedWakeUps();
 
   private boolean claiming;
@@ -44,10 +45,12 @@ final class ClaimLoop {
   /**
    * @param room        how many more callbacks the dispatcher can hold now (0: none until something is reported)
    * @param moreWaiting told when a claim came back full: more is waiting than this dispatcher took
+   * @param claimFailed told when a claim failed: no claim is running any more (a shutdown waits for that)
    */
   ClaimLoop(Vertx vertx, DeliveryStore store, String owner, int batch, long leaseMs, int perDestination,
             java.time.Duration requestTimeout, java.time.Duration pollInterval, IntSupplier room,
-            Consumer<List<ClaimedDelivery>> claimedHandler, Runnable moreWaiting) {
+            Consumer<List<ClaimedDelivery>> claimedHandler, Runnable moreWaiting, Runnable claimFailed) {
+    this.claimFailed = claimFailed;
     this.vertx = vertx;
     this.store = store;
     this.owner = owner;
@@ -98,6 +101,7 @@ final class ClaimLoop {
             wake();
           });
         }
+        claimFailed.run();
         return;
       }
       List<ClaimedDelivery> claimed = ar.result().deliveries();

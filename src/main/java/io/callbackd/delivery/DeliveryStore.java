@@ -460,12 +460,13 @@ public final class DeliveryStore {
     + " SELECT (extract(epoch FROM now() - scheduled_at) * 1000)::bigint AS lived_ms FROM why";
 
   /*
-   * Destination rows nobody needs any more: breaker closed, not paused, nothing in flight or waiting, no attempt for
-   * the idle time. Keeps the rows claims read to the destinations in use. $1 idle time in ms.
+   * Destination rows nobody needs any more: breaker closed, not paused, nothing in flight or waiting, not claimed from
+   * for the idle time. Keeps the rows claims read to the destinations in use. Idle since its last claim (served_at,
+   * PostgreSQL's clock), not since its last attempt's start, which a replica's clock reports. $1 idle time in ms.
    */
   static final String FORGET_IDLE_DESTINATIONS = "WITH gone AS (DELETE FROM callbackd.destinations d"
     + " WHERE d.breaker = 'closed' AND d.paused_at IS NULL AND d.in_flight = 0"
-    + " AND coalesce(d.last_attempt_at, d.created_at) < now() - $1 * interval '1 millisecond'"
+    + " AND coalesce(d.served_at, d.created_at) < now() - $1 * interval '1 millisecond'"
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.queue q WHERE q.destination = d.destination) RETURNING 1)"
     + " SELECT count(*) AS n FROM gone";
 
@@ -549,12 +550,21 @@ public final class DeliveryStore {
     + " WHERE d.paused_at IS NULL AND d.breaker <> 'half_open'";
 
   /*
+   * A run r that no callback outcome was ever written back to. A run that shows one was called back already (by
+   * callbackd, whose history of it may have been purged since, or by the platform itself before callbackd was there):
+   * a catch-up schedule must not send it a second first callback under a new webhook-id.
+   */
+  static final String CALLED_BACK_NEVER = " AND r.callback_sent_at IS NULL AND r.callback_status_code IS NULL"
+    + " AND r.callback_error IS NULL";
+
+  /*
    * Schedules the callback of a run that is terminal but has none (it turned terminal before callbackd was there to
    * see it), as the outbox trigger would have. A no-op for any other run.
    */
   static final String SCHEDULE_FOR_RUN = "WITH ins AS (INSERT INTO callbackd.queue (" + FirstCallback.COLUMNS + ")"
     + " SELECT " + FirstCallback.valuesOf("r") + " FROM {runs} r CROSS JOIN callbackd.settings s"
     + " WHERE r.id = $1 AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
+    + CALLED_BACK_NEVER
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING destination)"
     + " INSERT INTO callbackd.destinations (destination) SELECT destination FROM ins"
@@ -575,6 +585,7 @@ public final class DeliveryStore {
     + " SELECT " + FirstCallback.valuesOf("r") + ", b.traceparent, b.tracestate"
     + " FROM b JOIN {runs} r ON r.id = b.run_id CROSS JOIN callbackd.settings s"
     + " WHERE b.schedule AND r.status IN ('completed', 'failed', 'cancelled') AND coalesce(r.callback_url, '') <> ''"
+    + CALLED_BACK_NEVER
     + " AND NOT EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = r.id)"
     + " ON CONFLICT (run_id, generation) DO NOTHING RETURNING id, run_id, webhook_id, attempts, next_attempt_at,"
     + " destination),"

@@ -39,11 +39,17 @@ final class DestinationLanes {
     return true;
   }
 
-  /** The callback is reported (its outcome or its release is on the way to the database). */
-  void done(ClaimedDelivery d) {
-    if (held.remove(d.id()) != null) {
-      perDestination.computeIfPresent(d.destination(), (k, n) -> n <= 1 ? null : n - 1);
+  /**
+   * The callback is reported (its outcome or its release is on the way to the database). False when the lanes no
+   * longer held it: it was handed back or dropped already (a cancel, a shutdown) and reported then, so nothing more
+   * may be reported under its claim.
+   */
+  boolean done(ClaimedDelivery d) {
+    if (held.remove(d.id()) == null) {
+      return false;
     }
+    perDestination.computeIfPresent(d.destination(), (k, n) -> n <= 1 ? null : n - 1);
+    return true;
   }
 
   /**

@@ -117,7 +117,7 @@ public class DispatchVerticle extends VerticleBase {
       settings.maxInFlightPerDestination(), settings.outcomeLinger(), this::roomGiven);
     claims = new ClaimLoop(vertx, store, owner, settings.claimBatch(), settings.lease().toMillis(),
       settings.maxInFlightPerDestination(), settings.requestTimeout(), settings.pollInterval(), this::room,
-      this::claimed, () -> wakeAll(vertx));
+      this::claimed, () -> wakeAll(vertx), this::checkAttemptsDone);
     wakeConsumer = vertx.eventBus().localConsumer(WAKE_ADDRESS, msg -> claims.wake());
     wakeOneConsumer = vertx.eventBus().localConsumer(WAKE_ONE_ADDRESS, msg -> {
       if (room() > 0) {
@@ -196,9 +196,15 @@ public class DispatchVerticle extends VerticleBase {
     report(d, WriteBack.release(d));
   }
 
+  /**
+   * One report per claim: a callback handed back or dropped while its attempt was still resolving its host (a
+   * shutdown, a cancel) was reported then; a second report under the same claim in one outcome batch would archive it
+   * twice or give its destination its room back twice.
+   */
   private void report(ClaimedDelivery d, WriteBack w) {
-    lanes.done(d);
-    outcomes.add(w);
+    if (lanes.done(d)) {
+      outcomes.add(w);
+    }
   }
 
   private void checkAttemptsDone() {

@@ -207,8 +207,12 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     writing = true;
     PipelinedTransaction.run(pool, tx -> write(tx, batch)).onComplete(ar -> {
       if (ar.succeeded()) {
-        answer(batch, ar.result());
-        written();
+        try {
+          answer(batch, ar.result());
+        } finally {
+          // Whatever answering did, the next batch goes: a consumer stuck here would hold every later event.
+          written();
+        }
       } else if (RunStore.isDataError(ar.cause()) && batch.size() > 1) {
         // PostgreSQL refused a value of one event, and the transaction is gone for all: each is written on its own.
         LOG.debug("An event of a batch of {} was refused by the database ({}); writing them one by one",
@@ -341,7 +345,7 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
     RunCompletedEvent event = p.event();
     Future<JsonObject> run;
     if (event.run() != null) {
-      run = runs.upsert(event.run(), p.trace());
+      run = runs.upsert(event.run(), event.updateOfExisting(), p.trace());
     } else if (event.update() != null) {
       run = runs.update(p.runId(), event.update(), p.trace());
     } else {

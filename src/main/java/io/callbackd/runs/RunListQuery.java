@@ -89,6 +89,8 @@ public record RunListQuery(List<String> agentIds, List<String> statuses, String 
     List<String> out = new ArrayList<>();
     for (String v : params.getOrDefault(name, List.of())) {
       if (v != null && !v.isEmpty()) {
+        // A NUL or an unpaired surrogate cannot be looked up: refused naming the parameter, not by PostgreSQL.
+        StorableJson.checkText(name, v);
         out.add(v);
       }
     }
@@ -102,6 +104,7 @@ public record RunListQuery(List<String> agentIds, List<String> statuses, String 
   private static String single(Map<String, List<String>> params, String name) {
     List<String> all = params.getOrDefault(name, List.of());
     String v = all.isEmpty() ? null : all.get(all.size() - 1);
+    StorableJson.checkText(name, v);
     return v == null || v.isEmpty() ? null : v;
   }
 

@@ -11,11 +11,12 @@ public final class RunStatus {
   private RunStatus() {
   }
 
+  // A platform's table may hold a run without a status (a nullable column): neither known nor terminal.
   public static boolean isKnown(String status) {
-    return ALL.contains(status);
+    return status != null && ALL.contains(status);
   }
 
   public static boolean isTerminal(String status) {
-    return TERMINAL.contains(status);
+    return status != null && TERMINAL.contains(status);
   }
 }

@@ -246,7 +246,8 @@ public final class RunStore {
       // the row above was read; read it again to show the callback.
       if (RunStatus.isTerminal(created.getString("status")) && created.getString("callback_url") != null
         && !created.getString("callback_url").isEmpty()) {
-        return find(run.id());
+        // Deleted by the platform meanwhile: answered as created.
+        return find(run.id()).map(found -> found != null ? found : created);
       }
       return Future.succeededFuture(created);
     });
@@ -291,14 +292,16 @@ public final class RunStore {
     });
   }
 
-  /** Creates the run, or applies its update fields to the existing one (the event bus's "whole run" form). */
-  public Future<JsonObject> upsert(NewRun run, TraceContext trace) {
+  /**
+   * Creates the run, or applies {@code ifExists} (its update fields) to the existing one (the event bus's "whole run"
+   * form).
+   */
+  public Future<JsonObject> upsert(NewRun run, RunUpdate ifExists, TraceContext trace) {
     return create(run, trace).recover(err -> {
       if (!(err instanceof RunExistsException)) {
         return Future.failedFuture(err);
       }
-      return update(run.id(), new RunUpdate(run.status(), run.completedAt(), run.stopReason(), run.metadata(),
-        run.totalDurationNs()), trace);
+      return update(run.id(), ifExists, trace);
     });
   }
 
@@ -487,19 +490,26 @@ public final class RunStore {
   }
 
   /**
-   * True when the failure is PostgreSQL refusing the caller's input: a value too long or out of range (class 22), or
-   * a constraint of the platform's own table that callbackd's does not have (a NOT NULL column such as Letta's
-   * organization_id, a foreign key, a check).
+   * True when the failure is PostgreSQL refusing the caller's input: a value too long or out of range (class 22), a
+   * value too large for an index of the table (54000: a btree entry holds at most about 2.7 kB, so an agent_id of
+   * 3,000 CJK characters is refused by the index on agent_id), or a constraint of the platform's own table that
+   * callbackd's does not have (a NOT NULL column such as Letta's organization_id, a foreign key, a check).
    */
   public static boolean isDataError(Throwable err) {
     if (!(err instanceof PgException) || ((PgException) err).getSqlState() == null) {
       return false;
     }
     String state = ((PgException) err).getSqlState();
-    return state.startsWith("22") || state.equals("23502") || state.equals("23503") || state.equals("23514");
+    return state.startsWith("22") || state.equals("54000") || state.equals("23502") || state.equals("23503")
+      || state.equals("23514");
   }
 
   private static final Pattern KEY_COLUMN = Pattern.compile("^Key \\(([a-z_0-9]+)\\)=");
+  /** An index named in a refusal: ... for index "ix_runs_agent_id". */
+  private static final Pattern INDEX_NAME = Pattern.compile("for index \"([^\"]+)\"");
+  /** Fields an index of the runs table may be on, longest first (conversation_id before id). */
+  private static final List<String> INDEXED_FIELDS = List.of("conversation_id", "stop_reason", "agent_id", "status",
+    "id");
 
   /** The field of a value {@link #isDataError refused}, as far as PostgreSQL names its column; "body" otherwise. */
   public static String refusedField(Throwable err) {
@@ -510,6 +520,13 @@ public final class RunStore {
         // A foreign key names its column only in the detail: "Key (agent_id)=(a-1) is not present in table ...".
         Matcher m = KEY_COLUMN.matcher(pg.getDetail());
         column = m.find() ? m.group(1) : null;
+      }
+      if (column == null && pg.getErrorMessage() != null) {
+        // An entry too large for an index names the index only: its field as far as the index's name tells.
+        Matcher m = INDEX_NAME.matcher(pg.getErrorMessage());
+        if (m.find()) {
+          column = INDEXED_FIELDS.stream().filter(m.group(1)::contains).findFirst().orElse(null);
+        }
       }
       if (column != null) {
         return column.equals("metadata_") ? "metadata" : column;

@@ -1,5 +1,6 @@
 package io.callbackd.api;
 
+import io.callbackd.metrics.PrometheusText;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.RunningCallbackd.Response;
@@ -19,6 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A cancel that comes while the callback's attempt is under way wins: the attempt's outcome, arriving later, is
@@ -130,6 +132,38 @@ class CancelTest {
       assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.attempts WHERE run_id = ?", id));
       assertEquals("cancelled", callbackd.sql.one("SELECT state FROM callbackd.history WHERE run_id = ?", id)
         .get("state"));
+    }
+  }
+  /**
+   * A cancel while the destination's name is being resolved, to an address the guard then refuses: the callback was
+   * dropped, so the refusal is no attempt of it. Reported as one under the same claim, beside the cancel's release,
+   * it could archive the callback twice or give its destination its room back twice in one outcome batch.
+   */
+  @Test
+  void aCancelledCallbackWhoseNameThenResolvesToARefusedAddressMakesNoAttempt(Vertx vertx) {
+    String name = "refused.callbackd.test";
+    try (TestDnsServer dns = new TestDnsServer().answer(name, "10.1.2.3").delay(name, Duration.ofSeconds(3));
+         TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "10s")
+           .put("lease", "30s").put("retry_delays", "0s,5s").put("dns_servers", dns.address()))) {
+      String id = callbackd.completeRun("http://" + name + ":" + receiver.port() + "/hook", null);
+      Await.until("claimed, its name being resolved", WAIT, () -> dns.aQueries(name) >= 1
+        && "delivering".equals(callbackd.get("/v1/runs/" + id).json().getJsonObject("callback").getString("state")));
+      assertEquals(200, callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null).status());
+
+      Await.until("the refusing answer went out", WAIT, () -> dns.delayedAnswersSent() >= 1);
+      // A later callback through the dispatchers is delivered: the refused resolution has been dealt with by then.
+      String probe = callbackd.completeRun(receiver.url("/probe"), null);
+      Await.until("a later callback delivered", WAIT, () -> "delivered".equals(callbackd.callbackState(probe)));
+      String destination = "http://" + name + ":" + receiver.port();
+      Await.until("its destination's room back", WAIT, () -> ((Number) callbackd.sql.one("SELECT in_flight FROM"
+        + " callbackd.destinations WHERE destination = ?", destination).get("in_flight")).intValue() == 0);
+      assertTrue(PrometheusText.value(callbackd.text("/metrics"), "callbackd_attempts_total", "result=\"blocked\"")
+        <= 0, "no attempt was counted for the cancelled callback");
+      Map<String, Object> cancelled = callbackd.sql.one("SELECT state, attempts FROM callbackd.history"
+        + " WHERE run_id = ?", id);
+      assertEquals("cancelled", cancelled.get("state"));
+      assertEquals(0, ((Number) cancelled.get("attempts")).intValue());
     }
   }
 }

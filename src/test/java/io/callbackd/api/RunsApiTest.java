@@ -1,6 +1,7 @@
 package io.callbackd.api;
 
 import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.TestTexts;
 import io.callbackd.support.RunningCallbackd.Response;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -140,6 +141,15 @@ class RunsApiTest {
     Response updated = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "failed")
       .put("completed_at", "2025-10-17T23:53:05.123456+02:00"));
     assertEquals("2025-10-17T21:53:05.123456Z", updated.json().getString("completed_at"));
+  }
+
+  @Test
+  void refusesAValueTooLargeForAnIndexNamingItsField() {
+    // Under the 4,096-character limit, but 3 kB: more than a btree index entry holds (about 2.7 kB).
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", TestTexts.incompressibleCjk(1000, 1))),
+      400, "agent_id");
+    assertRefused(callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a")
+      .put("conversation_id", TestTexts.incompressibleCjk(1000, 2))), 400, "conversation_id");
   }
 
   @Test

@@ -1,7 +1,10 @@
 package io.callbackd.delivery;
 
+import io.callbackd.database.Database;
 import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
+import io.callbackd.support.Sql;
+import io.callbackd.support.TestPostgres;
 import io.callbackd.support.TestReceiver;
 import io.vertx.core.Vertx;
 import io.vertx.core.json.JsonObject;
@@ -10,6 +13,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 import java.time.Duration;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -49,6 +53,27 @@ class IdleDestinationsTest {
       Await.until("the unused one is forgotten", WAIT, () -> callbackd.sql.count(
         "SELECT count(*) FROM callbackd.destinations WHERE destination = 'https://gone.example:443'") == 0);
       assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.destinations WHERE destination = ?", dest));
+    }
+  }
+
+  /**
+   * Idle time is PostgreSQL's: a destination's last attempt started at a time a replica's clock reported (two hours
+   * ago, by a replica running behind), but it was claimed from just now.
+   */
+  @Test
+  void idleTimeIsMeasuredByTheDatabasesClock(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    try (Database ignored = Database.open(TestPostgres.config(vertx, pgUrl))) {
+      sql.update("INSERT INTO callbackd.destinations (destination, served_at, last_attempt_at)"
+        + " VALUES ('http://skewed.test', now(), now() - interval '2 hours')");
+      List<String> prepare = List.of("PREPARE forget(bigint) AS " + DeliveryStore.FORGET_IDLE_DESTINATIONS);
+      String tenMinutes = "EXECUTE forget(600000)";
+      assertEquals(0L, ((Number) sql.inOneSession(prepare, tenMinutes).get(0).get("n")).longValue());
+      assertEquals(1L, sql.count("SELECT count(*) FROM callbackd.destinations"));
+      // Claimed from eleven minutes ago by the database's clock: idle.
+      sql.update("UPDATE callbackd.destinations SET served_at = now() - interval '11 minutes'");
+      assertEquals(1L, ((Number) sql.inOneSession(prepare, tenMinutes).get(0).get("n")).longValue());
     }
   }
 }

@@ -4,6 +4,7 @@ import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.TestPostgres;
 import io.callbackd.support.TestReceiver;
+import io.callbackd.support.TestTexts;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.eventbus.Message;
@@ -166,6 +167,10 @@ class RunCompletedBatchTest {
     Future<Message<Object>> tooLarge = request(new JsonObject().put("run_id", big).put("status", "completed")
       .put("metadata", new JsonObject().put("second", "y".repeat(4000))));
     Future<Message<Object>> badField = request(new JsonObject().put("run_id", running).put("status", "nearly"));
+    // Too large for the index on agent_id (3 kB of varied CJK characters, under the 4,096-character limit).
+    Future<Message<Object>> tooLargeForIndex = request(new JsonObject().put("id", "run-mixed-index")
+      .put("agent_id", TestTexts.incompressibleCjk(1000, 3)).put("status", "completed")
+      .put("callback_url", receiver.url("/mixed")));
     for (int i = 20; i < 40; i++) {
       good.add(request(new JsonObject().put("id", "run-mixed-" + i).put("agent_id", "a").put("status", "completed")
         .put("callback_url", receiver.url("/mixed"))));
@@ -189,6 +194,9 @@ class RunCompletedBatchTest {
     e = refusal(badField);
     assertEquals(400, e.failureCode(), e.getMessage());
     assertEquals("status", new JsonObject(e.getMessage()).getString("field"));
+    e = refusal(tooLargeForIndex);
+    assertEquals(400, e.failureCode(), e.getMessage());
+    assertEquals("agent_id", new JsonObject(e.getMessage()).getString("field"), e.getMessage());
 
     for (Future<Message<Object>> reply : good) {
       assertEquals("completed", ((JsonObject) Await.result(reply, WAIT).body()).getString("status"));
@@ -209,6 +217,63 @@ class RunCompletedBatchTest {
       goodRuns.add("run-mixed-" + i);
     }
     assertEquals(goodRuns, runsCalledBack);
+  }
+
+  @Test
+  void aWholeRunWithoutAStatusLeavesAFinishedRunFinished() {
+    String id = callbackd.completeRun(receiver.url("/whole"), null);
+    // A whole run (id, agent_id) for a run that exists: its fields update it; a status it does not give is not the
+    // "created" a new run would get.
+    JsonObject reply = (JsonObject) Await.result(request(new JsonObject().put("id", id).put("agent_id", "a")
+      .put("metadata", new JsonObject().put("note", "late"))), WAIT).body();
+    assertEquals("completed", reply.getString("status"));
+    Map<String, Object> row = callbackd.sql.one("SELECT status, metadata_::text AS metadata FROM runs WHERE id = ?", id);
+    assertEquals("completed", row.get("status"));
+    assertTrue(String.valueOf(row.get("metadata")).contains("late"), String.valueOf(row));
+    assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+  }
+
+  /** A row written with no trigger firing: as it was before callbackd was attached to the table. */
+  private static void insertWithoutTriggers(String insert) {
+    callbackd.sql.inOneSession(List.of("SET session_replication_role = replica", insert), "SELECT 1");
+  }
+
+  @Test
+  void aRunCalledBackBeforeGetsNoSecondFirstCallbackOnceItsHistoryIsGone() {
+    // Finished and called back long ago: the outcome is on the run, its history purged by retention (or the
+    // platform called it back itself before callbackd was there).
+    String id = "run-called-back";
+    insertWithoutTriggers("INSERT INTO runs (id, status, agent_id, callback_url, completed_at, callback_sent_at,"
+      + " callback_status_code) VALUES ('" + id + "', 'completed', 'a', '" + receiver.url("/again") + "', now(), now(),"
+      + " 204)");
+    Await.result(request(new JsonObject().put("run_id", id)), WAIT);
+    Await.result(request(new JsonObject().put("run_id", id).put("metadata", new JsonObject().put("k", 1))), WAIT);
+    assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id),
+      "no callback scheduled again");
+    // A finished run without one (it ended before callbackd was there) gets its callback, as ever.
+    String late = "run-never-called-back";
+    insertWithoutTriggers("INSERT INTO runs (id, status, agent_id, callback_url, completed_at)"
+      + " VALUES ('" + late + "', 'completed', 'a', '" + receiver.url("/late") + "', now())");
+    JsonObject reply = (JsonObject) Await.result(request(new JsonObject().put("run_id", late)), WAIT).body();
+    assertNotNull(reply.getJsonObject("callback"), reply.encode());
+    assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", late));
+  }
+
+  @Test
+  void aRunWithoutAStatusIsRefusedAndTheEventsAfterItAreWritten() {
+    // As a platform's table may be: a status column that allows NULL.
+    callbackd.sql.update("ALTER TABLE runs ALTER COLUMN status DROP NOT NULL");
+    String id = "run-without-status";
+    callbackd.sql.update("INSERT INTO runs (id, status, agent_id, callback_url) VALUES (?, NULL, 'a', ?)", id,
+      receiver.url("/nostatus"));
+    assertEquals(409, refusal(request(new JsonObject().put("run_id", id))).failureCode());
+    assertEquals(200, callbackd.patch("/v1/runs/" + id, new JsonObject().put("metadata", new JsonObject()
+      .put("k", 1))).status());
+    String next = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "running")
+      .put("callback_url", receiver.url("/after-nostatus"))).json().getString("id");
+    JsonObject reply = (JsonObject) Await.result(request(new JsonObject().put("run_id", next)
+      .put("status", "completed")), WAIT).body();
+    assertEquals("completed", reply.getString("status"));
   }
 
   @Test

@@ -47,6 +47,15 @@ class RunListQueryTest {
   }
 
   @Test
+  void aValueThatCannotBeLookedUpIsRefusedNamingItsParameter() {
+    // A NUL, or an unpaired surrogate: PostgreSQL cannot compare with them.
+    for (String name : List.of("agent_id", "agent_ids", "conversation_id", "stop_reason", "before", "after")) {
+      assertEquals(name, refused(name, "a\u0000b"), name);
+      assertEquals(name, refused(name, "\ud800"), name);
+    }
+  }
+
+  @Test
   void agentIdWinsOverTheDeprecatedAgentIds() {
     assertEquals(List.of("a", "b"), parse("agent_ids", "a", "agent_ids", "b", "agent_ids", "a").agentIds());
     assertEquals(List.of("c"), parse("agent_ids", "a", "agent_id", "c").agentIds());
