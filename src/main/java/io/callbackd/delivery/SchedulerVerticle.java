@@ -94,7 +94,11 @@ public class SchedulerVerticle extends VerticleBase {
   }
 
   private void forgetIdleDestinations() {
-    store.forgetIdleDestinations(settings.breakerIdleEviction()).onComplete(ar -> {
+    // A callback whose transaction committed more than a moment after its destination's row was forgotten (the
+    // restore below missed it) gets the row back here, at the next pass.
+    store.restoreDestinations()
+      .onFailure(err -> LOG.debug("Could not restore destinations: {}", err.getMessage()))
+      .transform(ignored -> store.forgetIdleDestinations(settings.breakerIdleEviction())).onComplete(ar -> {
       if (ar.failed()) {
         LOG.debug("Could not forget idle destinations: {}", ar.cause().getMessage());
       } else if (ar.result() > 0 && !stopped) {

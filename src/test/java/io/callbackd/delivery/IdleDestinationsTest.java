@@ -57,6 +57,23 @@ class IdleDestinationsTest {
   }
 
   /**
+   * A callback committed long after its destination's row was forgotten (a transaction that saw the row and added
+   * none, then took its time to commit) gets the row back at the next pass, and is delivered.
+   */
+  @Test
+  void aCallbackWithoutItsDestinationsRowGetsItBack(Vertx vertx) {
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("breaker_idle_eviction", "1s"))) {
+      String dest = "http://127.0.0.1:" + receiver.port();
+      callbackd.sql.update("INSERT INTO callbackd.queue (run_id, generation, webhook_id, url, destination, body,"
+        + " next_attempt_at, expires_at) VALUES ('run-rowless', 1, 'msg_rowless', ?, ?, '{}', now(),"
+        + " now() + interval '1 hour')", receiver.url("/rowless"), dest);
+      assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.destinations WHERE destination = ?", dest));
+      Await.until("delivered", WAIT, () -> receiver.count("/rowless") == 1);
+    }
+  }
+
+  /**
    * Idle time is PostgreSQL's: a destination's last attempt started at a time a replica's clock reported (two hours
    * ago, by a replica running behind), but it was claimed from just now.
    */
