@@ -75,7 +75,11 @@ public final class DeliveryStore {
     + " chosen AS (SELECT p.id FROM (SELECT p.*, row_number() OVER (PARTITION BY p.destination"
     + " ORDER BY p.next_attempt_at) AS rn FROM picked p) p ORDER BY p.rn, p.next_attempt_at LIMIT $2),"
     + " claimed AS (UPDATE callbackd.queue q SET lease_owner = $1, lease_token = gen_random_uuid(),"
-    + " lease_expires_at = now() + $3 * interval '1 millisecond'"
+    // The lease ends a poll interval after the attempt must have ended (ends_in_ms below) when that comes before a
+    // whole lease: a callback whose dispatcher dies near the end of its life is taken back and ended within its
+    // bound's reach (RECLAIM_PAST_LIFETIME), not a lease later. The poll interval is the outcome's time to be written.
+    + " lease_expires_at = least(now() + $3 * interval '1 millisecond',"
+    + " q.expires_at + ($5 + 2 * $6) * interval '1 millisecond')"
     // The chosen rows are found through the primary key whatever the planner guesses of their number (planned for
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
@@ -395,6 +399,21 @@ public final class DeliveryStore {
    */
   static final String RECLAIM = "WITH expired AS (SELECT q.id FROM callbackd.queue q"
     + " WHERE q.lease_token IS NOT NULL AND q.lease_expires_at < now() LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+    + DeliveryStore.RECLAIM_LOST;
+
+  /*
+   * RECLAIM for the callbacks past their life only (expired more than a request timeout ago): found through the
+   * expiry index, so cheap enough for every look of the scheduler, which then ends them (EXPIRE). Their leases end
+   * with their attempt's deadline (see CLAIM), so a dead dispatcher's callback is ended within a poll or two of its
+   * bound rather than a lease later. $1 attempts budget, $2 request timeout in ms.
+   */
+  static final String RECLAIM_PAST_LIFETIME = "WITH expired AS (SELECT q.id FROM callbackd.queue q"
+    + " WHERE q.expires_at <= now() - $2 * interval '1 millisecond' AND q.lease_token IS NOT NULL"
+    + " AND q.lease_expires_at < now() ORDER BY q.expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED),"
+    + DeliveryStore.RECLAIM_LOST;
+
+  /** What RECLAIM does with the callbacks its first part found (expired: their ids). */
+  static final String RECLAIM_LOST = ""
     + " lost AS (SELECT q.*, q.attempts + 1 >= $1 AS last,"
     + " CASE WHEN q.attempts + 1 >= $1 THEN 'gave up after ' || (q.attempts + 1) || ' attempts: ' ELSE '' END"
     + " || 'lease expired, dispatcher ' || coalesce(q.lease_owner, '?') || ' did not report' AS why"
@@ -795,6 +814,12 @@ public final class DeliveryStore {
   /** Puts callbacks with expired leases back in line; the result is how many. */
   public Future<Integer> reclaimExpired(int maxAttempts) {
     return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
+      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  }
+
+  /** As {@link #reclaimExpired}, for callbacks past their life only (then ended by {@link #expire}). */
+  public Future<Integer> reclaimPastLifetime(int maxAttempts, Duration requestTimeout) {
+    return pool.preparedQuery(RECLAIM_PAST_LIFETIME).execute(Tuple.of(maxAttempts, requestTimeout.toMillis()))
       .map(rows -> rows.iterator().next().getLong("n").intValue());
   }
 

@@ -51,7 +51,14 @@ public class SchedulerVerticle extends VerticleBase {
     if (stopped) {
       return;
     }
-    store.expire(settings.requestTimeout())
+    // Callbacks past their life whose dispatcher stopped reporting are taken back first, so that EXPIRE ends them.
+    store.reclaimPastLifetime(settings.maxAttempts(), settings.requestTimeout())
+      .onSuccess(n -> {
+        if (n > 0) {
+          LOG.warn("Took back {} callbacks past their lifetime whose dispatcher let its lease expire", n);
+        }
+      })
+      .transform(ignored -> store.expire(settings.requestTimeout()))
       .onSuccess(lived -> {
         if (!lived.isEmpty()) {
           LOG.warn("{} callbacks reached the end of their lifetime undelivered and failed", lived.size());

@@ -547,6 +547,29 @@ class QueuePlanTest {
     }
   }
 
+  /**
+   * The scheduler takes back the callbacks past their life whose dispatcher stopped reporting at every look (then
+   * ends them): through the expiry index, never a read of the whole queue, whatever the backlog.
+   */
+  @Test
+  void takingBackCallbacksPastTheirLifeReadsNoWholeQueue(Vertx vertx) throws SQLException {
+    String pgUrl = TestPostgres.newDatabase();
+    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
+    try (Database ignored = Database.open(config);
+         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
+         Statement st = c.createStatement()) {
+      st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
+      queue(st, BACKLOG, 1, 5000);
+      // Its statement runs on a generic plan once prepared by the pool: planned so here.
+      st.execute("SET plan_cache_mode = force_generic_plan");
+      st.execute("PREPARE past(int, bigint) AS " + DeliveryStore.RECLAIM_PAST_LIFETIME);
+      JsonObject plan = Plans.explain(st, "EXECUTE past(3, 2000)");
+      assertTrue(Plans.all(plan).stream().anyMatch(n -> "queue".equals(n.getString("Relation Name"))),
+        Plans.nodes(plan));
+      assertEquals(0L, wholeScans(plan, "queue"), "reads of the whole queue:\n" + Plans.nodes(plan));
+    }
+  }
+
   /** Scans of the whole table {@code relation}: sequential scans, or index scans without a condition. */
   private static long wholeScans(JsonObject plan, String relation) {
     return Plans.all(plan).stream().filter(n -> relation.equals(n.getString("Relation Name"))

@@ -5,6 +5,8 @@ import io.callbackd.support.CallbackdProcess;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.Sql;
 import io.callbackd.support.TestPostgres;
+import io.callbackd.support.TestReceiver;
+import io.callbackd.support.TestReceiver.Answer;
 import io.vertx.core.Vertx;
 import io.zonky.test.db.postgres.embedded.EmbeddedPostgres;
 import io.vertx.core.http.HttpServer;
@@ -94,6 +96,41 @@ class KillAndOutageTest {
         .map(n -> n - 1).sum());
     } finally {
       Await.result(server.close(), Duration.ofSeconds(10));
+    }
+  }
+
+  /**
+   * A dispatcher killed while it holds a callback near the end of the callback's life: the callback still ends within
+   * reach of its bound (its schedule's span, one request timeout, one poll interval), not a whole lease later. Its
+   * lease ends a poll interval after its attempt had to end, and any replica's scheduler then takes it back and ends
+   * it, with a reason that says its dispatcher did not report.
+   */
+  @Test
+  void aCallbackWhoseDispatcherDiesEndsWithinItsLifetimeNotALeaseLater(Vertx vertx) {
+    String pgUrl = TestPostgres.newDatabase();
+    Sql sql = new Sql(pgUrl);
+    // Span 3 s, request timeout 2 s, poll 200 ms: the bound is 5.2 s after scheduling. The lease is a minute.
+    Map<String, String> settings = Map.of("CALLBACKD_LEASE", "60s", "CALLBACKD_REQUEST_TIMEOUT", "2s",
+      "CALLBACKD_RETRY_DELAYS", "0s,3s", "CALLBACKD_RETRY_JITTER", "0");
+    try (TestReceiver receiver = new TestReceiver(vertx);
+         CallbackdProcess dying = new CallbackdProcess("dies-holding", pgUrl, settings)) {
+      receiver.otherwise("/held", Answer.after(Duration.ofSeconds(60), Answer.status(204)));
+      dying.start();
+      insertFinishedRuns(sql, "run-held-", receiver.url("/held"), 1);
+      Await.until("its attempt open", Duration.ofSeconds(30), () -> receiver.count("/held") == 1);
+      dying.kill();
+      try (CallbackdProcess survivor = new CallbackdProcess("survivor", pgUrl, settings)) {
+        survivor.start();
+        Await.until("the callback ended", Duration.ofSeconds(60), () -> sql.count(
+          "SELECT count(*) FROM callbackd.history WHERE run_id = 'run-held-1'") == 1);
+      }
+      Map<String, Object> ended = sql.one("SELECT state, last_error, extract(epoch FROM finished_at - scheduled_at)"
+        + " AS lived FROM callbackd.history WHERE run_id = 'run-held-1'");
+      assertEquals("failed", ended.get("state"));
+      assertTrue(String.valueOf(ended.get("last_error")).contains("did not report"), String.valueOf(ended));
+      // Within a few polls of the bound on a busy machine, where the lease would have held it for a minute.
+      double lived = ((Number) ended.get("lived")).doubleValue();
+      assertTrue(lived < 30, "ended " + lived + " s after it was scheduled");
     }
   }
 
