@@ -322,7 +322,9 @@ public final class DeliveryStore {
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = EXCLUDED.sent_at,"
     + " status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
     + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred,"
-    + " (SELECT count(*) FROM handed) AS handed FROM cur";
+    + " (SELECT count(*) FROM handed) AS handed,"
+    // The outcomes whose claim was gone (cancelled, taken back): the writer sends them once more (see OutcomeWriter).
+    + " ARRAY(SELECT o.id FROM o WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.id = o.id)) AS dropped FROM cur";
 
   /*
    * The destinations' part of an outcome batch, after RECORD_OUTCOMES in its transaction (see there): each
@@ -738,9 +740,10 @@ public final class DeliveryStore {
   /**
    * What a batch did: how many outcomes still held their claim, how many runs rows were left for later, and how
    * many of its destinations claims had passed over before it (at their limit of callbacks in flight, open or
-   * half-open), whose waiting callbacks its outcomes may have made claimable.
+   * half-open), whose waiting callbacks its outcomes may have made claimable; and the ids of the outcomes dropped
+   * because their claim was gone.
    */
-  public record Recorded(int held, long deferredRuns, long reopenedDestinations) {
+  public record Recorded(int held, long deferredRuns, long reopenedDestinations, java.util.Set<Long> dropped) {
   }
 
   /** Applies the batch; {@code perDestination} is the limit of callbacks in flight per destination. */
@@ -795,7 +798,11 @@ public final class DeliveryStore {
       return Future.join(recorded, released).map(v -> {
         Row r = recorded.result().iterator().next();
         Row d = released.result().iterator().next();
-        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"));
+        java.util.Set<Long> dropped = new java.util.HashSet<>();
+        for (Long id : r.getArrayOfLongs("dropped")) {
+          dropped.add(id);
+        }
+        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"), dropped);
       });
     });
   }

@@ -9,7 +9,10 @@ import org.slf4j.LoggerFactory;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Set;
 import java.util.function.Consumer;
 
 /**
@@ -36,6 +39,8 @@ final class OutcomeWriter {
   private final Consumer<Boolean> written;
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
+  /** Outcomes dropped once (their claim was gone) and sent once more; see {@link #flush}. */
+  private final Set<WriteBack> sentAgain = Collections.newSetFromMap(new IdentityHashMap<>());
   private boolean flushing;
   private boolean stopped;
   private long retryTimer = -1;
@@ -124,6 +129,16 @@ final class OutcomeWriter {
       if (ar.result().held() < batch.size()) {
         LOG.info("Dispatcher {}: {} of {} outcomes came after their claim was voided (cancelled, or taken back "
           + "after the lease) and were dropped", dispatcher, batch.size() - ar.result().held(), batch.size());
+      }
+      // A cancel that committed while this batch waited for its callback's row voided the claim after the batch's
+      // snapshot: the batch dropped the outcome, but could not see the void that keeps the request counted toward
+      // its destination's limit. Sent once more, the outcome finds it and gives the room back (nothing else: its
+      // claim stays gone); otherwise the room would come back only when the lease ends.
+      for (WriteBack w : batch) {
+        if (!sentAgain.remove(w) && ar.result().dropped().contains(w.deliveryId())) {
+          sentAgain.add(w);
+          outcomes.add(w);
+        }
       }
       if (ar.result().deferredRuns() > 0) {
         // Runs rows the platform held locked: written by a later pass.
