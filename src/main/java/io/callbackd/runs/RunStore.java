@@ -116,9 +116,10 @@ public final class RunStore {
     + " FROM u CROSS JOIN callbackd.settings s WHERE u.status IN ('completed', 'failed', 'cancelled') "
     + "AND coalesce(u.callback_url, '') <> '' "
     + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.status IN ('completed', 'failed', 'cancelled')) "
-    // History, whose partitions grow with the retention, is read only for a run that ended before (as the trigger).
-    + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.ended_before "
-    + "AND EXISTS (SELECT 1 FROM callbackd.history h WHERE h.run_id = u.id AND h.generation = 1)) "
+    // History, whose partitions grow with the retention, is read only for a run that ended before (as the trigger),
+    // and then after any outcome moving its first callback there has committed (migration V28), not in this
+    // statement's older snapshot.
+    + "AND NOT EXISTS (SELECT 1 FROM prev p WHERE p.ended_before AND callbackd.first_callback_final(u.id)) "
     + "ON CONFLICT (run_id, generation) DO NOTHING RETURNING *), "
     + "dest AS (INSERT INTO callbackd.destinations (destination) SELECT i.destination FROM sched i "
     + "WHERE NOT EXISTS (SELECT 1 FROM callbackd.destinations x WHERE x.destination = i.destination) "

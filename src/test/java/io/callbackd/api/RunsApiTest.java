@@ -1,5 +1,6 @@
 package io.callbackd.api;
 
+import io.callbackd.support.Await;
 import io.callbackd.support.RunningCallbackd;
 import io.callbackd.support.TestTexts;
 import io.callbackd.support.RunningCallbackd.Response;
@@ -133,6 +134,48 @@ class RunsApiTest {
     assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id = ?", id),
       "ended again, the run gets no second callback");
     assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+  }
+
+  /**
+   * A reopened run ended again through the API while its first callback's outcome is being written: the update waits
+   * for that outcome (it holds the run's row) and then sees the callback final, in history; it queues no second
+   * first callback under another webhook-id. The outcome is played here by a transaction left open.
+   */
+  @Test
+  void aRunEndedAgainWhileItsFirstCallbacksOutcomeIsWrittenGetsNoSecondOne() throws Exception {
+    String url = "http://127.0.0.1:7/racing";
+    String destination = "/v1/destinations/" + java.net.URLEncoder.encode("http://127.0.0.1:7",
+      java.nio.charset.StandardCharsets.UTF_8);
+    assertEquals(200, callbackd.call("POST", destination + "/pause", null).status());
+    String id = callbackd.post("/v1/runs", new JsonObject().put("id", "run-racing").put("agent_id", "a")
+      .put("status", "running").put("callback_url", url)).json().getString("id");
+    String webhookId = callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")).json()
+      .getJsonObject("callback").getString("webhook_id");
+    assertEquals(200, callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "running")).status());
+
+    try (java.sql.Connection outcome = java.sql.DriverManager.getConnection(
+           io.callbackd.support.TestPostgres.jdbcUrl(callbackd.pgUrl));
+         java.sql.Statement st = outcome.createStatement()) {
+      // The outcome batch: the callback moved from the queue to history, the run's row written back and held.
+      outcome.setAutoCommit(false);
+      st.execute("WITH c AS (DELETE FROM callbackd.queue WHERE run_id = '" + id + "' RETURNING *)"
+        + " INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, body, state, attempts,"
+        + " scheduled_at, last_attempt_at, last_status_code) SELECT id, run_id, generation, webhook_id, url,"
+        + " destination, body, 'delivered', 1, scheduled_at, now(), 204 FROM c");
+      st.execute("UPDATE runs SET callback_status_code = 204 WHERE id = '" + id + "'");
+      java.util.concurrent.CompletableFuture<Response> again = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")));
+      Await.until("the update waits for the outcome", java.time.Duration.ofSeconds(30), () -> callbackd.sql.count(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH prev AS%'") >= 1);
+      outcome.commit();
+      Response r = again.get(30, java.util.concurrent.TimeUnit.SECONDS);
+      assertEquals(200, r.status(), String.valueOf(r.json()));
+    }
+    assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM callbackd.queue WHERE run_id = ?", id),
+      "no second first callback queued");
+    assertEquals(1L, callbackd.sql.count("SELECT count(*) FROM callbackd.deliveries WHERE run_id = ?", id));
+    assertEquals(webhookId, callbackd.sql.one("SELECT webhook_id FROM callbackd.history WHERE run_id = ?", id)
+      .get("webhook_id"));
   }
 
   @Test

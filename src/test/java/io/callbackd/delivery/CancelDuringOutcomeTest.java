@@ -45,7 +45,7 @@ class CancelDuringOutcomeTest {
       st.execute("EXECUTE cancel('" + id + "')");
       // The receiver answers; the outcome batch starts and waits for the row.
       Await.until("the outcome batch waits for the cancel", WAIT, () -> callbackd.sql.count("SELECT count(*)"
-        + " FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%held AS (%'") >= 1);
+        + " FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH no_flush_wait%'") >= 1);
       operator.commit();
 
       String destination = "http://127.0.0.1:" + receiver.port();
