@@ -39,8 +39,20 @@ public final class StorableJson {
     }
   }
 
+  /**
+   * A number beyond a double's range (1e400) is parsed as an infinity, which JSON cannot carry: PostgreSQL would keep
+   * it as the string "Infinity". Refused rather than changed.
+   */
+  private static void refuseNonFinite(String field, Object v) {
+    if (v instanceof Double && !Double.isFinite((Double) v) || v instanceof Float && !Float.isFinite((Float) v)) {
+      throw new InvalidInputException(field, field + " holds a number beyond the range JSON numbers are stored in"
+        + " (about 1.8e308)");
+    }
+  }
+
   /** Walks one top-level value without recursion, so that its depth costs no stack. */
   private static void checkValue(String field, Object top) {
+    refuseNonFinite(field, top);
     if (top instanceof String) {
       String problem = problem((String) top);
       if (problem != null) {
@@ -73,6 +85,7 @@ public final class StorableJson {
             if (problem != null) {
               throw new InvalidInputException(field, field + " has a key that " + problem);
             }
+            refuseNonFinite(field, e.getValue());
             if (holdsText(e.getValue())) {
               todo.push(e.getValue());
               depths.push(depth + 1);
@@ -80,6 +93,7 @@ public final class StorableJson {
           }
         } else {
           for (Object item : (JsonArray) v) {
+            refuseNonFinite(field, item);
             if (holdsText(item)) {
               todo.push(item);
               depths.push(depth + 1);

@@ -196,6 +196,12 @@ class RunsApiTest {
   }
 
   @Test
+  void refusesANumberBeyondTheRangeOfJsonNumbers() {
+    assertRefused(callbackd.call("POST", "/v1/runs", "{\"agent_id\": \"a\", \"metadata\": {\"big\": 1e400}}"),
+      400, "metadata");
+  }
+
+  @Test
   void refusesMalformedJson() {
     assertRefused(callbackd.call("POST", "/v1/runs", "{\"agent_id\": "), 400, "body");
     assertRefused(callbackd.call("POST", "/v1/runs", "[1, 2]"), 400, "body");

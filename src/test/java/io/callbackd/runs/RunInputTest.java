@@ -201,7 +201,8 @@ class RunInputTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"yesterday", "2025-10-17", "2025-10-17 21:53:05", "17/10/2025 21:53", "2025-13-01T00:00:00Z"})
+  @ValueSource(strings = {"yesterday", "2025-10-17", "2025-10-17 21:53:05", "17/10/2025 21:53", "2025-13-01T00:00:00Z",
+    "+300000-01-01T00:00:00Z", "+10000-01-01T00:00:00Z", "0000-12-31T23:00:00Z"})
   void unreadableCompletedAtIsRefusedNamingCompletedAt(String text) {
     assertEquals("completed_at", refusedNew(minimal().put("completed_at", text)).field());
   }

@@ -40,6 +40,13 @@ class StorableJsonTest {
   }
 
   @Test
+  void aNumberBeyondTheRangeOfJsonNumbersIsRefusedNotTurnedIntoText() {
+    assertEquals("metadata", refused(new JsonObject("{\"metadata\": {\"big\": 1e400}}")).field());
+    assertEquals("metadata", refused(new JsonObject("{\"metadata\": {\"list\": [1, -1e999]}}")).field());
+    StorableJson.check(new JsonObject("{\"metadata\": {\"big\": 1e300, \"n\": 12345678901234567890123}}"));
+  }
+
+  @Test
   void unpairedSurrogatesAreRefusedAndPairsPass() {
     assertEquals("stop_reason", refused(new JsonObject().put("stop_reason", "a\ud800")).field());
     assertEquals("stop_reason", refused(new JsonObject().put("stop_reason", "\udc00a")).field());
