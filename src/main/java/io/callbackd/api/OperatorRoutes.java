@@ -146,6 +146,11 @@ final class OperatorRoutes {
       if (dest != null && !(dest instanceof String)) {
         throw new InvalidInputException("destination", "destination must be a string such as https://example.com:443");
       }
+      // Left out, the replay covers every destination; an empty one (a script's unset variable) must not.
+      if (dest != null && ((String) dest).isBlank()) {
+        throw new InvalidInputException("destination", "destination must not be empty: leave it out to replay every"
+          + " destination");
+      }
       destination((String) dest)
         .compose(d -> deliveries.redeliverMany(d, state, since, until, (Integer) limitValue, redeliverRate))
         .onComplete(ar -> respond(ctx, 202, ar.map(n -> new JsonObject().put("redelivered", n)
@@ -241,11 +246,17 @@ final class OperatorRoutes {
     if (v == null) {
       return null;
     }
+    java.time.LocalDateTime t;
     try {
-      return Timestamps.parseUtc(String.valueOf(v)).atOffset(ZoneOffset.UTC);
+      t = Timestamps.parseUtc(String.valueOf(v));
     } catch (RuntimeException e) {
       throw new InvalidInputException(field, field + " must be an ISO-8601 date-time such as 2025-10-17T21:53:05Z");
     }
+    // PostgreSQL refuses years far beyond these; four digits are what ISO-8601 writes without agreement.
+    if (t.getYear() < 1 || t.getYear() > 9999) {
+      throw new InvalidInputException(field, field + " must be between the years 0001 and 9999");
+    }
+    return t.atOffset(ZoneOffset.UTC);
   }
 
   private void respond(RoutingContext ctx, int status, io.vertx.core.AsyncResult<JsonObject> ar, boolean wake) {

@@ -55,6 +55,10 @@ public final class SigningSecretStore {
     + " notified AS (SELECT pg_notify('" + CHANNEL + "', $1))"
     + " SELECT w.fingerprint, w.added_at FROM written w CROSS JOIN notified ORDER BY w.position";
 
+  /** Serializes the replacements of one organization's list ($1), until the transaction ends. */
+  static final String LOCK_ORGANIZATION = "SELECT pg_advisory_xact_lock('callbackd.signing_secrets'::regclass::oid::integer,"
+    + " hashtext($1))";
+
   static final String LIST = "SELECT fingerprint, added_at FROM callbackd.signing_secrets WHERE organization_id = $1"
     + " ORDER BY position";
 
@@ -94,8 +98,12 @@ public final class SigningSecretStore {
       nonces[i] = Buffer.buffer(s.sealed().nonce());
       ciphertexts[i] = Buffer.buffer(s.sealed().ciphertext());
     }
-    return pool.preparedQuery(REPLACE)
-      .execute(Tuple.of(organizationId, fingerprints, keyIds, nonces, ciphertexts))
+    // One replacement of an organization's list at a time: two at once, each deleting only what its snapshot saw,
+    // would leave the union of both lists. The lock comes first, in a statement of its own, so that the replacement's
+    // snapshot sees the one before it committed.
+    return pool.withTransaction(conn -> conn.preparedQuery(LOCK_ORGANIZATION).execute(Tuple.of(organizationId))
+      .compose(locked -> conn.preparedQuery(REPLACE)
+        .execute(Tuple.of(organizationId, fingerprints, keyIds, nonces, ciphertexts))))
       .map(SigningSecretStore::listed);
   }
 

@@ -214,6 +214,17 @@ class OperatorControlsTest {
       .getString("field"));
     assertEquals("colour", callbackd.post("/v1/callbacks/redeliver", new JsonObject().put("colour", "red")).json()
       .getString("field"));
+    // An empty destination (a script's unset variable) is not "every destination"; a year PostgreSQL cannot hold is
+    // the caller's mistake, not an unavailable database.
+    RunningCallbackd.Response empty = callbackd.post("/v1/callbacks/redeliver", new JsonObject().put("state", "failed")
+      .put("destination", ""));
+    assertEquals(400, empty.status());
+    assertEquals("destination", empty.json().getString("field"));
+    for (String t : new String[] {"-9999-01-01T00:00:00Z", "+300000-01-01T00:00:00Z"}) {
+      RunningCallbackd.Response far = callbackd.post("/v1/callbacks/redeliver", new JsonObject().put("until", t));
+      assertEquals(400, far.status(), String.valueOf(far.json()));
+      assertEquals("until", far.json().getString("field"));
+    }
     callbackd.withToken(null);
     try {
       assertEquals(401, callbackd.get("/v1/destinations").status());

@@ -150,6 +150,39 @@ class OrganizationSigningSecretsTest {
     assertRefused(deleted, fresh, "the deleted secret");
   }
 
+  /**
+   * Two replacements of one organization's list at once leave one list, not the union of both. The first is played
+   * by a transaction left open that does what a replacement does (its lock, its delete and insert); the second,
+   * through the API, waits for it and then replaces what it committed.
+   */
+  @Test
+  void aReplacementWaitingForAnotherReplacesWhatThatOneCommitted() throws Exception {
+    String org = "org-racing";
+    assertEquals(200, put(callbackd, org, secret()).status());
+    String second = secret();
+    try (java.sql.Connection first = java.sql.DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl));
+         java.sql.Statement st = first.createStatement()) {
+      first.setAutoCommit(false);
+      st.execute("SELECT pg_advisory_xact_lock('callbackd.signing_secrets'::regclass::oid::integer,"
+        + " hashtext('" + org + "'))");
+      st.execute("INSERT INTO callbackd.signing_secrets (organization_id, fingerprint, position, key_id, nonce,"
+        + " ciphertext) SELECT organization_id, 'fp-first', position, key_id, nonce, ciphertext"
+        + " FROM callbackd.signing_secrets WHERE organization_id = '" + org + "'");
+      st.execute("DELETE FROM callbackd.signing_secrets WHERE organization_id = '" + org + "'"
+        + " AND fingerprint <> 'fp-first'");
+      java.util.concurrent.CompletableFuture<Response> replaced = java.util.concurrent.CompletableFuture.supplyAsync(
+        () -> put(callbackd, org, second));
+      Await.until("the second replacement waits for the first", Duration.ofSeconds(30), () -> callbackd.sql.count(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+          + " AND backend_type = 'client backend'") >= 1);
+      first.commit();
+      assertEquals(200, replaced.get(30, java.util.concurrent.TimeUnit.SECONDS).status());
+    }
+    JsonArray stored = callbackd.get("/v1/organizations/" + org + "/signing-secrets").json().getJsonArray("secrets");
+    assertEquals(1, stored.size(), stored.encode());
+    assertEquals(fingerprint(second), stored.getJsonObject(0).getString("fingerprint"));
+  }
+
   @Test
   void aChangeMadeThroughAnotherReplicaReachesTheDispatchersThroughNotify() {
     String org = "org-elsewhere";
