@@ -75,11 +75,12 @@ public final class DeliveryStore {
     + " chosen AS (SELECT p.id FROM (SELECT p.*, row_number() OVER (PARTITION BY p.destination"
     + " ORDER BY p.next_attempt_at) AS rn FROM picked p) p ORDER BY p.rn, p.next_attempt_at LIMIT $2),"
     + " claimed AS (UPDATE callbackd.queue q SET lease_owner = $1, lease_token = gen_random_uuid(),"
-    // The lease ends a poll interval after the attempt must have ended (ends_in_ms below) when that comes before a
-    // whole lease: a callback whose dispatcher dies near the end of its life is taken back and ended within its
-    // bound's reach (RECLAIM_PAST_LIFETIME), not a lease later. The poll interval is the outcome's time to be written.
+    // The lease ends a request timeout and a poll interval after the attempt must have ended (ends_in_ms below) when
+    // that comes before a whole lease: a callback whose dispatcher dies near the end of its life is taken back and
+    // ended within reach of its bound (RECLAIM_PAST_LIFETIME), not a lease later. The margin is the live
+    // dispatcher's time to receive this claim and to write the attempt's outcome (behind a batch in flight).
     + " lease_expires_at = least(now() + $3 * interval '1 millisecond',"
-    + " q.expires_at + ($5 + 2 * $6) * interval '1 millisecond')"
+    + " q.expires_at + (2 * $5 + 2 * $6) * interval '1 millisecond')"
     // The chosen rows are found through the primary key whatever the planner guesses of their number (planned for
     // a batch of 128 on a small queue, a join here read the whole queue).
     + " WHERE q.id = ANY (ARRAY(SELECT id FROM chosen))"
@@ -406,8 +407,9 @@ public final class DeliveryStore {
   /*
    * RECLAIM for the callbacks past their life only (expired more than a request timeout ago): found through the
    * expiry index, so cheap enough for every look of the scheduler, which then ends them (EXPIRE). Their leases end
-   * with their attempt's deadline (see CLAIM), so a dead dispatcher's callback is ended within a poll or two of its
-   * bound rather than a lease later. $1 attempts budget, $2 request timeout in ms.
+   * a request timeout and a poll interval after their attempt's deadline (see CLAIM), so a dead dispatcher's
+   * callback is ended that long after its bound rather than a lease later. $1 attempts budget, $2 request timeout
+   * in ms.
    */
   static final String RECLAIM_PAST_LIFETIME = "WITH expired AS (SELECT q.id FROM callbackd.queue q"
     + " WHERE q.expires_at <= now() - $2 * interval '1 millisecond' AND q.lease_token IS NOT NULL"

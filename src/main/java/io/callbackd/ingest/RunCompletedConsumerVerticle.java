@@ -292,7 +292,14 @@ public class RunCompletedConsumerVerticle extends VerticleBase {
   private void answer(List<Pending> batch, Written written) {
     boolean scheduled = false;
     for (Pending p : batch) {
-      Future<JsonObject> result = outcome(p, written);
+      Future<JsonObject> result;
+      try {
+        result = outcome(p, written);
+      } catch (RuntimeException e) {
+        // Whatever went wrong answering one event, the others are answered: the producer of this one sends it again.
+        LOG.warn("Could not answer an event for run {}: {}", p.runId(), e.toString());
+        result = Future.failedFuture(e);
+      }
       scheduled |= result.succeeded();
       reply(p, result);
     }

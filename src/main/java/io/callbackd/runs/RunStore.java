@@ -508,9 +508,11 @@ public final class RunStore {
   private static final Pattern KEY_COLUMN = Pattern.compile("^Key \\(([a-z_0-9]+)\\)=");
   /** An index named in a refusal: ... for index "ix_runs_agent_id". */
   private static final Pattern INDEX_NAME = Pattern.compile("for index \"([^\"]+)\"");
-  /** Fields an index of the runs table may be on, longest first (conversation_id before id). */
-  private static final List<String> INDEXED_FIELDS = List.of("conversation_id", "stop_reason", "agent_id", "status",
-    "id");
+  /**
+   * Text fields an index of the runs table may be on whose values can outgrow an index entry (ids are at most 255
+   * characters), matched as whole segments of the index's name.
+   */
+  private static final List<String> INDEXED_FIELDS = List.of("conversation_id", "stop_reason", "agent_id");
 
   /** The field of a value {@link #isDataError refused}, as far as PostgreSQL names its column; "body" otherwise. */
   public static String refusedField(Throwable err) {
@@ -526,7 +528,8 @@ public final class RunStore {
         // An entry too large for an index names the index only: its field as far as the index's name tells.
         Matcher m = INDEX_NAME.matcher(pg.getErrorMessage());
         if (m.find()) {
-          column = INDEXED_FIELDS.stream().filter(m.group(1)::contains).findFirst().orElse(null);
+          String index = "_" + m.group(1) + "_";
+          column = INDEXED_FIELDS.stream().filter(f -> index.contains("_" + f + "_")).findFirst().orElse(null);
         }
       }
       if (column != null) {

@@ -114,7 +114,9 @@ public final class SigningSecretStore {
 
   /** Removes the organization's list; false when it had none. */
   public Future<Boolean> delete(String organizationId) {
-    return pool.preparedQuery(DELETE).execute(Tuple.of(organizationId))
+    // After any replacement in progress, as replacements are serialized: it removes what that one committed.
+    return pool.withTransaction(conn -> conn.preparedQuery(LOCK_ORGANIZATION).execute(Tuple.of(organizationId))
+        .compose(locked -> conn.preparedQuery(DELETE).execute(Tuple.of(organizationId))))
       .map(rows -> rows.iterator().next().getLong("deleted") > 0);
   }
 

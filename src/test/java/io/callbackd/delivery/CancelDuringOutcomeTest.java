@@ -36,7 +36,8 @@ class CancelDuringOutcomeTest {
            .put("lease", "60s").put("retry_delays", "0s,5m"));
          Connection operator = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl));
          Statement st = operator.createStatement()) {
-      receiver.otherwise("/race", Answer.after(Duration.ofSeconds(1), Answer.status(204)));
+      // Answered 5 s after it arrives: time enough for the cancel below to go through first on a busy machine.
+      receiver.otherwise("/race", Answer.after(Duration.ofSeconds(5), Answer.status(204)));
       String id = callbackd.completeRun(receiver.url("/race"), null);
       Await.until("the attempt is under way", WAIT, () -> receiver.count("/race") == 1);
       // The operator's cancel, in a transaction left open: it has voided the claim and holds the callback's row.
