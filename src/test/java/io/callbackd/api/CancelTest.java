@@ -99,6 +99,21 @@ class CancelTest {
     }
   }
 
+  /** callbackd resolving destinations through {@code dns}, with a request timeout and lease that outlast its delays. */
+  private static RunningCallbackd resolvingThrough(Vertx vertx, TestDnsServer dns) {
+    return new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "10s").put("lease", "30s")
+      .put("retry_delays", "0s,5s").put("dns_servers", dns.address()));
+  }
+
+  /** A run ended towards {@code name} on the receiver's port, once its callback is claimed and its name resolving. */
+  private static String claimedWhileResolving(RunningCallbackd callbackd, TestDnsServer dns, String name,
+                                              TestReceiver receiver) {
+    String id = callbackd.completeRun("http://" + name + ":" + receiver.port() + "/hook", null);
+    Await.until("claimed, its name being resolved", WAIT, () -> dns.aQueries(name) >= 1
+      && "delivering".equals(callbackd.get("/v1/runs/" + id).json().getJsonObject("callback").getString("state")));
+    return id;
+  }
+
   /**
    * A cancel that comes after the claim but before the request goes out (here: while the destination's name is being
    * resolved, by a slow DNS server) stops it: the dispatcher drops the callback, nothing reaches the receiver, and
@@ -109,11 +124,8 @@ class CancelTest {
     String name = "slow.callbackd.test";
     try (TestDnsServer dns = new TestDnsServer().answer(name, "127.0.0.1").delay(name, Duration.ofSeconds(3));
          TestReceiver receiver = new TestReceiver(vertx);
-         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "10s")
-           .put("lease", "30s").put("retry_delays", "0s,5s").put("dns_servers", dns.address()))) {
-      String id = callbackd.completeRun("http://" + name + ":" + receiver.port() + "/hook", null);
-      Await.until("claimed, its name being resolved", WAIT, () -> dns.aQueries(name) >= 1
-        && "delivering".equals(callbackd.get("/v1/runs/" + id).json().getJsonObject("callback").getString("state")));
+         RunningCallbackd callbackd = resolvingThrough(vertx, dns)) {
+      String id = claimedWhileResolving(callbackd, dns, name, receiver);
 
       Response r = callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null);
       assertEquals(200, r.status(), String.valueOf(r.json()));
@@ -144,11 +156,8 @@ class CancelTest {
     String name = "refused.callbackd.test";
     try (TestDnsServer dns = new TestDnsServer().answer(name, "10.1.2.3").delay(name, Duration.ofSeconds(3));
          TestReceiver receiver = new TestReceiver(vertx);
-         RunningCallbackd callbackd = new RunningCallbackd(vertx, new JsonObject().put("request_timeout", "10s")
-           .put("lease", "30s").put("retry_delays", "0s,5s").put("dns_servers", dns.address()))) {
-      String id = callbackd.completeRun("http://" + name + ":" + receiver.port() + "/hook", null);
-      Await.until("claimed, its name being resolved", WAIT, () -> dns.aQueries(name) >= 1
-        && "delivering".equals(callbackd.get("/v1/runs/" + id).json().getJsonObject("callback").getString("state")));
+         RunningCallbackd callbackd = resolvingThrough(vertx, dns)) {
+      String id = claimedWhileResolving(callbackd, dns, name, receiver);
       assertEquals(200, callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null).status());
 
       Await.until("the refusing answer went out", WAIT, () -> dns.delayedAnswersSent() >= 1);

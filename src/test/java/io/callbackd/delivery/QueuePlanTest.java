@@ -520,12 +520,12 @@ class QueuePlanTest {
     }
   }
 
-  /**
-   * The queue gauges count the queue, the one read of theirs that grows with a backlog, in one pass: the waiting and
-   * the in-flight callbacks together.
-   */
-  @Test
-  void theQueueGaugesCountTheQueueInOnePass(Vertx vertx) throws SQLException {
+  /** What a test checks on a session of a fresh database whose queue holds 5,000 callbacks of one destination. */
+  private interface OnABacklog {
+    void check(Statement st) throws SQLException;
+  }
+
+  private static void onABacklog(Vertx vertx, OnABacklog test) throws SQLException {
     String pgUrl = TestPostgres.newDatabase();
     CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
     try (Database ignored = Database.open(config);
@@ -533,6 +533,17 @@ class QueuePlanTest {
          Statement st = c.createStatement()) {
       st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
       queue(st, BACKLOG, 1, 5000);
+      test.check(st);
+    }
+  }
+
+  /**
+   * The queue gauges count the queue, the one read of theirs that grows with a backlog, in one pass: the waiting and
+   * the in-flight callbacks together.
+   */
+  @Test
+  void theQueueGaugesCountTheQueueInOnePass(Vertx vertx) throws SQLException {
+    onABacklog(vertx, st -> {
       st.execute("UPDATE callbackd.queue SET lease_owner = 'plan-test', lease_token = gen_random_uuid(),"
         + " lease_expires_at = now() + interval '1 minute' WHERE id IN (SELECT id FROM callbackd.queue LIMIT 40)");
       st.execute("PREPARE stats AS " + DeliveryStore.QUEUE_STATS);
@@ -544,7 +555,7 @@ class QueuePlanTest {
         assertEquals(40, rs.getLong("in_flight"));
         assertEquals(1, rs.getLong("closed"));
       }
-    }
+    });
   }
 
   /**
@@ -553,13 +564,7 @@ class QueuePlanTest {
    */
   @Test
   void takingBackCallbacksPastTheirLifeReadsNoWholeQueue(Vertx vertx) throws SQLException {
-    String pgUrl = TestPostgres.newDatabase();
-    CallbackdConfig config = TestPostgres.config(vertx, pgUrl);
-    try (Database ignored = Database.open(config);
-         Connection c = DriverManager.getConnection(TestPostgres.jdbcUrl(pgUrl));
-         Statement st = c.createStatement()) {
-      st.execute("INSERT INTO callbackd.destinations (destination) VALUES ('" + BACKLOG + "')");
-      queue(st, BACKLOG, 1, 5000);
+    onABacklog(vertx, st -> {
       // Its statement runs on a generic plan once prepared by the pool: planned so here.
       st.execute("SET plan_cache_mode = force_generic_plan");
       st.execute("PREPARE past(int, bigint) AS " + DeliveryStore.RECLAIM_PAST_LIFETIME);
@@ -567,7 +572,7 @@ class QueuePlanTest {
       assertTrue(Plans.all(plan).stream().anyMatch(n -> "queue".equals(n.getString("Relation Name"))),
         Plans.nodes(plan));
       assertEquals(0L, wholeScans(plan, "queue"), "reads of the whole queue:\n" + Plans.nodes(plan));
-    }
+    });
   }
 
   /** Scans of the whole table {@code relation}: sequential scans, or index scans without a condition. */
