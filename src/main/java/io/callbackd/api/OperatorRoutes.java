@@ -246,17 +246,7 @@ final class OperatorRoutes {
     if (v == null) {
       return null;
     }
-    java.time.LocalDateTime t;
-    try {
-      t = Timestamps.parseUtc(String.valueOf(v));
-    } catch (RuntimeException e) {
-      throw new InvalidInputException(field, field + " must be an ISO-8601 date-time such as 2025-10-17T21:53:05Z");
-    }
-    // PostgreSQL refuses years far beyond these; four digits are what ISO-8601 writes without agreement.
-    if (t.getYear() < 1 || t.getYear() > 9999) {
-      throw new InvalidInputException(field, field + " must be between the years 0001 and 9999");
-    }
-    return t.atOffset(ZoneOffset.UTC);
+    return Timestamps.parseField(field, String.valueOf(v)).atOffset(ZoneOffset.UTC);
   }
 
   private void respond(RoutingContext ctx, int status, io.vertx.core.AsyncResult<JsonObject> ar, boolean wake) {

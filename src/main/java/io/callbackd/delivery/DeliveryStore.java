@@ -800,11 +800,9 @@ public final class DeliveryStore {
       return Future.join(recorded, released).map(v -> {
         Row r = recorded.result().iterator().next();
         Row d = released.result().iterator().next();
-        java.util.Set<Long> dropped = new java.util.HashSet<>();
-        for (Long id : r.getArrayOfLongs("dropped")) {
-          dropped.add(id);
-        }
-        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"), dropped);
+        return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"),
+          // Not Set.of: an id may come twice (an outcome sent once more beside a newer claim's).
+          new java.util.HashSet<>(java.util.Arrays.asList(r.getArrayOfLongs("dropped"))));
       });
     });
   }
@@ -871,8 +869,7 @@ public final class DeliveryStore {
    * read. One read is one statement; the count, at most one per deployment per {@code maxAge}, is a short transaction.
    */
   public Future<QueueStats> queueStats(Duration maxAge) {
-    return pool.preparedQuery(STORED_QUEUE_STATS).execute(Tuple.of(maxAge.toMillis())).compose(rows -> {
-      Row stored = rows.size() == 0 ? null : rows.iterator().next();
+    return storedQueueStats(pool, maxAge).compose(stored -> {
       if (stored != null && stored.getBoolean("fresh")) {
         return Future.succeededFuture(queueStatsOf(stored));
       }
@@ -882,8 +879,7 @@ public final class DeliveryStore {
           return stored != null ? Future.succeededFuture(queueStatsOf(stored)) : countQueue(conn);
         }
         // Counted and stored by another replica between the read above and the lock: nothing to do.
-        return conn.preparedQuery(STORED_QUEUE_STATS).execute(Tuple.of(maxAge.toMillis())).compose(again -> {
-          Row now = again.size() == 0 ? null : again.iterator().next();
+        return storedQueueStats(conn, maxAge).compose(now -> {
           if (now != null && now.getBoolean("fresh")) {
             return Future.succeededFuture(queueStatsOf(now));
           }
@@ -896,6 +892,12 @@ public final class DeliveryStore {
         });
       }));
     });
+  }
+
+  /** The stored counts' row ({@link #STORED_QUEUE_STATS}), or null before the first count was stored. */
+  private static Future<Row> storedQueueStats(SqlClient client, Duration maxAge) {
+    return client.preparedQuery(STORED_QUEUE_STATS).execute(Tuple.of(maxAge.toMillis()))
+      .map(rows -> rows.size() == 0 ? null : rows.iterator().next());
   }
 
   private static Future<QueueStats> countQueue(SqlConnection conn) {

@@ -16,11 +16,6 @@ import io.vertx.core.json.JsonObject;
  */
 public record RunCompletedEvent(String runId, NewRun run, RunUpdate update, RunUpdate updateOfExisting) {
 
-  public RunCompletedEvent(String runId, NewRun run, RunUpdate update) {
-    this(runId, run, update, run == null ? null : new RunUpdate(run.status(), run.completedAt(), run.stopReason(),
-      run.metadata(), run.totalDurationNs()));
-  }
-
   /** The run's id as the event names it, for a span or a message, whatever its type. */
   public static String runIdOf(JsonObject event) {
     return String.valueOf(event.containsKey("run_id") ? event.getValue("run_id") : event.getValue("id"));
@@ -48,6 +43,6 @@ public record RunCompletedEvent(String runId, NewRun run, RunUpdate update, RunU
     }
     JsonObject fields = event.copy();
     fields.remove("run_id");
-    return new RunCompletedEvent((String) id, null, fields.isEmpty() ? null : RunInput.parseUpdate(fields));
+    return new RunCompletedEvent((String) id, null, fields.isEmpty() ? null : RunInput.parseUpdate(fields), null);
   }
 }

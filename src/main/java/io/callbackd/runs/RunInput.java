@@ -6,7 +6,6 @@ import io.vertx.core.json.JsonObject;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.net.URI;
-import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.util.Set;
 import java.util.TreeSet;
@@ -164,17 +163,6 @@ public final class RunInput {
     if (s == null) {
       return null;
     }
-    LocalDateTime t;
-    try {
-      t = Timestamps.parseUtc(s);
-    } catch (DateTimeException e) {
-      throw new InvalidInputException(field, field + " must be an ISO-8601 date-time such as 2025-10-17T21:53:05Z");
-    }
-    // Years of four digits, as ISO-8601 writes them without agreement: one beyond PostgreSQL's range (294276)
-    // would be stored as 'infinity', and earlier ones past 9999 print in no form a client reads back.
-    if (t.getYear() < 1 || t.getYear() > 9999) {
-      throw new InvalidInputException(field, field + " must be between the years 0001 and 9999");
-    }
-    return t;
+    return Timestamps.parseField(field, s);
   }
 }

@@ -1,5 +1,6 @@
 package io.callbackd.runs;
 
+import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
@@ -61,6 +62,24 @@ public final class Timestamps {
       c[i] = (char) ('0' + value % 10);
       value /= 10;
     }
+  }
+
+  /**
+   * A request's date-time field {@code field}, read as {@link #parseUtc} does, and refused naming the field when it is
+   * no ISO-8601 date-time or lies outside the years 0001 to 9999: four-digit years are what ISO-8601 writes without
+   * agreement, and a year beyond PostgreSQL's range (294276) would be stored as 'infinity'.
+   */
+  public static LocalDateTime parseField(String field, String text) {
+    LocalDateTime t;
+    try {
+      t = parseUtc(text);
+    } catch (DateTimeException e) {
+      throw new InvalidInputException(field, field + " must be an ISO-8601 date-time such as 2025-10-17T21:53:05Z");
+    }
+    if (t.getYear() < 1 || t.getYear() > 9999) {
+      throw new InvalidInputException(field, field + " must be between the years 0001 and 9999");
+    }
+    return t;
   }
 
   /** Reads ISO-8601 with or without an offset; a time without one is taken as UTC, as Letta writes them. */

@@ -6,11 +6,14 @@ import io.vertx.core.Future;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
 
 import java.time.OffsetDateTime;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Every statement on {@code callbackd.signing_secrets}: organizations' signing secrets, newest first, stored only
@@ -55,7 +58,7 @@ public final class SigningSecretStore {
     + " notified AS (SELECT pg_notify('" + CHANNEL + "', $1))"
     + " SELECT w.fingerprint, w.added_at FROM written w CROSS JOIN notified ORDER BY w.position";
 
-  /** Serializes the replacements of one organization's list ($1), until the transaction ends. */
+  /** Serializes the changes to one organization's list ($1), until the transaction ends. */
   static final String LOCK_ORGANIZATION = "SELECT pg_advisory_xact_lock('callbackd.signing_secrets'::regclass::oid::integer,"
     + " hashtext($1))";
 
@@ -98,12 +101,8 @@ public final class SigningSecretStore {
       nonces[i] = Buffer.buffer(s.sealed().nonce());
       ciphertexts[i] = Buffer.buffer(s.sealed().ciphertext());
     }
-    // One replacement of an organization's list at a time: two at once, each deleting only what its snapshot saw,
-    // would leave the union of both lists. The lock comes first, in a statement of its own, so that the replacement's
-    // snapshot sees the one before it committed.
-    return pool.withTransaction(conn -> conn.preparedQuery(LOCK_ORGANIZATION).execute(Tuple.of(organizationId))
-      .compose(locked -> conn.preparedQuery(REPLACE)
-        .execute(Tuple.of(organizationId, fingerprints, keyIds, nonces, ciphertexts))))
+    return oneAtATime(organizationId, conn -> conn.preparedQuery(REPLACE)
+        .execute(Tuple.of(organizationId, fingerprints, keyIds, nonces, ciphertexts)))
       .map(SigningSecretStore::listed);
   }
 
@@ -114,10 +113,19 @@ public final class SigningSecretStore {
 
   /** Removes the organization's list; false when it had none. */
   public Future<Boolean> delete(String organizationId) {
-    // After any replacement in progress, as replacements are serialized: it removes what that one committed.
-    return pool.withTransaction(conn -> conn.preparedQuery(LOCK_ORGANIZATION).execute(Tuple.of(organizationId))
-        .compose(locked -> conn.preparedQuery(DELETE).execute(Tuple.of(organizationId))))
+    return oneAtATime(organizationId, conn -> conn.preparedQuery(DELETE).execute(Tuple.of(organizationId)))
       .map(rows -> rows.iterator().next().getLong("deleted") > 0);
+  }
+
+  /**
+   * {@code change} to the organization's list, after any other change to it in progress: two replacements at once,
+   * each deleting only what its snapshot saw, would leave the union of both lists, and a removal beside a replacement
+   * would keep what that one wrote. The lock comes first, in a statement of its own, so that the change's snapshot
+   * sees what the one before it committed.
+   */
+  private Future<RowSet<Row>> oneAtATime(String organizationId, Function<SqlConnection, Future<RowSet<Row>>> change) {
+    return pool.withTransaction(conn -> conn.preparedQuery(LOCK_ORGANIZATION).execute(Tuple.of(organizationId))
+      .compose(locked -> change.apply(conn)));
   }
 
   /** The organization's secrets as stored (encrypted), newest first. */
