@@ -30,4 +30,11 @@ class EventBatchesTest {
     assertEquals(List.of("a:3"), EventBatches.take(waiting, RUN, 10));
     assertTrue(waiting.isEmpty());
   }
+
+  @Test
+  void aBatchIsInItsRunIdsOrderWhateverTheArrivalOrder() {
+    ArrayDeque<String> waiting = new ArrayDeque<>(List.of("c:1", "a:1", "c:2", "b:1", "a:2"));
+    assertEquals(List.of("a:1", "b:1", "c:1"), EventBatches.take(waiting, RUN, 10));
+    assertEquals(List.of("a:2", "c:2"), EventBatches.take(waiting, RUN, 10));
+  }
 }
