@@ -6,10 +6,14 @@ import io.callbackd.secrets.SigningSecretStore;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.pgclient.PgConnection;
 import io.vertx.pgclient.pubsub.PgChannel;
 import io.vertx.pgclient.pubsub.PgSubscriber;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+
+import java.util.HashMap;
+import java.util.Map;
 
 /**
  * Wake-ups from other writers: PostgreSQL sends a NOTIFY on {@code callbackd_work} when a statement commits new
@@ -22,6 +26,11 @@ import org.slf4j.LoggerFactory;
  * <p>PgSubscriber never reconnects unless given a policy: this one retries forever with a capped backoff. While it
  * is disconnected, notifications are lost; the scheduler's periodic look is the safety net, and every reconnection
  * wakes the dispatchers once in case something arrived meanwhile.
+ *
+ * <p>A listening connection only reads, so one whose other end went silent (a dropped NAT or load-balancer entry, a
+ * frozen host, a network partition without a reset) looks open for good while no notification arrives: TCP notices
+ * only when something is sent. So every {@link #PROBE_EVERY_MS} the connection makes a round trip, and one that
+ * does not answer within {@link #PROBE_TIMEOUT_MS} is closed and made again, like a lost one.
  */
 public class WorkNotificationVerticle extends VerticleBase {
 
@@ -31,6 +40,11 @@ public class WorkNotificationVerticle extends VerticleBase {
 
   private static final Logger LOG = LoggerFactory.getLogger(WorkNotificationVerticle.class);
   private static final long WATCH_MS = 1000;
+  /** How often the listening connection makes a round trip, and how long it may take before it counts as dead. */
+  static final long PROBE_EVERY_MS = 5000;
+  static final long PROBE_TIMEOUT_MS = 5000;
+  /** The listening connection's name in pg_stat_activity. */
+  public static final String APPLICATION_NAME = "callbackd-listen";
 
   private final PgConnectOptions connectOptions;
   private final WorkListener listener;
@@ -40,6 +54,10 @@ public class WorkNotificationVerticle extends VerticleBase {
   private long watchTimer = -1;
   private boolean listened;
   private boolean lost;
+  /** The connection whose round trip is unanswered (null: none), since when, and when the last one went. */
+  private PgConnection probed;
+  private long probeSentNanos;
+  private long lastProbeNanos = System.nanoTime();
 
   public WorkNotificationVerticle(PgConnectOptions connectOptions) {
     this(connectOptions, new WorkListener());
@@ -47,7 +65,9 @@ public class WorkNotificationVerticle extends VerticleBase {
 
   /** @param listener told whether the LISTEN on the work channel is established */
   public WorkNotificationVerticle(PgConnectOptions connectOptions, WorkListener listener) {
-    this.connectOptions = connectOptions;
+    Map<String, String> properties = new HashMap<>(connectOptions.getProperties());
+    properties.put("application_name", APPLICATION_NAME);
+    this.connectOptions = new PgConnectOptions(connectOptions).setProperties(properties);
     this.listener = listener;
   }
 
@@ -88,7 +108,8 @@ public class WorkNotificationVerticle extends VerticleBase {
     secrets.subscribeHandler(v -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, null));
     secrets.handler(organizationId -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, organizationId));
     connect();
-    // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells.
+    // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells; the same
+    // look sends the round trips and closes a connection that stopped answering.
     watchTimer = vertx.setPeriodic(WATCH_MS, t -> watch());
     // Start-up does not wait for the listener: the scheduler's periodic look works without it.
     return Future.succeededFuture();
@@ -98,6 +119,39 @@ public class WorkNotificationVerticle extends VerticleBase {
     if (listened && !lost && !stopping && !listener.listening()) {
       lost = true;
       LOG.warn("Lost the LISTEN connection to PostgreSQL; reconnecting (the periodic look covers the gap)");
+    }
+    probe();
+  }
+
+  /** Sends the next round trip when due, or closes the connection whose round trip is overdue. */
+  private void probe() {
+    PgConnection conn = subscriber.actualConnection();
+    if (conn == null || stopping) {
+      probed = null;
+      return;
+    }
+    long now = System.nanoTime();
+    if (probed == conn) {
+      if (now - probeSentNanos >= PROBE_TIMEOUT_MS * 1_000_000) {
+        probed = null;
+        lost = true;
+        LOG.warn("The LISTEN connection to PostgreSQL did not answer a round trip in {} ms; closing it and listening"
+          + " again (notifications sent meanwhile were missed: the dispatchers are woken once it listens)",
+          PROBE_TIMEOUT_MS);
+        // The subscriber sees its connection close and makes a new one (its reconnect policy).
+        conn.close();
+      }
+      return;
+    }
+    if (now - lastProbeNanos >= PROBE_EVERY_MS * 1_000_000) {
+      probed = conn;
+      probeSentNanos = now;
+      lastProbeNanos = now;
+      conn.query("SELECT 1").execute().onComplete(ar -> {
+        if (probed == conn) {
+          probed = null;
+        }
+      });
     }
   }
 

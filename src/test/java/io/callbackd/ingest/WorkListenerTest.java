@@ -57,7 +57,7 @@ class WorkListenerTest {
       }
     });
     int ended = Await.result(admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-      + " WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'").execute()
+      + " WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = 'callbackd-listen'").execute()
       .map(rows -> rows.size()), Duration.ofSeconds(30));
     assertTrue(ended >= 1, "the listening backend was found");
     Await.until("the loss of the connection is seen", Duration.ofSeconds(30), seenDown::get);

@@ -6,6 +6,7 @@ import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -19,6 +20,8 @@ public final class TcpProxy implements AutoCloseable {
   private final int targetPort;
   private final NetClient client;
   private final Set<NetSocket> sockets = ConcurrentHashMap.newKeySet();
+  /** Each connection's two sockets, by the port PostgreSQL sees it come from (its client_port). */
+  private final Map<Integer, NetSocket[]> byUpstreamPort = new ConcurrentHashMap<>();
   private NetServer server;
   private int port;
 
@@ -40,6 +43,7 @@ public final class TcpProxy implements AutoCloseable {
         }
         NetSocket back = ar.result();
         sockets.add(back);
+        byUpstreamPort.put(back.localAddress().port(), new NetSocket[] {front, back});
         front.handler(back::write);
         back.handler(front::write);
         front.closeHandler(v -> back.close());
@@ -54,6 +58,19 @@ public final class TcpProxy implements AutoCloseable {
     return port;
   }
 
+  /**
+   * Stops carrying bytes either way on the connection PostgreSQL sees coming from {@code upstreamPort} (its
+   * client_port) without closing either side: a peer gone silent, as behind a dropped NAT entry or a frozen host.
+   */
+  public void silence(int upstreamPort) {
+    NetSocket[] pair = byUpstreamPort.get(upstreamPort);
+    if (pair == null) {
+      throw new IllegalArgumentException("no connection comes from port " + upstreamPort);
+    }
+    pair[0].handler(bytes -> { });
+    pair[1].handler(bytes -> { });
+  }
+
   /** Closes every connection and refuses new ones: the database is unreachable. */
   public void cut() {
     Await.result(server.close(), Duration.ofSeconds(10));
@@ -61,6 +78,7 @@ public final class TcpProxy implements AutoCloseable {
       s.close();
     }
     sockets.clear();
+    byUpstreamPort.clear();
   }
 
   /** Accepts connections again, on the same port. */

@@ -373,8 +373,9 @@ final class Monitor implements AutoCloseable {
     if (app.startsWith("bench")) {
       return app;
     }
-    // Vert.x's PostgreSQL client names itself vertx-pg-client: in this benchmark only callbackd uses it unnamed.
-    return app.startsWith("vertx") ? "callbackd" : app;
+    // Vert.x's PostgreSQL client names itself vertx-pg-client (in this benchmark only callbackd uses it unnamed);
+    // callbackd names its LISTEN connection callbackd-listen.
+    return app.startsWith("vertx") || app.startsWith("callbackd") ? "callbackd" : app;
   }
 
   /** Thread name (digits dropped) -> CPU ticks, from /proc/pid/task/*'/stat. */
