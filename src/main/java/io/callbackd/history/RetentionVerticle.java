@@ -7,6 +7,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
  * Keeps history within its retention: at start and every purge interval it creates the partitions the next
@@ -49,15 +50,21 @@ public class RetentionVerticle extends VerticleBase {
     }
   }
 
-  /** One pass: partitions ahead, old partitions dropped, the rest purged in batches. */
+  /**
+   * One pass: partitions ahead, old partitions dropped, the rest purged in batches. Each step runs whatever the one
+   * before it did: a partition that could not be made now (or a drop that failed) must not keep history from going.
+   */
   private void pass() {
     timer = -1;
     long t0 = System.nanoTime();
     ensure()
-      .compose(v -> drop(HistoryRetention.Table.HISTORY))
-      .compose(v -> drop(HistoryRetention.Table.ATTEMPTS))
-      .compose(v -> purge(HistoryRetention.Table.HISTORY, 0))
-      .compose(h -> purge(HistoryRetention.Table.ATTEMPTS, 0).map(a -> h + a))
+      .transform(ar -> step(ar, "drop old partitions of history", () -> drop(HistoryRetention.Table.HISTORY)))
+      .transform(ar -> step(ar, "drop old partitions of attempts", () -> drop(HistoryRetention.Table.ATTEMPTS)))
+      .transform(ar -> step(ar, "purge history", () -> purge(HistoryRetention.Table.HISTORY, 0)))
+      .transform(ar -> {
+        long h = ar.succeeded() ? ar.result() : 0;
+        return step(ar, "purge attempts", () -> purge(HistoryRetention.Table.ATTEMPTS, 0).map(a -> h + a));
+      })
       .onSuccess(rows -> {
         if (rows > 0) {
           LOG.info("purged {} history rows older than {} in {} ms", rows, Durations.format(retention),
@@ -69,9 +76,19 @@ public class RetentionVerticle extends VerticleBase {
       .onComplete(ar -> schedule());
   }
 
+  /** Runs {@code next} after a step, logging the step's failure (named by what {@code next} does) first. */
+  private static <T> Future<T> step(io.vertx.core.AsyncResult<?> before, String next, Supplier<Future<T>> then) {
+    if (before.failed()) {
+      LOG.warn("history retention: a step failed ({}); going on to {}", before.cause().getMessage(), next);
+    }
+    return then.get();
+  }
+
+  /** Partitions ahead for both tables, each whatever became of the other. */
   private Future<Void> ensure() {
     return store.ensurePartitions(HistoryRetention.Table.HISTORY, plan)
-      .compose(n -> store.ensurePartitions(HistoryRetention.Table.ATTEMPTS, plan))
+      .transform(ar -> step(ar, "partitions of attempts",
+        () -> store.ensurePartitions(HistoryRetention.Table.ATTEMPTS, plan)))
       .mapEmpty();
   }
 

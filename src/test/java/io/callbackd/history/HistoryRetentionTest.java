@@ -12,6 +12,9 @@ import io.vertx.junit5.VertxExtension;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.Statement;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -146,6 +149,57 @@ class HistoryRetentionTest {
       // The attempts' log is cut the same way.
       assertTrue(sql.count("SELECT count(*) FROM callbackd.partitions_of('callbackd.attempts')"
         + " WHERE upper_bound - lower_bound = interval '5 days'") >= 3);
+    }
+  }
+
+  /**
+   * A transaction that wrote history and stays open (an outcome batch waiting on something, an operator's session)
+   * keeps its lock on the parent table: partitions are still made ahead meanwhile (attached beside it rather than
+   * created under the parent's exclusive lock), and expired history still goes even while a partition cannot be
+   * made (here: while the DEFAULT partition, which every attach must lock, is held).
+   */
+  @Test
+  void partitionsAreMadeBesideAnOpenWriterAndAPartitionThatCannotBeMadeDoesNotStopThePurge(Vertx vertx)
+    throws Exception {
+    JsonObject settings = RunningCallbackd.fastSettings().put("retention", "4s").put("purge_interval", "1s");
+    try (RunningCallbackd callbackd = new RunningCallbackd(vertx, settings);
+         Connection open = DriverManager.getConnection(TestPostgres.jdbcUrl(callbackd.pgUrl))) {
+      Sql sql = callbackd.sql;
+      String ahead = "SELECT extract(epoch FROM max(upper_bound)) AS hi FROM callbackd.partitions_of(?)"
+        + " WHERE NOT is_default";
+      Await.until("partitioned ahead", WAIT, () -> sql.count("SELECT count(*) FROM"
+        + " callbackd.partitions_of('callbackd.history') WHERE lower_bound >= now()") >= 2);
+      open.setAutoCommit(false);
+      try (Statement st = open.createStatement()) {
+        st.execute("INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url, destination, state,"
+          + " attempts, scheduled_at) VALUES (-1, 'run-open', 1, 'msg_open', 'http://127.0.0.1:1/cb',"
+          + " 'http://127.0.0.1:1', 'delivered', 1, now())");
+      }
+      for (String table : List.of("callbackd.history", "callbackd.attempts")) {
+        double hi = seconds(sql.one(ahead, table).get("hi"));
+        Await.until(table + " partitioned further while the writer is open", WAIT,
+          () -> seconds(sql.one(ahead, table).get("hi")) >= hi + 3);
+      }
+      open.rollback();
+
+      // Now the DEFAULT partition is held (read in an open transaction): no partition can be attached, and old
+      // history is purged all the same.
+      try (Statement st = open.createStatement()) {
+        st.execute("SELECT count(*) FROM callbackd.history_default");
+      }
+      double hi = seconds(sql.one(ahead, "callbackd.history").get("hi"));
+      // Finished before any partition that is left: they land in the default one, which the purge empties in batches.
+      assertEquals(100, sql.update("INSERT INTO callbackd.history (id, run_id, generation, webhook_id, url,"
+        + " destination, state, attempts, scheduled_at, finished_at) SELECT -g - 1, 'run-old-' || g, 1,"
+        + " 'msg_old' || g, 'http://127.0.0.1:1/cb', 'http://127.0.0.1:1', 'failed', 1, now() - interval '1 minute',"
+        + " now() - interval '30 seconds' + g * interval '1 millisecond' FROM generate_series(1, 100) g"));
+      Await.until("expired history purged while no partition can be made", WAIT,
+        () -> sql.count("SELECT count(*) FROM callbackd.history WHERE run_id LIKE 'run-old-%'") == 0);
+      assertEquals(hi, seconds(sql.one(ahead, "callbackd.history").get("hi")),
+        "no partition was attached while the default one was held");
+      open.rollback();
+      Await.until("partitions made again once it is free", WAIT,
+        () -> seconds(sql.one(ahead, "callbackd.history").get("hi")) >= hi + 3);
     }
   }
 
