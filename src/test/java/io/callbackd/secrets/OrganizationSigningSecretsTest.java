@@ -236,6 +236,28 @@ class OrganizationSigningSecretsTest {
   }
 
   @Test
+  void aCallbackSentAgainAfterThePlatformDeletedItsRunIsSignedWithItsOrganizationsSecrets() {
+    String org = "org-deleted-run";
+    String s = secret();
+    assertEquals(200, put(callbackd, org, s).status());
+    String since = java.time.Instant.now().minusSeconds(1).toString();
+    TestReceiver.Received sent = deliver(callbackd, org, "/deleted-run");
+    String id = new JsonObject(sent.body()).getString("run_id");
+    // The platform deletes the run's row (its own retention, a user's request); history keeps the callback.
+    assertEquals(1, callbackd.sql.update("DELETE FROM runs WHERE id = ?", id));
+    Response replay = callbackd.call("POST", "/v1/callbacks/redeliver", new JsonObject().put("state", "delivered")
+      .put("destination", "http://127.0.0.1:" + receiver.port()).put("since", since).encode());
+    assertEquals(202, replay.status(), String.valueOf(replay.json()));
+    assertEquals(1, replay.json().getInteger("redelivered"), replay.json().encode());
+    Await.until("sent again", WAIT, () -> receiver.count("/deleted-run") == 2);
+    TestReceiver.Received again = receiver.received("/deleted-run").get(1);
+    assertEquals(sent.headers().get("webhook-id"), again.headers().get("webhook-id"));
+    assertEquals(sent.body(), again.body(), "the same message");
+    assertVerifies(again, s);
+    assertRefused(again, GLOBAL, "the deployment's secret");
+  }
+
+  @Test
   void withoutANotificationACachedListIsUsedAtMostItsTimeLimit(Vertx vertx) {
     String org = "org-cached";
     String old = secret();
