@@ -136,7 +136,7 @@ final class SigningSecretRoutes {
 
   /** This replica's dispatchers forget at once; the others through the NOTIFY the change sent. */
   private void changed(String org) {
-    vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, org);
+    OrganizationSigners.changed(vertx, org);
   }
 
   private static String organizationId(RoutingContext ctx) {

@@ -45,9 +45,16 @@ final class AttemptCycle {
     TraceContext started = d.trace() == null ? tracing.startTrace(d.runId()) : null;
     Span span = tracing.startAttempt(d.trace() != null ? d.trace() : started, d.runId(), d.destination(),
       d.webhookId(), d.attemptNumber());
-    return attempts.make(d, stillWanted, tracing.headersFor(span)).transform(ar -> {
+    Future<AttemptResult> made;
+    try {
+      made = attempts.make(d, stillWanted, tracing.headersFor(span));
+    } catch (RuntimeException e) {
+      made = Future.failedFuture(e);
+    }
+    return made.transform(ar -> {
+      // An attempt that failed inside callbackd is callbackd's failure, not the receiver's.
       AttemptResult r = ar.succeeded() ? ar.result() : AttemptResult.failure(Instant.now(), 0,
-        AttemptResult.Kind.CONNECT_ERROR, String.valueOf(ar.cause()));
+        AttemptResult.Kind.LOCAL_ERROR, "not sent: internal error: " + ar.cause());
       if (r == null) {
         Tracing.endAttempt(span, "cancelled", null, "cancelled before it was sent");
         return Future.succeededFuture();
@@ -65,9 +72,7 @@ final class AttemptCycle {
     events.attempted(r, d.attemptNumber() == 1, sinceScheduled);
     String outcome = !decision.finished() ? "retry" : decision.state().equals(DeliveryDecision.DELIVERED) ? "delivered"
       : r.statusCode() != null && r.statusCode() == 410 ? "gone" : "failed";
-    if (decision.finished()) {
-      events.finished(outcome, Duration.ofNanos(Math.max(0, now - d.scheduledNanos())));
-    }
+    // The final outcome is counted once it is written (OutcomeWriter): one whose claim was gone meanwhile is not.
     Tracing.endAttempt(span, outcome, r.statusCode(), r.error());
     boolean delivered = outcome.equals("delivered");
     // Successes are many and logged at DEBUG: build nothing for them unless DEBUG is on.

@@ -18,9 +18,13 @@ public record AttemptResult(
   Kind kind,
   String requestHeaders) {
 
-  /** The classes of outcome, also the {@code result} label of the attempt metrics. */
+  /**
+   * The classes of outcome, also the {@code result} label of the attempt metrics. {@code LOCAL_ERROR}: callbackd
+   * could not send it (its organization's signing secrets could not be read, an internal failure); nothing was sent,
+   * and it says nothing about the receiver.
+   */
   public enum Kind {
-    SUCCESS, REDIRECT, CLIENT_ERROR, SERVER_ERROR, TIMEOUT, CONNECT_ERROR, BLOCKED
+    SUCCESS, REDIRECT, CLIENT_ERROR, SERVER_ERROR, TIMEOUT, CONNECT_ERROR, BLOCKED, LOCAL_ERROR
   }
 
   /** The same result, recording the headers of the request that was sent. */

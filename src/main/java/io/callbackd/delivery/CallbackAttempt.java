@@ -70,9 +70,10 @@ public final class CallbackAttempt {
       }
       return signer.transform(signed -> {
         if (signed.failed()) {
-          // Never signed with other secrets than its organization's: not sent, tried again on its schedule.
+          // Never signed with other secrets than its organization's: not sent, tried again on its schedule. The
+          // failure is callbackd's: it counts nothing against the receiver's breaker.
           return Future.succeededFuture(AttemptResult.failure(startedAt, CallbackSender.elapsedMs(t0),
-            AttemptResult.Kind.CONNECT_ERROR, "signing secrets of organization " + d.organizationId()
+            AttemptResult.Kind.LOCAL_ERROR, "not sent: signing secrets of organization " + d.organizationId()
               + " unavailable: " + signed.cause().getMessage()));
         }
         MultiMap headers = MultiMap.caseInsensitiveMultiMap();

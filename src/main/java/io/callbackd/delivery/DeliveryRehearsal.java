@@ -187,6 +187,10 @@ public final class DeliveryRehearsal {
             if (w != null) {
               delivered += DeliveryDecision.DELIVERED.equals(w.finalState()) ? 1 : 0;
               outcomes.add(w);
+              if (w.finalOutcome() != null) {
+                // Counted as the outcome writer counts a written final outcome (these are dropped: none is queued).
+                events.finished(w.finalOutcome(), java.time.Duration.ofNanos(System.nanoTime() - w.scheduledNanos()));
+              }
             }
           }
           // None of these callbacks is in the queue: the statements hold none of them and change nothing, but

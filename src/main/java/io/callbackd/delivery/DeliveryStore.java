@@ -325,7 +325,11 @@ public final class DeliveryStore {
     + " SELECT count(*) AS n, (SELECT count(*) FROM fresh) - (SELECT count(*) FROM free) AS deferred,"
     + " (SELECT count(*) FROM handed) AS handed,"
     // The outcomes whose claim was gone (cancelled, taken back): the writer sends them once more (see OutcomeWriter).
-    + " ARRAY(SELECT o.id FROM o WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.id = o.id)) AS dropped FROM cur";
+    // By claim (lease token): an outcome sent once more may share its callback's id with a newer claim's.
+    + " ARRAY(SELECT o.token FROM o WHERE NOT EXISTS (SELECT 1 FROM held h WHERE h.id = o.id AND h.token = o.token))"
+    + " AS dropped,"
+    // The retries that came at or after the expiry, and so ended failed here.
+    + " ARRAY(SELECT c.token FROM cur c WHERE c.final_state IS NULL AND c.end_state IS NOT NULL) AS expired FROM cur";
 
   /*
    * The destinations' part of an outcome batch, after RECORD_OUTCOMES in its transaction (see there): each
@@ -450,7 +454,8 @@ public final class DeliveryStore {
     + " SELECT run_id, NULL, NULL, why FROM lost"
     + " ON CONFLICT (run_id) DO UPDATE SET seq = EXCLUDED.seq, sent_at = coalesce(EXCLUDED.sent_at,"
     + " callbackd.run_writebacks.sent_at), status_code = EXCLUDED.status_code, error = EXCLUDED.error)"
-    + " SELECT count(*) AS n FROM lost";
+    + " SELECT count(*) AS n, coalesce(array_agg((extract(epoch FROM now() - scheduled_at) * 1000)::bigint)"
+    + " FILTER (WHERE last), '{}') AS failed_lived_ms FROM lost";
 
   /*
    * Ends callbacks whose lifetime is over (the schedule's span stretched by the jitter), whatever held them back,
@@ -746,7 +751,8 @@ public final class DeliveryStore {
    * half-open), whose waiting callbacks its outcomes may have made claimable; and the ids of the outcomes dropped
    * because their claim was gone.
    */
-  public record Recorded(int held, long deferredRuns, long reopenedDestinations, java.util.Set<Long> dropped) {
+  public record Recorded(int held, long deferredRuns, long reopenedDestinations, java.util.Set<UUID> dropped,
+                         java.util.Set<UUID> expired) {
   }
 
   /** Applies the batch; {@code perDestination} is the limit of callbacks in flight per destination. */
@@ -802,8 +808,8 @@ public final class DeliveryStore {
         Row r = recorded.result().iterator().next();
         Row d = released.result().iterator().next();
         return new Recorded(r.getLong("n").intValue(), r.getLong("deferred"), d.getLong("reopened"),
-          // Not Set.of: an id may come twice (an outcome sent once more beside a newer claim's).
-          new java.util.HashSet<>(java.util.Arrays.asList(r.getArrayOfLongs("dropped"))));
+          new java.util.HashSet<>(java.util.Arrays.asList(r.getArrayOfUUIDs("dropped"))),
+          new java.util.HashSet<>(java.util.Arrays.asList(r.getArrayOfUUIDs("expired"))));
       });
     });
   }
@@ -820,15 +826,27 @@ public final class DeliveryStore {
   }
 
   /** Puts callbacks with expired leases back in line; the result is how many. */
-  public Future<Integer> reclaimExpired(int maxAttempts) {
-    return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts))
-      .map(rows -> rows.iterator().next().getLong("n").intValue());
+  /** What a take-back did: how many callbacks it took back, and how long each it ended failed had lived. */
+  public record Reclaimed(int n, List<Duration> failedLived) {
+  }
+
+  public Future<Reclaimed> reclaimExpired(int maxAttempts) {
+    return pool.preparedQuery(RECLAIM).execute(Tuple.of(maxAttempts)).map(DeliveryStore::reclaimed);
+  }
+
+  private static Reclaimed reclaimed(RowSet<Row> rows) {
+    Row row = rows.iterator().next();
+    List<Duration> lived = new ArrayList<>();
+    for (Long ms : row.getArrayOfLongs("failed_lived_ms")) {
+      lived.add(Duration.ofMillis(ms));
+    }
+    return new Reclaimed(row.getLong("n").intValue(), lived);
   }
 
   /** As {@link #reclaimExpired}, for callbacks past their life only (then ended by {@link #expire}). */
-  public Future<Integer> reclaimPastLifetime(int maxAttempts, Duration requestTimeout) {
+  public Future<Reclaimed> reclaimPastLifetime(int maxAttempts, Duration requestTimeout) {
     return pool.preparedQuery(RECLAIM_PAST_LIFETIME).execute(Tuple.of(maxAttempts, requestTimeout.toMillis()))
-      .map(rows -> rows.iterator().next().getLong("n").intValue());
+      .map(DeliveryStore::reclaimed);
   }
 
   /** Fails callbacks whose lifetime is over; the result is how long each lived, from scheduling to now. */

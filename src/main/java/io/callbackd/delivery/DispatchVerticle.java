@@ -114,7 +114,7 @@ public class DispatchVerticle extends VerticleBase {
       msg -> signers.forget(msg.body() instanceof String ? (String) msg.body() : null));
     outcomes = new OutcomeWriter(vertx, store, owner,
       new DeliveryStore.BreakerRule(settings.breakerFailures(), settings.breakerReset()),
-      settings.maxInFlightPerDestination(), settings.outcomeLinger(), this::roomGiven);
+      settings.maxInFlightPerDestination(), settings.outcomeLinger(), this::roomGiven, events);
     claims = new ClaimLoop(vertx, store, owner, settings.claimBatch(), settings.lease().toMillis(),
       settings.maxInFlightPerDestination(), settings.requestTimeout(), settings.pollInterval(), this::room,
       this::claimed, () -> wakeAll(vertx), this::checkAttemptsDone);
@@ -183,9 +183,19 @@ public class DispatchVerticle extends VerticleBase {
 
   private void send(ClaimedDelivery d) {
     sending++;
-    cycle.run(d, () -> lanes.start(d.id())).onComplete(ar -> {
+    Future<WriteBack> attempt;
+    try {
+      attempt = cycle.run(d, () -> lanes.start(d.id()));
+    } catch (RuntimeException e) {
+      attempt = Future.failedFuture(e);
+    }
+    attempt.onComplete(ar -> {
       sending--;
-      if (ar.result() != null) {
+      if (ar.failed()) {
+        // Never left without a report: its room and lane would be held until the lease ended. Handed back.
+        LOG.error("The attempt at callback {} failed inside callbackd; handing it back", d.id(), ar.cause());
+        release(d);
+      } else if (ar.result() != null) {
         report(d, ar.result());
       }
       checkAttemptsDone();

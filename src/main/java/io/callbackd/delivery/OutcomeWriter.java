@@ -37,6 +37,7 @@ final class OutcomeWriter {
   private final int perDestination;
   private final long lingerMs;
   private final Consumer<Boolean> written;
+  private final DeliveryEvents events;
 
   private final ArrayDeque<WriteBack> outcomes = new ArrayDeque<>();
   /** Outcomes dropped once (their claim was gone) and sent once more; see {@link #flush}. */
@@ -59,7 +60,8 @@ final class OutcomeWriter {
    *                       destination that claims passed over)
    */
   OutcomeWriter(Vertx vertx, DeliveryStore store, String dispatcher, DeliveryStore.BreakerRule breaker,
-                int perDestination, Duration linger, Consumer<Boolean> written) {
+                int perDestination, Duration linger, Consumer<Boolean> written, DeliveryEvents events) {
+    this.events = events;
     this.vertx = vertx;
     this.store = store;
     this.dispatcher = dispatcher;
@@ -134,10 +136,19 @@ final class OutcomeWriter {
       // snapshot: the batch dropped the outcome, but could not see the void that keeps the request counted toward
       // its destination's limit. Sent once more, the outcome finds it and gives the room back (nothing else: its
       // claim stays gone); otherwise the room would come back only when the lease ends.
+      long now = System.nanoTime();
       for (WriteBack w : batch) {
-        if (!sentAgain.remove(w) && ar.result().dropped().contains(w.deliveryId())) {
+        boolean dropped = ar.result().dropped().contains(w.leaseToken());
+        if (!sentAgain.remove(w) && dropped) {
           sentAgain.add(w);
           outcomes.add(w);
+        }
+        // Final outcomes are counted once written, not when decided: one whose claim was gone (a cancel, a
+        // take-back) is another's to count; a retry that came after the expiry ended failed here.
+        String finalOutcome = dropped ? null : ar.result().expired().contains(w.leaseToken()) ? "failed"
+          : w.finalOutcome();
+        if (finalOutcome != null) {
+          events.finished(finalOutcome, Duration.ofNanos(Math.max(0, now - w.scheduledNanos())));
         }
       }
       if (ar.result().deferredRuns() > 0) {

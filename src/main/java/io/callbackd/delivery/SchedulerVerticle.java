@@ -53,10 +53,11 @@ public class SchedulerVerticle extends VerticleBase {
     }
     // Callbacks past their life whose dispatcher stopped reporting are taken back first, so that EXPIRE ends them.
     store.reclaimPastLifetime(settings.maxAttempts(), settings.requestTimeout())
-      .onSuccess(n -> {
-        if (n > 0) {
-          LOG.warn("Took back {} callbacks past their lifetime whose dispatcher let its lease expire", n);
+      .onSuccess(r -> {
+        if (r.n() > 0) {
+          LOG.warn("Took back {} callbacks past their lifetime whose dispatcher let its lease expire", r.n());
         }
+        failedInTheDatabase(r);
       })
       .transform(ignored -> store.expire(settings.requestTimeout()))
       .onSuccess(lived -> {
@@ -92,12 +93,20 @@ public class SchedulerVerticle extends VerticleBase {
       return Future.succeededFuture(0);
     }
     lastReclaim = System.nanoTime();
-    return store.reclaimExpired(settings.maxAttempts()).onSuccess(n -> {
-      if (n > 0) {
-        LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; they will be attempted again", n);
+    return store.reclaimExpired(settings.maxAttempts()).map(r -> {
+      if (r.n() > 0) {
+        LOG.warn("Took back {} callbacks whose dispatcher let its lease expire; those with attempts left will be"
+          + " attempted again", r.n());
         DispatchVerticle.wakeAll(vertx);
       }
+      failedInTheDatabase(r);
+      return r.n();
     });
+  }
+
+  /** Callbacks a take-back ended (their lost attempt was their last): final outcomes like any other. */
+  private void failedInTheDatabase(DeliveryStore.Reclaimed r) {
+    r.failedLived().forEach(d -> events.finished("failed", d));
   }
 
   private void forgetIdleDestinations() {

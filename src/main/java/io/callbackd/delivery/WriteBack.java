@@ -35,7 +35,8 @@ public record WriteBack(
   String health,
   String requestHeaders,
   String newTraceparent,
-  boolean urgent) {
+  boolean urgent,
+  long scheduledNanos) {
 
   /** @param newTraceparent the trace this attempt started for a callback that had none, kept for its next ones */
   public static WriteBack attempt(ClaimedDelivery d, AttemptResult r, DeliveryDecision decision,
@@ -45,13 +46,28 @@ public record WriteBack(
       r.error(), r.responseExcerpt(), decision.retryDelay() == null ? null : decision.retryDelay().toMillis(),
       decision.finished() ? decision.state() : null, decision.runError(), DestinationHealth.of(r).label(),
       r.requestHeaders(), newTraceparent,
-      d.roomWanted() || !DeliveryDecision.DELIVERED.equals(decision.finished() ? decision.state() : null));
+      d.roomWanted() || !DeliveryDecision.DELIVERED.equals(decision.finished() ? decision.state() : null),
+      d.scheduledNanos());
   }
 
   /** Hands the callback back unattempted: it stays due as it was. */
   public static WriteBack release(ClaimedDelivery d) {
     return new WriteBack(d.id(), d.leaseToken(), false, d.attemptsMade(), null, null, null, null, null, null, null,
-      null, null, null, null, true);
+      null, null, null, null, true, d.scheduledNanos());
+  }
+
+  /**
+   * The final outcome this write-back records, as the deliveries metric counts it ({@code delivered}, {@code gone}
+   * for a 410, {@code failed}), or null when it leaves the callback in the queue.
+   */
+  public String finalOutcome() {
+    if (finalState == null) {
+      return null;
+    }
+    if (DeliveryDecision.DELIVERED.equals(finalState)) {
+      return "delivered";
+    }
+    return statusCode != null && statusCode == 410 ? "gone" : "failed";
   }
 
   static OffsetDateTime utc(Instant t) {

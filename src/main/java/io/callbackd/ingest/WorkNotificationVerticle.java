@@ -105,8 +105,8 @@ public class WorkNotificationVerticle extends VerticleBase {
       }
     });
     PgChannel secrets = subscriber.channel(SigningSecretStore.CHANNEL);
-    secrets.subscribeHandler(v -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, null));
-    secrets.handler(organizationId -> vertx.eventBus().publish(OrganizationSigners.CHANGED_ADDRESS, organizationId));
+    secrets.subscribeHandler(v -> OrganizationSigners.changed(vertx, null));
+    secrets.handler(organizationId -> OrganizationSigners.changed(vertx, organizationId));
     connect();
     // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells; the same
     // look sends the round trips and closes a connection that stopped answering.

@@ -35,7 +35,7 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
 
   /** The {@code result} label of attempts: one value per class of outcome. */
   public static final List<String> RESULTS = List.of("2xx", "3xx", "4xx", "5xx", "timeout", "connect_error",
-    "blocked");
+    "blocked", "local_error");
 
   private final MeterRegistry registry;
   private final Counter delivered;
@@ -71,6 +71,7 @@ public final class DeliveryMetrics implements DeliveryEvents, RetentionEvents {
     attemptsByKind.put(AttemptResult.Kind.TIMEOUT, attempts("timeout"));
     attemptsByKind.put(AttemptResult.Kind.CONNECT_ERROR, attempts("connect_error"));
     attemptsByKind.put(AttemptResult.Kind.BLOCKED, attempts("blocked"));
+    attemptsByKind.put(AttemptResult.Kind.LOCAL_ERROR, attempts("local_error"));
     attemptDuration = Timer.builder(ATTEMPT_DURATION)
       .description("Duration of callback attempts, from the start (DNS included) to the response or the error")
       .serviceLevelObjectives(ms(5), ms(10), ms(25), ms(50), ms(100), ms(250), ms(500), ms(1000), ms(2500), ms(5000),

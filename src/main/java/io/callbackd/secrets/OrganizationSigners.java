@@ -24,6 +24,12 @@ public final class OrganizationSigners {
 
   /** Local publish: an organization's secrets changed (body: its id), or possibly anyone's (no body). */
   public static final String CHANGED_ADDRESS = "callbackd.signing_secrets.changed";
+
+  /** Tells this replica's dispatchers (only: other replicas hear the NOTIFY) that {@code organizationId}'s changed. */
+  public static void changed(io.vertx.core.Vertx vertx, String organizationId) {
+    vertx.eventBus().publish(CHANGED_ADDRESS, organizationId,
+      new io.vertx.core.eventbus.DeliveryOptions().setLocalOnly(true));
+  }
   /** Longest an organization's secrets are used after a change whose notification was lost. */
   public static final Duration TTL = Duration.ofSeconds(10);
   /** Past this many organizations cached, the cache starts over: memory stays bounded whatever the tenants. */

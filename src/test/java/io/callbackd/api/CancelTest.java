@@ -59,6 +59,7 @@ class CancelTest {
       String id = callbackd.completeRun(receiver.url("/slow"), null);
       Await.until("the attempt is under way", WAIT, () -> receiver.count("/slow") == 1);
       long countedBefore = attemptsCounted(callbackd);
+      double deliveredBefore = delivered(callbackd);
       String destination = "http://127.0.0.1:" + receiver.port();
 
       Response r = callbackd.call("POST", "/v1/runs/" + id + "/callback/cancel", null);
@@ -96,7 +97,14 @@ class CancelTest {
 
       assertEquals(0, ((Number) callbackd.sql.one("SELECT in_flight FROM callbackd.destinations"
         + " WHERE destination = ?", destination).get("in_flight")).intValue(), "the destination's room came back");
+      // Final outcomes are counted once written: the probe's delivery, not the dropped 204 of the cancelled one.
+      assertEquals(1.0, delivered(callbackd) - deliveredBefore, "only the probe counted as delivered");
     }
+  }
+
+  private static double delivered(RunningCallbackd callbackd) {
+    return io.callbackd.metrics.PrometheusText.value(callbackd.text("/metrics"), "callbackd_deliveries_total",
+      "outcome=\"delivered\"");
   }
 
   /** callbackd resolving destinations through {@code dns}, with a request timeout and lease that outlast its delays. */

@@ -156,6 +156,30 @@ class MetricsEndToEndTest {
   }
 
   /** Runs {@code promtool check metrics} on the live page when promtool is installed (CI installs it). */
+  /**
+   * An attempt whose answer comes after the callback's lifetime ended cannot be retried: PostgreSQL ends it failed
+   * when the outcome is written. The deliveries metric counts that final outcome too (it counts outcomes as written,
+   * not as the dispatcher decided them: the dispatcher had decided on a retry).
+   */
+  @Test
+  void aRetryThatComesAfterTheLifetimeIsCountedFailed() {
+    try (TestReceiver late = new TestReceiver(vertx);
+         RunningCallbackd short_ = new RunningCallbackd(vertx, TestPostgres.newDatabase(), new JsonObject()
+           .put("retry_delays", "0s,1s").put("request_timeout", "5s").put("lease", "15s"))) {
+      // Answered after 2 s, when the callback's lifetime (1 s) is over.
+      late.script("/late", Answer.after(Duration.ofSeconds(2), Answer.status(503)));
+      double failedBefore = PrometheusText.value(short_.text("/metrics"), "callbackd_deliveries_total",
+        "outcome=\"failed\"");
+      String id = short_.completeRun(late.url("/late"), null);
+      Await.until("failed at the end of its lifetime", WAIT, () -> "failed".equals(short_.callbackState(id)));
+      String error = (String) short_.sql.one("SELECT last_error FROM callbackd.history WHERE run_id = ?", id)
+        .get("last_error");
+      assertTrue(error.startsWith("expired after 1 attempts"), error);
+      assertEquals(1.0, PrometheusText.value(short_.text("/metrics"), "callbackd_deliveries_total",
+        "outcome=\"failed\"") - failedBefore, "counted once, as failed");
+    }
+  }
+
   private static void checkWithPromtool(String page) throws IOException, InterruptedException {
     Path promtool = Promtool.find();
     if (promtool == null) {

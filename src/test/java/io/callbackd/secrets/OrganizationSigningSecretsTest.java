@@ -258,6 +258,38 @@ class OrganizationSigningSecretsTest {
   }
 
   @Test
+  void aCallbackWhoseSecretsCannotBeReadIsNotSentAndCountsNothingAgainstItsReceiver() {
+    String org = "org-unreadable";
+    // A stored secret that no key opens (sealed under a key since taken out of CALLBACKD_SECRETS_KEY, say).
+    callbackd.sql.update("INSERT INTO callbackd.signing_secrets (organization_id, fingerprint, position, key_id,"
+      + " nonce, ciphertext) VALUES (?, 'ffffffffffffffff', 1, 'key-gone', decode('000000000000000000000000', 'hex'),"
+      + " decode('00112233445566778899aabbccddeeff0011223344556677', 'hex'))", org);
+    double before = localErrors();
+    Response created = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "agent-1").put("status", "running")
+      .put("organization_id", org).put("callback_url", receiver.url("/unreadable")));
+    assertEquals(201, created.status(), String.valueOf(created.json()));
+    String id = created.json().getString("id");
+    assertEquals(200, callbackd.patch("/v1/runs/" + id, new JsonObject().put("status", "completed")).status());
+    Await.until("failed on its schedule", WAIT, () -> "failed".equals(callbackd.callbackState(id)));
+    assertEquals(0, receiver.count("/unreadable"), "never sent unsigned or signed with other secrets");
+    String error = (String) callbackd.sql.one("SELECT last_error FROM callbackd.deliveries WHERE run_id = ?", id)
+      .get("last_error");
+    assertTrue(error.contains("not sent: signing secrets of organization " + org), error);
+    assertTrue(localErrors() > before, "counted as callbackd's own failures");
+    // The failure was callbackd's: the receiver's breaker counted none of it, and other tenants' callbacks go on.
+    Map<String, Object> destination = callbackd.sql.one("SELECT breaker, consecutive_failures FROM"
+      + " callbackd.destinations WHERE destination = ?", "http://127.0.0.1:" + receiver.port());
+    assertEquals("closed", destination.get("breaker"));
+    assertEquals(0, destination.get("consecutive_failures"));
+    assertVerifies(deliver(callbackd, null, "/after-unreadable"), GLOBAL);
+  }
+
+  private static double localErrors() {
+    return io.callbackd.metrics.PrometheusText.value(callbackd.text("/metrics"), "callbackd_attempts_total",
+      "result=\"local_error\"");
+  }
+
+  @Test
   void withoutANotificationACachedListIsUsedAtMostItsTimeLimit(Vertx vertx) {
     String org = "org-cached";
     String old = secret();
