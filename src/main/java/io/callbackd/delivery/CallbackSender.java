@@ -75,6 +75,11 @@ public final class CallbackSender {
       MultiMap sentHeaders = HttpHeaders.headers().addAll(headers)
         .set(HttpHeaders.CONTENT_TYPE, "application/json")
         .set(HttpHeaders.USER_AGENT, USER_AGENT);
+      if (target.host().indexOf(':') >= 0) {
+        // An IPv6 literal: Vert.x writes the host into Host without its brackets ("::1:8080"), which receivers
+        // refuse; given a Host header, it sends that one.
+        sentHeaders.set(HttpHeaders.HOST, target.hostHeader());
+      }
       RequestOptions request = new RequestOptions()
         .setMethod(HttpMethod.POST)
         .setServer(SocketAddress.inetSocketAddress(target.port(), address.getHostAddress()))

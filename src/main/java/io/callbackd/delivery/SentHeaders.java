@@ -19,8 +19,7 @@ final class SentHeaders {
 
   static String json(CallbackTarget target, MultiMap headers, int bodyLength) {
     JsonObject out = new JsonObject();
-    boolean defaultPort = target.port() == (target.ssl() ? 443 : 80);
-    out.put("host", defaultPort ? target.host() : target.host() + ":" + target.port());
+    out.put("host", target.hostHeader());
     out.put("user-agent", CallbackSender.USER_AGENT);
     out.put("content-type", "application/json");
     out.put("content-length", String.valueOf(bodyLength));

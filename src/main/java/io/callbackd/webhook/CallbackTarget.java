@@ -57,6 +57,15 @@ public record CallbackTarget(boolean ssl, String host, int port, String requestU
   }
 
   /** Parses an absolute http(s) URL; null when it cannot be a destination (a platform may write anything). */
+  /**
+   * The request's {@code Host} header: the host (an IPv6 literal in brackets, as a URL writes it) with the port
+   * unless it is the scheme's default.
+   */
+  public String hostHeader() {
+    String h = host.indexOf(':') >= 0 ? "[" + host + "]" : host;
+    return port == (ssl ? 443 : 80) ? h : h + ":" + port;
+  }
+
   public static CallbackTarget parse(String url) {
     return checked(url).target();
   }

@@ -35,4 +35,13 @@ class CallbackTargetTest {
     assertEquals("invalid callback_url: longer than 2048 characters",
       CallbackTarget.problem("https://example.com/" + "a".repeat(3000)));
   }
+
+  @Test
+  void theHostHeaderKeepsAnIpv6LiteralsBracketsAndLeavesOutADefaultPort() {
+    assertEquals("[2001:db8::10]:8443", CallbackTarget.parse("https://[2001:db8::10]:8443/cb").hostHeader());
+    assertEquals("[2001:db8::10]", CallbackTarget.parse("https://[2001:db8::10]/cb").hostHeader());
+    assertEquals("[::1]:8080", CallbackTarget.parse("http://[::1]:8080/cb").hostHeader());
+    assertEquals("example.com", CallbackTarget.parse("http://example.com:80/cb").hostHeader());
+    assertEquals("example.com:8443", CallbackTarget.parse("https://example.com:8443/cb").hostHeader());
+  }
 }
