@@ -101,15 +101,24 @@ public final class CallbackSender {
     return outcome(answer, startedAt, t0, deadline).map(r -> r.withRequestHeaders(sent));
   }
 
-  /** The status, Retry-After and the body's first bytes, or a failure; at the deadline the request is reset. */
+  /**
+   * The status, Retry-After and the body's first bytes, or a failure; at the deadline the request is reset. Once the
+   * status line has come, the answer is that status whatever the body does after it: a body cut by the deadline or
+   * by a broken connection leaves the excerpt read so far, and a 2xx whose body trickles is still a delivery (made
+   * a failure, it would be sent again: a duplicate).
+   */
   private Future<Answer> exchange(RequestOptions options, Buffer body, long ms) {
     Promise<Answer> answer = Promise.promise();
     HttpClientRequest[] started = new HttpClientRequest[1];
+    HttpClientResponse[] answered = new HttpClientResponse[1];
+    ResponseExcerpt excerpt = new ResponseExcerpt(RESPONSE_EXCERPT_BYTES);
     // The timeout's exception is made only when the deadline passes: filling in a stack trace for every attempt
     // that never needs it was a twentieth of the dispatchers' CPU.
     long timer = vertx.setTimer(ms, t -> {
       TimeoutException late = new TimeoutException("no answer within " + ms + " ms");
-      if (answer.tryFail(late) && started[0] != null) {
+      boolean ended = answered[0] != null ? answer.tryComplete(answerOf(answered[0], excerpt)) : answer.tryFail(late);
+      if (ended && started[0] != null) {
+        // Nothing more is read of it: the connection goes rather than carry the rest of this answer into the next.
         started[0].reset(0, late);
       }
     });
@@ -131,21 +140,20 @@ public final class CallbackSender {
           return;
         }
         HttpClientResponse response = sent.result();
-        ResponseExcerpt excerpt = new ResponseExcerpt(RESPONSE_EXCERPT_BYTES);
+        answered[0] = response;
         response.handler(excerpt::append);
-        response.end().onComplete(ended -> {
-          if (ended.failed()) {
-            answer.tryFail(ended.cause());
-          } else {
-            answer.tryComplete(new Answer(response.statusCode(), response.getHeader("retry-after"), excerpt.text()));
-          }
-        });
+        // Ended or broken, the body does not change the answer: its status.
+        response.end().onComplete(ended -> answer.tryComplete(answerOf(response, excerpt)));
       });
     });
     return answer.future().onComplete(done -> vertx.cancelTimer(timer));
   }
 
   private record Answer(int status, String retryAfter, String excerpt) {
+  }
+
+  private static Answer answerOf(HttpClientResponse response, ResponseExcerpt excerpt) {
+    return new Answer(response.statusCode(), response.getHeader("retry-after"), excerpt.text());
   }
 
   /** An attempt that ended before any connection: resolution failed or took too long. */
