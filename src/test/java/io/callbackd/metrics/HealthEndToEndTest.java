@@ -24,6 +24,7 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 /**
  * Liveness and readiness, with PostgreSQL made unreachable and reachable again, and with a schema migrated beyond
@@ -57,14 +58,34 @@ class HealthEndToEndTest {
         assertEquals("DOWN", down.json().getString("status"));
         assertTrue(down.json().encode().contains("PostgreSQL unreachable"), down.json().encode());
         assertEquals(200, callbackd.get("/health/live").status(), "the process itself is alive");
+        // The ways in refuse with 503 (try again) rather than accept what they could not store.
+        callbackd.withToken("only-for-v1-routes-123");
+        Response refused = callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a").put("status", "completed")
+          .put("callback_url", "http://127.0.0.1:9/cb"));
+        assertEquals(503, refused.status(), String.valueOf(refused.json()));
+        assertNotNull(refused.json().getString("error"));
+        io.vertx.core.eventbus.ReplyException event = assertThrows(io.vertx.core.eventbus.ReplyException.class,
+          () -> {
+            try {
+              vertx.eventBus().request(io.callbackd.ingest.RunCompletedConsumerVerticle.ADDRESS, new JsonObject()
+                .put("id", "run-during-outage").put("agent_id", "a").put("status", "completed")
+                .put("callback_url", "http://127.0.0.1:9/cb")).toCompletionStage().toCompletableFuture()
+                .get(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+              throw e.getCause();
+            }
+          });
+        assertEquals(503, event.failureCode(), event.getMessage());
+        callbackd.withToken(null);
 
         proxy.restore();
         Await.until("readiness UP again once PostgreSQL is back", WAIT,
           () -> callbackd.get("/health/ready").status() == 200);
-        // The API works again too (with its token; health stayed open without one).
+        // The API works again too (with its token; health stayed open without one), and nothing refused was stored.
         assertEquals(401, callbackd.get("/v1/runs/x").status());
         callbackd.withToken("only-for-v1-routes-123");
         assertEquals(201, callbackd.post("/v1/runs", new JsonObject().put("agent_id", "a")).status());
+        assertEquals(0L, callbackd.sql.count("SELECT count(*) FROM runs WHERE id = 'run-during-outage'"));
       }
     }
   }
