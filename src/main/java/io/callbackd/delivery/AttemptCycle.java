@@ -59,8 +59,24 @@ final class AttemptCycle {
         Tracing.endAttempt(span, "cancelled", null, "cancelled before it was sent");
         return Future.succeededFuture();
       }
-      return Future.succeededFuture(finish(d, r, span, started == null ? null : started.traceparent()));
+      try {
+        return Future.succeededFuture(finish(d, r, span, started == null ? null : started.traceparent()));
+      } catch (RuntimeException e) {
+        return Future.succeededFuture(failedInside(d, e));
+      }
     });
+  }
+
+  /**
+   * The write-back of an attempt that failed inside callbackd (a bug): a counted attempt on the schedule, so that the
+   * callback waits its next delay and its budget ends it, rather than be handed back and claimed again at once.
+   */
+  WriteBack failedInside(ClaimedDelivery d, Throwable cause) {
+    AttemptResult r = AttemptResult.failure(Instant.now(), 0, AttemptResult.Kind.LOCAL_ERROR,
+      "internal error: " + cause);
+    LOG.error("The attempt at callback {} of run {} failed inside callbackd", d.id(), d.runId(), cause);
+    return WriteBack.attempt(d, r, DeliveryDecision.decide(r, d.attemptNumber(), policy,
+      ThreadLocalRandom.current()::nextDouble), null);
   }
 
   private WriteBack finish(ClaimedDelivery d, AttemptResult r, Span span, String newTraceparent) {

@@ -191,12 +191,10 @@ public class DispatchVerticle extends VerticleBase {
     }
     attempt.onComplete(ar -> {
       sending--;
-      if (ar.failed()) {
-        // Never left without a report: its room and lane would be held until the lease ended. Handed back.
-        LOG.error("The attempt at callback {} failed inside callbackd; handing it back", d.id(), ar.cause());
-        release(d);
-      } else if (ar.result() != null) {
-        report(d, ar.result());
+      // Never left without a report: its room and lane would be held until the lease ended.
+      WriteBack w = ar.succeeded() ? ar.result() : cycle.failedInside(d, ar.cause());
+      if (w != null) {
+        report(d, w);
       }
       checkAttemptsDone();
     });

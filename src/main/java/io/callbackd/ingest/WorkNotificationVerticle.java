@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
 
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * Wake-ups from other writers: PostgreSQL sends a NOTIFY on {@code callbackd_work} when a statement commits new
@@ -29,8 +30,8 @@ import java.util.Map;
  *
  * <p>A listening connection only reads, so one whose other end went silent (a dropped NAT or load-balancer entry, a
  * frozen host, a network partition without a reset) looks open for good while no notification arrives: TCP notices
- * only when something is sent. So every {@link #PROBE_EVERY_MS} the connection makes a round trip, and one that
- * does not answer within {@link #PROBE_TIMEOUT_MS} is closed and made again, like a lost one.
+ * only when something is sent. So every {@link #PROBE_EVERY_MS} the connection makes a round trip, and when one
+ * is not answered within {@link #PROBE_TIMEOUT_MS} a new subscriber listens on a new connection.
  */
 public class WorkNotificationVerticle extends VerticleBase {
 
@@ -73,12 +74,31 @@ public class WorkNotificationVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
-    subscriber = PgSubscriber.subscriber(vertx, connectOptions)
+    subscriber = newSubscriber();
+    connect(subscriber);
+    // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells; the same
+    // look sends the round trips and replaces a subscriber whose connection stopped answering.
+    watchTimer = vertx.setPeriodic(WATCH_MS, t -> watch());
+    // Start-up does not wait for the listener: the scheduler's periodic look works without it.
+    return Future.succeededFuture();
+  }
+
+  /** A subscriber listening on the three channels, not yet connected. */
+  private PgSubscriber newSubscriber() {
+    PgSubscriber s = PgSubscriber.subscriber(vertx, connectOptions)
       .reconnectPolicy(retries -> Math.min(5000L, 100L << Math.min(retries, 6)));
-    // Called only when the subscriber gives up, which a policy that retries forever never does (or at stop).
-    subscriber.closeHandler(v -> listener.listeningOn(null));
-    PgChannel channel = subscriber.channel(CHANNEL);
+    // Called only when the subscriber gives up, which a policy that retries forever never does, or when it is closed
+    // (at stop, or replaced): a replaced one says nothing about the one listening now.
+    s.closeHandler(v -> {
+      if (s == subscriber) {
+        listener.listeningOn(null);
+      }
+    });
+    PgChannel channel = s.channel(CHANNEL);
     channel.subscribeHandler(v -> {
+      if (s != subscriber) {
+        return;
+      }
       if (lost) {
         lost = false;
         LOG.info("Listening on {} again", CHANNEL);
@@ -90,13 +110,13 @@ public class WorkNotificationVerticle extends VerticleBase {
         LOG.debug("Listening on {}", CHANNEL);
       }
       listened = true;
-      listener.listeningOn(subscriber);
+      listener.listeningOn(s);
       // (Re)connected: something may have arrived while nobody listened.
       DispatchVerticle.wakeAll(vertx);
     });
     // One claim takes what a commit queued: one dispatcher is enough (it passes the wake-up on when it has no room).
     channel.handler(payload -> DispatchVerticle.wakeOne(vertx));
-    PgChannel cancels = subscriber.channel(CANCEL_CHANNEL);
+    PgChannel cancels = s.channel(CANCEL_CHANNEL);
     cancels.handler(payload -> {
       try {
         DispatchVerticle.cancelled(vertx, Long.parseLong(payload));
@@ -104,15 +124,10 @@ public class WorkNotificationVerticle extends VerticleBase {
         LOG.debug("Ignored a cancel notification without a callback id: {}", payload);
       }
     });
-    PgChannel secrets = subscriber.channel(SigningSecretStore.CHANNEL);
+    PgChannel secrets = s.channel(SigningSecretStore.CHANNEL);
     secrets.subscribeHandler(v -> OrganizationSigners.changed(vertx, null));
     secrets.handler(organizationId -> OrganizationSigners.changed(vertx, organizationId));
-    connect();
-    // The subscriber reconnects on its own without telling: its connection, looked at once a second, tells; the same
-    // look sends the round trips and closes a connection that stopped answering.
-    watchTimer = vertx.setPeriodic(WATCH_MS, t -> watch());
-    // Start-up does not wait for the listener: the scheduler's periodic look works without it.
-    return Future.succeededFuture();
+    return s;
   }
 
   private void watch() {
@@ -135,11 +150,17 @@ public class WorkNotificationVerticle extends VerticleBase {
       if (now - probeSentNanos >= PROBE_TIMEOUT_MS * 1_000_000) {
         probed = null;
         lost = true;
-        LOG.warn("The LISTEN connection to PostgreSQL did not answer a round trip in {} ms; closing it and listening"
-          + " again (notifications sent meanwhile were missed: the dispatchers are woken once it listens)",
+        LOG.warn("The LISTEN connection to PostgreSQL did not answer a round trip in {} ms; listening again on a new"
+          + " connection (notifications sent meanwhile were missed: the dispatchers are woken once it listens)",
           PROBE_TIMEOUT_MS);
-        // The subscriber sees its connection close and makes a new one (its reconnect policy).
-        conn.close();
+        // Closing a connection whose peer is silent only half-closes it (a Terminate, then the socket's output):
+        // it stays open, and its subscriber with it, until TCP gives up, minutes later. So a new subscriber listens
+        // on a new connection, and the old one is closed for whenever its socket goes.
+        PgSubscriber old = subscriber;
+        subscriber = newSubscriber();
+        listener.listeningOn(null);
+        old.close();
+        connect(subscriber);
       }
       return;
     }
@@ -155,13 +176,13 @@ public class WorkNotificationVerticle extends VerticleBase {
     }
   }
 
-  private void connect() {
-    subscriber.connect().onFailure(err -> {
-      if (stopping) {
+  private void connect(PgSubscriber s) {
+    s.connect().onFailure(err -> {
+      if (stopping || s != subscriber) {
         return;
       }
       LOG.warn("Could not LISTEN on PostgreSQL ({}); trying again", err.getMessage());
-      retryTimer = vertx.setTimer(2000, t -> connect());
+      retryTimer = vertx.setTimer(2000, t -> connect(s));
     });
   }
 
@@ -171,6 +192,7 @@ public class WorkNotificationVerticle extends VerticleBase {
     listener.listeningOn(null);
     vertx.cancelTimer(retryTimer);
     vertx.cancelTimer(watchTimer);
-    return subscriber.close();
+    // A silent connection's close waits for TCP to give up: the stop does not.
+    return subscriber.close().timeout(PROBE_TIMEOUT_MS, TimeUnit.MILLISECONDS).otherwiseEmpty();
   }
 }

@@ -175,6 +175,9 @@ class MetricsEndToEndTest {
       String error = (String) short_.sql.one("SELECT last_error FROM callbackd.history WHERE run_id = ?", id)
         .get("last_error");
       assertTrue(error.startsWith("expired after 1 attempts"), error);
+      // Counted by the dispatcher just after the commit that SQL already sees.
+      Await.until("counted as failed", WAIT, () -> PrometheusText.value(short_.text("/metrics"),
+        "callbackd_deliveries_total", "outcome=\"failed\"") - failedBefore >= 1.0);
       assertEquals(1.0, PrometheusText.value(short_.text("/metrics"), "callbackd_deliveries_total",
         "outcome=\"failed\"") - failedBefore, "counted once, as failed");
     }

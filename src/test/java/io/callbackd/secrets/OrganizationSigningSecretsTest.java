@@ -240,9 +240,11 @@ class OrganizationSigningSecretsTest {
     String org = "org-deleted-run";
     String s = secret();
     assertEquals(200, put(callbackd, org, s).status());
-    String since = java.time.Instant.now().minusSeconds(1).toString();
     TestReceiver.Received sent = deliver(callbackd, org, "/deleted-run");
     String id = new JsonObject(sent.body()).getString("run_id");
+    // From when this one finished: the replay takes no other test's callback to the same receiver.
+    String since = ((java.sql.Timestamp) callbackd.sql.one("SELECT finished_at FROM callbackd.history"
+      + " WHERE run_id = ?", id).get("finished_at")).toInstant().toString();
     // The platform deletes the run's row (its own retention, a user's request); history keeps the callback.
     assertEquals(1, callbackd.sql.update("DELETE FROM runs WHERE id = ?", id));
     Response replay = callbackd.call("POST", "/v1/callbacks/redeliver", new JsonObject().put("state", "delivered")

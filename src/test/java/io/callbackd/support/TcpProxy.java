@@ -61,14 +61,15 @@ public final class TcpProxy implements AutoCloseable {
   /**
    * Stops carrying bytes either way on the connection PostgreSQL sees coming from {@code upstreamPort} (its
    * client_port) without closing either side: a peer gone silent, as behind a dropped NAT entry or a frozen host.
+   * Nothing more is read from either side, so not even a close from one reaches the other.
    */
   public void silence(int upstreamPort) {
     NetSocket[] pair = byUpstreamPort.get(upstreamPort);
     if (pair == null) {
       throw new IllegalArgumentException("no connection comes from port " + upstreamPort);
     }
-    pair[0].handler(bytes -> { });
-    pair[1].handler(bytes -> { });
+    pair[0].pause();
+    pair[1].pause();
   }
 
   /** Closes every connection and refuses new ones: the database is unreachable. */
