@@ -153,9 +153,9 @@ public class WorkNotificationVerticle extends VerticleBase {
         LOG.warn("The LISTEN connection to PostgreSQL did not answer a round trip in {} ms; listening again on a new"
           + " connection (notifications sent meanwhile were missed: the dispatchers are woken once it listens)",
           PROBE_TIMEOUT_MS);
-        // Closing a connection whose peer is silent only half-closes it (a Terminate, then the socket's output):
-        // it stays open, and its subscriber with it, until TCP gives up, minutes later. So a new subscriber listens
-        // on a new connection, and the old one is closed for whenever its socket goes.
+        // The old connection's close may wait on its silent peer (the client says goodbye before it lets go): a new
+        // subscriber listens on a new connection without waiting for it, and the old one is closed in the
+        // background.
         PgSubscriber old = subscriber;
         subscriber = newSubscriber();
         listener.listeningOn(null);
